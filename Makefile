@@ -1,0 +1,36 @@
+# Set-up and entry points. Every target creates .venv if missing and (re)installs the project
+# into it only when pyproject.toml changed; pip's cache keeps the large MindSpore wheel local.
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(abspath $(VENV))/bin
+STAMP := $(VENV)/.installed
+CORES ?= all
+export PATH := $(BIN):$(PATH)
+
+.PHONY: demo test test-fast lint dag clean-results
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+## Run the whole pipeline on the embedded default (synthetic demo data).
+demo: $(STAMP)
+	snakemake --cores $(CORES) results/report.html
+
+## Run the test suite (unit, workflow; the cluster tests need root for SLURM).
+test: $(STAMP)
+	pytest -ra tests
+
+test-fast: $(STAMP)
+	pytest -ra -m "not workflow and not cluster" tests
+
+lint: $(STAMP)
+	snakemake --lint
+
+dag: $(STAMP)
+	snakemake --dag results/report.html | dot -Tsvg > docs/dag.svg
+
+clean-results:
+	rm -rf results/* .snakemake

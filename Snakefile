@@ -1,0 +1,22 @@
+# AlignedReID++ pipeline: dataset -> pretrained -> train -> export -> C++ inference -> features
+# -> evaluation -> report. Nothing at parse time touches the network or does heavy work
+# (this file is parsed again inside every cluster job).
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+validate(config, "config/schema.yaml")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/dataset.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    input:
+        "results/report.html",

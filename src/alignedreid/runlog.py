@@ -1,0 +1,46 @@
+"""Logging for pipeline stages: everything (logging, tqdm bars, warnings) goes to the rule's log
+file; a failure is also echoed to the console with the file or key it concerns."""
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+import traceback
+from pathlib import Path
+from typing import Iterator
+
+from .errors import PipelineError
+
+
+@contextlib.contextmanager
+def stage_logging(log_path: str | None, name: str) -> Iterator[logging.Logger]:
+    console = sys.__stderr__
+    if log_path:
+        Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+        stream = open(log_path, "w", buffering=1)
+    else:
+        stream = sys.stderr
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    logging.captureWarnings(True)
+    old_out, old_err = sys.stdout, sys.stderr
+    sys.stdout = sys.stderr = stream
+    logger = logging.getLogger(f"alignedreid.stage.{name}")
+    try:
+        yield logger
+    except PipelineError as e:
+        logger.error("%s", e)
+        print(f"[{name}] error: {e}", file=console)
+        raise SystemExit(1) from None
+    except BaseException:
+        logger.error("unexpected failure:\n%s", traceback.format_exc())
+        print(f"[{name}] failed; see {log_path}", file=console)
+        raise
+    finally:
+        sys.stdout, sys.stderr = old_out, old_err
+        root.removeHandler(handler)
+        if stream is not sys.__stderr__ and log_path:
+            stream.close()

@@ -1,0 +1,20 @@
+rule prepare_dataset:
+    """Market-1501 folder/zip or synthetic generator -> validated manifests."""
+    input:
+        dataset_inputs,
+        code=package_sources("data", "io_utils.py"),
+    output:
+        train="results/data/train.csv",
+        query="results/data/query.csv",
+        gallery="results/data/gallery.csv",
+        summary="results/data/summary.json",
+    params:
+        dataset=config["dataset"],
+        work_dir="results/data",
+    threads: 4
+    log:
+        "results/logs/prepare_dataset.log",
+    benchmark:
+        "results/benchmarks/prepare_dataset.tsv"
+    script:
+        "../scripts/prepare_dataset.py"
