@@ -62,18 +62,29 @@ class SyntheticSpec:
 
 
 # --------------------------------------------------------------------------- appearance
+# A small palette: identities share colours, so only the combination (and texture, bag, build)
+# tells them apart, as with real clothing.
+PALETTE = np.array(
+    [[200, 30, 30], [30, 60, 170], [235, 235, 235], [25, 25, 25], [60, 140, 60], [220, 200, 60],
+     [130, 80, 40], [120, 120, 130], [190, 110, 170], [40, 160, 180]]
+)
+
+
 def _identity(rng: np.random.Generator) -> dict:
+    def colour():
+        return PALETTE[rng.integers(0, len(PALETTE))] + rng.integers(-15, 16, 3)
+
     return {
-        "hair": rng.integers(0, 256, 3),
+        "hair": PALETTE[rng.integers(0, len(PALETTE))] // 2,
         "skin": np.array([rng.integers(120, 240), rng.integers(90, 190), rng.integers(60, 160)]),
-        "upper": rng.integers(0, 256, 3),
-        "upper2": rng.integers(0, 256, 3),
-        "lower": rng.integers(0, 256, 3),
+        "upper": colour(),
+        "upper2": colour(),
+        "lower": colour(),
         "shoes": rng.integers(0, 120, 3),
         "texture": int(rng.integers(0, 4)),  # plain, horizontal stripes, vertical stripes, checks
-        "period": int(rng.integers(4, 12)),
+        "period": int(rng.integers(3, 10)),
         "bag": int(rng.integers(0, 3)),  # none, left, right
-        "bag_colour": rng.integers(0, 256, 3),
+        "bag_colour": colour(),
         "build": float(rng.uniform(0.8, 1.15)),
     }
 
@@ -81,8 +92,8 @@ def _identity(rng: np.random.Generator) -> dict:
 def _camera(seed: int, cam: int) -> dict:
     rng = np.random.default_rng([seed, 7919, cam])
     return {
-        "gain": float(rng.uniform(0.65, 1.3)),
-        "cast": rng.uniform(-25, 25, 3),
+        "gain": float(rng.uniform(0.6, 1.35)),
+        "cast": rng.uniform(-35, 35, 3),
         "background": rng.integers(40, 220, 3),
         "bg_noise": float(rng.uniform(5, 30)),
         "scale": float(rng.uniform(0.8, 1.0)),
