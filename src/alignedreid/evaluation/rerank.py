@@ -1,0 +1,194 @@
+"""k-reciprocal re-ranking (Zhong et al., CVPR 2017), built for Market scale.
+
+Computes the same result as the authors' published algorithm:
+  original = d^2 over all (q+g) x (q+g) pairs, each column divided by its maximum (then
+  transposed, so row i holds column i); initial ranks = each row's ascending order;
+  R(i)  = k1-reciprocal neighbours of i among its k1+1 nearest;
+  R*(i) = R(i) united with R_{k1/2}(c) of every c in R(i) that shares more than 2/3 of it with R(i);
+  V[i, R*(i)] = softmax(-original[i, R*(i)]); local query expansion: V[i] = mean of V over i's
+  k2 nearest; Jaccard distance 1 - sum min(V_i, V_j) / (2 - sum min(V_i, V_j));
+  final = (1 - lambda) * jaccard + lambda * original, query rows, gallery columns.
+
+Differences of construction, not of result: neighbour lists come from a partial sort of each
+row (only the k1+1 nearest are ever used), V is a sparse matrix, the (q+g)^2 matrix is never
+materialised (rows are assembled from the three blocks, a chunk at a time), and the Jaccard
+sums run over the sparse entries, a chunk of queries at a time.
+Peak memory beyond the inputs: about ``chunk * (q+g) * 4`` bytes for the row chunks plus the
+output ``q * g * 4`` bytes and the sparse V (a few hundred entries per row).
+"""
+from __future__ import annotations
+
+import numba
+import numpy as np
+import scipy.sparse as sp
+
+
+class _Columns:
+    """Columns of the squared (q+g) x (q+g) distance matrix, read from the three blocks."""
+
+    def __init__(self, q_g, q_q, g_g):
+        self.q_g, self.q_q, self.g_g = q_g, q_q, g_g
+        self.nq, self.ng = q_g.shape
+        self.n = self.nq + self.ng
+
+    def squared(self, start: int, stop: int) -> np.ndarray:
+        """Rows start..stop of original^T before normalisation, i.e. columns of d^2, as
+        float32 [stop-start, n] (squared in the input dtype, then cast, as the reference)."""
+        nq = self.nq
+        parts = []
+        if start < nq:  # query columns: [q_q[:, c]; q_g[c, :]]
+            s, e = start, min(stop, nq)
+            parts.append(np.concatenate([self.q_q[:, s:e].T, self.q_g[s:e, :]], axis=1))
+        if stop > nq:  # gallery columns: [q_g[:, c]; g_g[:, c]]
+            s, e = max(start, nq) - nq, stop - nq
+            parts.append(np.concatenate([self.q_g[:, s:e].T, self.g_g[:, s:e].T], axis=1))
+        block = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
+        return np.power(block, 2).astype(np.float32)
+
+    def gather(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """Entries (rows[t], cols[t]) of original^T before normalisation, i.e. d^2[cols, rows]."""
+        nq = self.nq
+        out = np.empty(len(rows), dtype=np.float32)
+        rq, cq = rows < nq, cols < nq
+        for sel, block, r_off, c_off, transpose in (
+            (rq & cq, self.q_q, 0, 0, True),
+            (rq & ~cq, self.q_g, 0, nq, False),
+            (~rq & cq, self.q_g, nq, 0, True),
+            (~rq & ~cq, self.g_g, nq, nq, True),
+        ):
+            r, c = rows[sel] - r_off, cols[sel] - c_off
+            vals = block[c, r] if transpose else block[r, c]
+            out[sel] = np.power(vals, 2).astype(np.float32)
+        return out
+
+
+@numba.njit(parallel=True, cache=True)
+def _top_k_kernel(rows, k, out):
+    """out[i] = indices of the k smallest entries of rows[i], ascending, ties by lower index
+    (the order a stable full sort gives). One pass per row with a sorted buffer of k."""
+    b, n = rows.shape
+    for i in numba.prange(b):
+        vals = np.empty(k, dtype=rows.dtype)
+        idx = np.empty(k, dtype=np.int64)
+        filled = 0
+        for j in range(n):
+            v = rows[i, j]
+            if filled == k and not v < vals[k - 1]:
+                continue
+            pos = filled if filled < k else k - 1
+            while pos > 0 and v < vals[pos - 1]:
+                if pos < k:
+                    vals[pos] = vals[pos - 1]
+                    idx[pos] = idx[pos - 1]
+                pos -= 1
+            vals[pos] = v
+            idx[pos] = j
+            if filled < k:
+                filled += 1
+        for a in range(k):
+            out[i, a] = idx[a]
+
+
+def _top_k(rows: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k smallest entries of each row, in ascending order (ties by index)."""
+    k = min(k, rows.shape[1])
+    out = np.empty((rows.shape[0], k), dtype=np.int64)
+    _top_k_kernel(np.ascontiguousarray(rows), k, out)
+    return out
+
+
+def _reciprocal_mask(ranks: np.ndarray) -> np.ndarray:
+    """mask[i, a] = ranks[i, a] has i among its own neighbour list ranks[ranks[i, a]]."""
+    n = len(ranks)
+    out = np.empty(ranks.shape, dtype=bool)
+    for s in range(0, n, 4096):
+        e = min(s + 4096, n)
+        back = ranks[ranks[s:e]]  # [b, k, k]
+        out[s:e] = (back == np.arange(s, e)[:, None, None]).any(axis=2)
+    return out
+
+
+def _expansion_pairs(ranks: np.ndarray, recip: np.ndarray, half: np.ndarray, half_recip: np.ndarray):
+    """(row, col) pairs of R*(i) for every row i, unique per row."""
+    n, k = ranks.shape
+    rows_list, cols_list = [], []
+    r_idx = np.nonzero(recip)
+    rows_list.append(r_idx[0])
+    cols_list.append(ranks[r_idx])
+    for s in range(0, n, 2048):
+        e = min(s + 2048, n)
+        R = np.where(recip[s:e], ranks[s:e], -1)  # [b, k] R(i), -1 where not reciprocal
+        cand_sets = half[R.clip(0)]  # [b, k, kh] R_{k1/2}(c) for every candidate c
+        cand_mask = half_recip[R.clip(0)] & (R >= 0)[:, :, None]
+        inter = (cand_sets[:, :, :, None] == R[:, None, None, :]).any(axis=3) & cand_mask
+        size = cand_mask.sum(axis=2)
+        take = inter.sum(axis=2) > (2.0 / 3.0) * size  # [b, k]
+        sel = cand_mask & take[:, :, None]
+        b_i, c_i, h_i = np.nonzero(sel)
+        rows_list.append(b_i + s)
+        cols_list.append(cand_sets[b_i, c_i, h_i])
+    rows = np.concatenate(rows_list).astype(np.int64)
+    cols = np.concatenate(cols_list).astype(np.int64)
+    key = np.unique(rows * n + cols)
+    return key // n, key % n
+
+
+def re_ranking(q_g_dist, q_q_dist, g_g_dist, k1: int = 20, k2: int = 6, lambda_value: float = 0.3, chunk: int = 1024) -> np.ndarray:
+    """k-reciprocal re-ranking. Inputs are distances (they are squared inside, as in the
+    published code); returns float32 [num_q, num_g]."""
+    q_g, q_q, g_g = (np.asarray(a) for a in (q_g_dist, q_q_dist, g_g_dist))
+    nq, ng = q_g.shape
+    if q_q.shape != (nq, nq) or g_g.shape != (ng, ng):
+        raise ValueError(f"re_ranking: shapes do not fit: q_g {q_g.shape}, q_q {q_q.shape}, g_g {g_g.shape}")
+    if k1 < 1 or k2 < 1 or not 0.0 <= lambda_value <= 1.0:
+        raise ValueError(f"re_ranking: need k1 >= 1, k2 >= 1, 0 <= lambda <= 1; got k1={k1}, k2={k2}, lambda={lambda_value}")
+    cols = _Columns(q_g, q_q, g_g)
+    n = cols.n
+    k_half = int(np.around(k1 / 2.0)) + 1
+    kk = max(k1 + 1, k2, k_half)
+
+    # pass 1: nearest neighbours and normalising maximum of every row
+    ranks = np.empty((n, min(kk, n)), dtype=np.int64)
+    row_max = np.empty(n, dtype=np.float32)
+    for s in range(0, n, chunk):
+        e = min(s + chunk, n)
+        sq = cols.squared(s, e)
+        row_max[s:e] = sq.max(axis=1)
+        sq /= row_max[s:e, None]
+        ranks[s:e] = _top_k(sq, kk)
+        del sq
+    r1 = ranks[:, : k1 + 1]
+    rh = ranks[:, :k_half]
+    rows, cols_idx = _expansion_pairs(r1, _reciprocal_mask(r1), rh, _reciprocal_mask(rh))
+
+    # V: softmax of the negated normalised distances over each row's expanded neighbour set
+    weights = np.exp(-(cols.gather(rows, cols_idx) / row_max[rows]))
+    row_sum = np.bincount(rows, weights=weights, minlength=n).astype(np.float32)
+    V = sp.csr_matrix(((weights / row_sum[rows]).astype(np.float32), (rows, cols_idx)), shape=(n, n))
+
+    if k2 != 1:  # local query expansion: mean of V over each row's k2 nearest
+        qe_rows = np.repeat(np.arange(n), k2)
+        A = sp.csr_matrix((np.full(n * k2, 1.0 / k2, dtype=np.float32), (qe_rows, ranks[:, :k2].ravel())), shape=(n, n))
+        V = (A @ V).tocsr()
+        V.eliminate_zeros()
+
+    # Jaccard distance between query rows and gallery rows of V
+    Vq = V[:nq]
+    Vg = V[nq:].tocsc()
+    final = np.empty((nq, ng), dtype=np.float32)
+    qchunk = max(1, (1 << 22) // max(ng, 1))
+    for s in range(0, nq, qchunk):
+        e = min(s + qchunk, nq)
+        sub = Vq[s:e].tocoo()
+        col_len = np.diff(Vg.indptr)[sub.col]
+        rep_row = np.repeat(sub.row, col_len)
+        rep_val = np.repeat(sub.data, col_len)
+        starts_g = np.repeat(Vg.indptr[sub.col], col_len)
+        offs = np.arange(col_len.sum()) - np.repeat(np.cumsum(col_len) - col_len, col_len)
+        gi = Vg.indices[starts_g + offs]
+        mins = np.minimum(rep_val, Vg.data[starts_g + offs])
+        temp_min = np.bincount(rep_row * ng + gi, weights=mins, minlength=(e - s) * ng).reshape(e - s, ng).astype(np.float32)
+        jaccard = 1.0 - temp_min / (2.0 - temp_min)
+        original = np.power(q_g[s:e], 2).astype(np.float32) / row_max[s:e, None]
+        final[s:e] = jaccard * (1.0 - lambda_value) + original * lambda_value
+    return final

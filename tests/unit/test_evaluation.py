@@ -1,0 +1,100 @@
+import numpy as np
+import pytest
+
+from alignedreid.evaluation import local_distance, rank, re_ranking
+from tests.unit.reference_eval import ref_local_distance, ref_rank, ref_re_ranking
+
+
+def _ids(rng, nq, ng, n_ids=6, n_cams=3):
+    return (rng.integers(1, n_ids + 1, nq), rng.integers(-1, n_ids + 1, ng), rng.integers(0, n_cams, nq), rng.integers(0, n_cams, ng))
+
+
+@pytest.mark.parametrize("seed,nq,ng,max_rank", [(0, 5, 30, 10), (1, 40, 200, 50), (2, 13, 7, 20)])
+def test_rank_matches_reference(seed, nq, ng, max_rank):
+    rng = np.random.default_rng(seed)
+    q_pids, g_pids, q_cams, g_cams = _ids(rng, nq, ng)
+    g_pids[:3] = q_pids[0]  # make sure at least one query has matches
+    g_cams[:3] = (q_cams[0] + 1) % 3
+    dist = rng.random((nq, ng)).astype(np.float32)
+    cmc, mAP = rank(dist, q_pids, g_pids, q_cams, g_cams, max_rank=max_rank)
+    rcmc, rmap = ref_rank(dist, q_pids, g_pids, q_cams, g_cams, max_rank=max_rank)
+    assert cmc.shape == (max_rank,)
+    np.testing.assert_allclose(cmc, rcmc, atol=1e-12)
+    assert mAP == pytest.approx(rmap, abs=1e-12)
+    assert 0 <= mAP <= 1 and np.all(np.diff(cmc) >= 0)
+
+
+def test_rank_protocol_edge_cases():
+    # query 0: only same-camera matches -> skipped; query 1: one valid match at rank 3 behind junk
+    q_pids, q_cams = np.array([1, 2]), np.array([0, 0])
+    g_pids = np.array([1, -1, 3, 2, 2, 0])
+    g_cams = np.array([0, 1, 1, 0, 2, 1])
+    dist = np.array([[0.1, 0.2, 0.3, 0.4, 0.5, 0.6],
+                     [0.9, 0.1, 0.2, 0.05, 0.4, 0.3]])
+    cmc, mAP = rank(dist, q_pids, g_pids, q_cams, g_cams, max_rank=4)
+    # for query 1 the valid order is: 3 (0.2), 0 (0.3, distractor), 2 (0.4) -> first match at rank 3
+    np.testing.assert_allclose(cmc, [0, 0, 1, 1])
+    assert mAP == pytest.approx(1 / 3)
+
+
+def test_rank_ties_and_no_valid_query():
+    q_pids, q_cams = np.array([1]), np.array([0])
+    g_pids, g_cams = np.array([2, 1, 1]), np.array([1, 1, 2])
+    dist = np.zeros((1, 3))  # all tied: stable order keeps gallery order
+    cmc, mAP = rank(dist, q_pids, g_pids, q_cams, g_cams, max_rank=3)
+    np.testing.assert_allclose(cmc, [0, 1, 1])
+    assert mAP == pytest.approx((1 / 2 + 2 / 3) / 2)
+    with pytest.raises(ValueError, match="no query has a valid gallery match"):
+        rank(dist, q_pids, np.array([-1, -1, -1]), q_cams, g_cams)
+
+
+@pytest.mark.parametrize("M,N,m,n,d", [(5, 7, 8, 8, 16), (3, 4, 4, 6, 5), (1, 1, 1, 1, 3), (6, 9, 7, 3, 32)])
+def test_local_distance_matches_reference(M, N, m, n, d):
+    rng = np.random.default_rng(M * 100 + N)
+    x = rng.normal(size=(M, m, d)).astype(np.float32)
+    y = rng.normal(size=(N, n, d)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=2, keepdims=True)
+    y /= np.linalg.norm(y, axis=2, keepdims=True)
+    got = local_distance(x, y)
+    assert got.dtype == np.float32 and got.shape == (M, N)
+    np.testing.assert_allclose(got, ref_local_distance(x, y), rtol=1e-5, atol=1e-5)
+
+
+def test_local_distance_blocks_and_symmetry():
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(23, 8, 12)).astype(np.float32)
+    full = local_distance(x, x.copy(), block_elems=1 << 30)
+    tiny_blocks_sym = local_distance(x, x, block_elems=200)  # many blocks, mirrored
+    tiny_blocks = local_distance(x, x.copy(), block_elems=200, symmetric=False)
+    np.testing.assert_allclose(tiny_blocks_sym, full, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(tiny_blocks, full, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(full, full.T, rtol=1e-6, atol=1e-6)
+
+
+def _sym_dists(rng, n, d=6, clusters=5):
+    centres = rng.normal(size=(clusters, d))
+    pts = centres[rng.integers(0, clusters, n)] + 0.3 * rng.normal(size=(n, d))
+    return np.sqrt(((pts[:, None] - pts[None]) ** 2).sum(-1))
+
+
+@pytest.mark.parametrize("nq,ng,k1,k2,lam", [(6, 25, 20, 6, 0.3), (10, 40, 5, 3, 0.5), (4, 30, 8, 1, 0.0), (12, 12, 3, 2, 1.0)])
+def test_re_ranking_matches_reference(nq, ng, k1, k2, lam):
+    rng = np.random.default_rng(nq + ng + k1)
+    full = _sym_dists(rng, nq + ng)
+    q_g, q_q, g_g = full[:nq, nq:], full[:nq, :nq], full[nq:, nq:]
+    got = re_ranking(q_g, q_q, g_g, k1=k1, k2=k2, lambda_value=lam)
+    want = ref_re_ranking(q_g, q_q, g_g, k1=k1, k2=k2, lam=lam)
+    assert got.shape == (nq, ng) and got.dtype == np.float32
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_re_ranking_small_chunks_equal_large():
+    rng = np.random.default_rng(3)
+    full = _sym_dists(rng, 70).astype(np.float32)
+    args = (full[:20, 20:], full[:20, :20], full[20:, 20:])
+    np.testing.assert_allclose(re_ranking(*args, chunk=7), re_ranking(*args, chunk=1000), rtol=0, atol=0)
+
+
+def test_re_ranking_rejects_bad_shapes():
+    with pytest.raises(ValueError, match="shapes do not fit"):
+        re_ranking(np.zeros((3, 4)), np.zeros((3, 3)), np.zeros((5, 5)))
