@@ -14,6 +14,7 @@ validate(config, "config/schema.yaml")
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/dataset.smk"
+include: "workflow/rules/train.smk"
 include: "workflow/rules/report.smk"
 
 

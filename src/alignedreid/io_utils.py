@@ -11,10 +11,11 @@ from typing import Iterator
 
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path next to ``target``; move it into place only if the block succeeds."""
+    """Yield a temporary path next to ``target``; move it into place only if the block succeeds.
+    The temporary name keeps the target's suffix (MindSpore appends ``.ckpt`` to other names)."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".part{target.suffix}", dir=target.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:

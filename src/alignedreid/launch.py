@@ -1,0 +1,155 @@
+"""Start training on one device in-process, or on N ranks: ``msrun`` (CPU/GPU/Ascend) or the
+model zoo's HCCL rank-table launch (Ascend 910: one process per device folder with
+RANK_TABLE_FILE, RANK_SIZE, RANK_ID, DEVICE_ID). Command and environment builders are pure
+functions so they can be checked without the hardware."""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .errors import ConfigError, PipelineError
+from .io_utils import write_json
+
+log = logging.getLogger(__name__)
+HCCL_ENV = {"HCCL_CONNECT_TIMEOUT": "7200", "HCCL_EXEC_TIMEOUT": "3600"}
+
+
+def worker_argv(job_file: str | os.PathLike) -> list[str]:
+    return [sys.executable, "-m", "alignedreid.train_cli", "--job", str(job_file)]
+
+
+def msrun_command(n: int, master_port: int, log_dir: str | os.PathLike, job_file, nodes: int = 1, node_rank: int = 0,
+                  master_addr: str = "127.0.0.1") -> list[str]:
+    """msrun command for ``n`` ranks over ``nodes`` nodes (this node: ``node_rank``)."""
+    if n < 2:
+        raise ConfigError(f"train.device_num: msrun needs at least 2 ranks, got {n}")
+    if n % nodes:
+        raise ConfigError(f"train.device_num ({n}) must be a multiple of the node count ({nodes})")
+    return [
+        shutil.which("msrun") or "msrun",
+        f"--worker_num={n}",
+        f"--local_worker_num={n // nodes}",
+        f"--master_addr={master_addr}",
+        f"--master_port={master_port}",
+        f"--node_rank={node_rank}",
+        f"--log_dir={log_dir}",
+        "--join=True",
+        "--cluster_time_out=600",
+        *worker_argv(job_file),
+    ]
+
+
+def rank_table_jobs(n: int, rank_table: str | os.PathLike, base_dir: str | os.PathLike, job_file, base_env: dict | None = None):
+    """One (argv, env, cwd) per Ascend device, as the model zoo's run_train_ascend.sh."""
+    rank_table = Path(rank_table)
+    if not rank_table.is_file():
+        raise ConfigError(f"train.rank_table_file: {rank_table} not found (an HCCL rank-table JSON is needed for launcher rank_table)")
+    try:
+        table = json.loads(rank_table.read_text())
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"{rank_table}: not valid JSON ({e})") from e
+    devices = [d for s in table.get("server_list", []) for d in s.get("device", [])]
+    if devices and len(devices) != n:
+        raise ConfigError(f"{rank_table}: lists {len(devices)} devices but train.device_num is {n}")
+    jobs = []
+    for i in range(n):
+        env = dict(base_env if base_env is not None else os.environ)
+        env.update(HCCL_ENV)
+        env.update({"RANK_TABLE_FILE": str(rank_table.resolve()), "RANK_SIZE": str(n), "RANK_ID": str(i), "DEVICE_ID": str(i)})
+        jobs.append((worker_argv(Path(job_file).resolve()), env, Path(base_dir) / f"device{i}"))
+    return jobs
+
+
+def slurm_allocation(env: dict | None = None) -> dict | None:
+    """Node count, this node's rank and the first node's host inside a SLURM job, else None."""
+    env = env if env is not None else os.environ
+    if "SLURM_JOB_ID" not in env:
+        return None
+    nodes = int(env.get("SLURM_JOB_NUM_NODES", env.get("SLURM_NNODES", "1")))
+    node_rank = int(env.get("SLURM_NODEID", "0"))
+    master = "127.0.0.1"
+    if nodes > 1 and env.get("SLURM_JOB_NODELIST"):
+        try:
+            master = subprocess.run(["scontrol", "show", "hostnames", env["SLURM_JOB_NODELIST"]], capture_output=True, text=True, check=True).stdout.split()[0]
+        except (OSError, subprocess.CalledProcessError, IndexError):
+            master = env["SLURM_JOB_NODELIST"].split(",")[0]
+    return {"job_id": env["SLURM_JOB_ID"], "nodes": nodes, "node_rank": node_rank, "master_addr": master}
+
+
+def fingerprint(job: dict) -> str:
+    """Hash of everything that defines a training run; epoch checkpoints of another run are not resumed."""
+    keep = {k: job[k] for k in ("model", "train", "pretrained_sha256", "manifest_sha256")}
+    keep["train"] = {k: v for k, v in keep["train"].items() if k not in ("threads", "data_workers", "quick_eval", "keep_checkpoints")}
+    return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()
+
+
+def prepare_resume_state(out_dir: Path, fp: str) -> None:
+    ckpt_dir = out_dir / "checkpoints"
+    stamp = ckpt_dir / "fingerprint.txt"
+    if ckpt_dir.exists() and (not stamp.exists() or stamp.read_text().strip() != fp):
+        log.info("training settings changed: discarding epoch checkpoints of the previous run")
+        shutil.rmtree(ckpt_dir)
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(fp + "\n")
+
+
+def _run_and_stream(argv, env, cwd, log_file: Path) -> int:
+    cwd.mkdir(parents=True, exist_ok=True)
+    with open(log_file, "w") as fh:
+        return subprocess.Popen(argv, env=env, cwd=cwd, stdout=fh, stderr=subprocess.STDOUT).wait()
+
+
+def run_training(job: dict) -> dict:
+    """Run the training described by ``job`` (config sections + paths) and return its summary."""
+    from .download import sha256_of
+
+    tcfg = job["train"]
+    out_dir = Path(job["out_dir"])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    job = dict(job)
+    job["manifest_sha256"] = sha256_of(job["train_csv"])
+    job["pretrained_sha256"] = sha256_of(job["pretrained"]) if job.get("pretrained") else None
+    prepare_resume_state(out_dir, fingerprint(job))
+    n = tcfg.get("device_num", 1)
+    if n == 1:
+        from .train_cli import run_job
+
+        return run_job(job)
+    job_file = out_dir / "job.json"
+    write_json(job_file, job)
+    env = dict(os.environ)
+    src = str(Path(__file__).resolve().parents[1])
+    env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    t = time.time()
+    if tcfg.get("launcher", "msrun") == "msrun":
+        alloc = slurm_allocation() or {"nodes": 1, "node_rank": 0, "master_addr": "127.0.0.1"}
+        log_dir = out_dir / "msrun_logs"
+        argv = msrun_command(n, tcfg.get("master_port", 8118), log_dir, job_file, alloc["nodes"], alloc["node_rank"], alloc["master_addr"])
+        log.info("launching: %s", " ".join(argv))
+        rc = _run_and_stream(argv, env, Path.cwd(), out_dir / "msrun.log")
+        if rc != 0:
+            tails = "".join(f"\n--- {p}:\n" + "".join(open(p).readlines()[-30:]) for p in sorted(log_dir.glob("worker_*.log")))
+            raise PipelineError(f"msrun exited with status {rc}; worker logs in {log_dir}{tails}")
+    else:
+        jobs = rank_table_jobs(n, tcfg.get("rank_table_file") or "", out_dir / "devices", job_file, env)
+        procs = []
+        for argv, jenv, cwd in jobs:
+            cwd.mkdir(parents=True, exist_ok=True)
+            fh = open(cwd / "log", "w")
+            procs.append((subprocess.Popen(argv, env=jenv, cwd=cwd, stdout=fh, stderr=subprocess.STDOUT), fh, cwd))
+        failed = []
+        for p, fh, cwd in procs:
+            if p.wait() != 0:
+                failed.append(str(cwd / "log"))
+            fh.close()
+        if failed:
+            raise PipelineError(f"rank-table training failed on {len(failed)} device(s); see {', '.join(failed)}")
+    log.info("distributed training finished in %.0f s", time.time() - t)
+    return json.loads((out_dir / "train_summary.json").read_text())

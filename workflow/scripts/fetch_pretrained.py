@@ -1,0 +1,10 @@
+"""Snakemake adapter for alignedreid.pretrained.prepare_backbone_checkpoint."""
+from alignedreid.io_utils import write_json
+from alignedreid.pretrained import prepare_backbone_checkpoint
+from alignedreid.runlog import stage_logging
+
+with stage_logging(snakemake.log[0], "fetch_pretrained"):
+    cfg = dict(snakemake.params.pretrained)
+    info = prepare_backbone_checkpoint(cfg, snakemake.params.depth, snakemake.output.ckpt,
+                                       cfg.get("cache_dir") or "~/.cache/alignedreid/pretrained")
+    write_json(snakemake.output.info, info)
