@@ -18,6 +18,7 @@ from .errors import ConfigError, PipelineError
 from .io_utils import write_json
 
 log = logging.getLogger(__name__)
+TRAINING_MODULES = ("train.py", "model.py", "losses.py", "augment.py", "pipeline.py", "sampler.py", "lr_schedule.py")
 HCCL_ENV = {"HCCL_CONNECT_TIMEOUT": "7200", "HCCL_EXEC_TIMEOUT": "3600"}
 
 
@@ -85,7 +86,7 @@ def slurm_allocation(env: dict | None = None) -> dict | None:
 
 def fingerprint(job: dict) -> str:
     """Hash of everything that defines a training run; epoch checkpoints of another run are not resumed."""
-    keep = {k: job[k] for k in ("model", "train", "pretrained_sha256", "manifest_sha256")}
+    keep = {k: job.get(k) for k in ("model", "train", "pretrained_sha256", "manifest_sha256", "code_sha256")}
     keep["train"] = {k: v for k, v in keep["train"].items() if k not in ("threads", "data_workers", "quick_eval", "keep_checkpoints")}
     return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()
 
@@ -116,6 +117,11 @@ def run_training(job: dict) -> dict:
     job = dict(job)
     job["manifest_sha256"] = sha256_of(job["train_csv"])
     job["pretrained_sha256"] = sha256_of(job["pretrained"]) if job.get("pretrained") else None
+    pkg = Path(__file__).resolve().parent
+    code = hashlib.sha256()
+    for name in TRAINING_MODULES:
+        code.update((pkg / name).read_bytes())
+    job["code_sha256"] = code.hexdigest()
     prepare_resume_state(out_dir, fingerprint(job))
     n = tcfg.get("device_num", 1)
     if n == 1:

@@ -147,6 +147,11 @@ class ResNet(nn.Cell):
         return self.layer4(self.layer3(self.layer2(self.layer1(x))))
 
 
+def l2_normalize(x, axis: int):
+    """x / sqrt(max(sum(x^2), 1e-24)) along ``axis``, in ops that every export format knows."""
+    return x / ops.sqrt(ops.maximum((x * x).sum(axis=axis, keepdims=True), 1e-24))
+
+
 class AlignedReID(nn.Cell):
     def __init__(self, num_classes: int, depth: int = 50, local_dim: int = 128, conv_impl: str = "native"):
         super().__init__()
@@ -157,8 +162,6 @@ class AlignedReID(nn.Cell):
         self.local_bn = _bn(c)
         self.local_relu = nn.ReLU()
         self.local_conv = nn.Conv2d(c, local_dim, 1, has_bias=True, weight_init="HeNormal")
-        self.l2_stripe_train = ops.L2Normalize(axis=-1, epsilon=1e-12)
-        self.l2_stripe_eval = ops.L2Normalize(axis=1, epsilon=1e-12)
 
     def construct(self, x):
         fmap = self.backbone(x)  # [N, C, H, W]
@@ -166,9 +169,9 @@ class AlignedReID(nn.Cell):
         if self.training:
             lf = self.local_relu(self.local_bn(fmap)).max(axis=3, keepdims=True)  # [N, C, H, 1]
             lf = self.local_conv(lf).squeeze(3).transpose(0, 2, 1)  # [N, H, D]
-            return self.classifier(f), f, self.l2_stripe_train(lf)
+            return self.classifier(f), f, l2_normalize(lf, 2)
         lf = fmap.max(axis=3)  # [N, C, H]
-        return f, self.l2_stripe_eval(lf)
+        return f, l2_normalize(lf, 1)
 
 
 def resolve_conv_impl(impl: str, device_target: str) -> str:

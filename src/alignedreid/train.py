@@ -43,10 +43,20 @@ class DistInfo:
         return self.rank == 0
 
 
+def use_graph_mode(tcfg: dict) -> bool:
+    """train.execution: 'auto' compiles the step (graph mode) on GPU and Ascend but runs it
+    op by op (PyNative) on CPU: with MindSpore 2.10 the compiled ResNet training step stops
+    making progress on CPU after a handful of steps (see README, known limitations)."""
+    mode = tcfg.get("execution", "auto")
+    if mode == "auto":
+        return tcfg.get("device_target", "CPU") != "CPU"
+    return mode == "graph"
+
+
 def setup_device(tcfg: dict) -> DistInfo:
-    """Select the device, graph mode and (for several devices) data-parallel communication."""
+    """Select the device, execution mode and (for several devices) data-parallel communication."""
     target = tcfg.get("device_target", "CPU")
-    ms.set_context(mode=ms.GRAPH_MODE)
+    ms.set_context(mode=ms.GRAPH_MODE if use_graph_mode(tcfg) else ms.PYNATIVE_MODE)
     device_id = int(os.environ.get("DEVICE_ID", tcfg.get("device_id", 0)))
     ms.set_device(target, device_id if target != "CPU" else None) if target != "CPU" else ms.set_device("CPU")
     ms.set_seed(tcfg.get("seed", 1))
@@ -97,7 +107,7 @@ def list_epoch_checkpoints(ckpt_dir: Path) -> list[tuple[int, Path]]:
     return sorted(out)
 
 
-def make_step(net, loss_fn, opt, dist: DistInfo, loss_scale, erasing=None):
+def make_step(net, loss_fn, opt, dist: DistInfo, loss_scale, erasing=None, graph: bool = True):
     def forward(images, labels):
         if erasing is not None:
             images = erasing(images)
@@ -110,7 +120,6 @@ def make_step(net, loss_fn, opt, dist: DistInfo, loss_scale, erasing=None):
     grad_fn = ms.value_and_grad(forward, None, opt.parameters, has_aux=True)
     reducer = nn.DistributedGradReducer(opt.parameters, mean=True, degree=dist.size) if dist.size > 1 else None
 
-    @ms.jit
     def step(images, labels):
         (total, parts), grads = grad_fn(images, labels)
         if reducer is not None:
@@ -126,7 +135,7 @@ def make_step(net, loss_fn, opt, dist: DistInfo, loss_scale, erasing=None):
             opt(grads)
         return total, parts[0], parts[1], parts[2]
 
-    return step
+    return ms.jit(step) if graph else step
 
 
 def train(cfg: dict, train_csv: str, out_dir: str, pretrained: str | None = None, eval_fn=None) -> dict:
@@ -180,7 +189,7 @@ def train(cfg: dict, train_csv: str, out_dir: str, pretrained: str | None = None
 
     net.set_train(True)
     erasing = RandomErasing() if tcfg.get("augment", {}).get("erasing", True) else None
-    step_fn = make_step(net, loss_fn, opt, dist, loss_scale, erasing)
+    step_fn = make_step(net, loss_fn, opt, dist, loss_scale, erasing, use_graph_mode(tcfg))
     log_path = out_dir / "log.csv"
     if dist.is_main:
         rows = []
@@ -223,6 +232,11 @@ def train(cfg: dict, train_csv: str, out_dir: str, pretrained: str | None = None
                     ms.save_checkpoint(state, str(tmp), append_dict={"epoch_num": epoch})
                 for _, old in list_epoch_checkpoints(ckpt_dir)[: -tcfg.get("keep_checkpoints", 5)]:
                     old.unlink()
+    if dist.is_main and log_path.exists():  # over the whole run, resumed epochs included
+        logged = pd.read_csv(log_path)
+        if len(logged):
+            last_loss = float(logged["loss"].iloc[-1])
+            ips_hist = logged.loc[logged["step"] > 1, "images_per_s"].tolist() or logged["images_per_s"].tolist()
     summary = {"num_classes": num_classes, "steps_per_epoch": steps, "epochs": epochs, "resumed_from_epoch": start_epoch,
                "world_size": dist.size, "final_loss": last_loss, "median_images_per_s": float(np.median(ips_hist)) if ips_hist else None,
                "depth": mcfg["depth"], "height": mcfg["height"], "width": mcfg["width"], "pretrained": bool(pretrained)}

@@ -27,7 +27,7 @@ rule train:
         query="results/data/query.csv",
         gallery="results/data/gallery.csv",
         pretrained=pretrained_input,
-        code=package_sources("train.py", "train_cli.py", "launch.py", "model.py", "losses.py", "pipeline.py", "sampler.py", "lr_schedule.py"),
+        code=package_sources("train.py", "train_cli.py", "launch.py", "model.py", "losses.py", "augment.py", "pipeline.py", "sampler.py", "lr_schedule.py"),
     output:
         model="results/train/model.ckpt",
         log_csv="results/train/log.csv",

@@ -1,0 +1,72 @@
+"""Export the trained network (eval mode) to MindIR, ONNX and, on Ascend, AIR.
+
+The exported graph takes float32 [batch, 3, height, width] (ImageNet-normalised, NCHW) and
+returns the global feature [batch, C] and the stripes [batch, C, S] (per-stripe L2-normalised
+width-max of the backbone map). It is built with MindSpore's native convolution so that the
+ONNX file holds standard Conv nodes; the weights are those of the trained checkpoint.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import mindspore as ms
+import numpy as np
+
+from .errors import CheckpointError, ConfigError
+from .io_utils import atomic_path
+from .pretrained import read_checkpoint
+
+log = logging.getLogger(__name__)
+SUFFIX = {"MINDIR": ".mindir", "ONNX": ".onnx", "AIR": ".air"}
+
+
+def load_trained(ckpt: str | os.PathLike, depth: int, conv_impl: str = "native"):
+    """Eval-mode AlignedReID network with the weights of a training checkpoint."""
+    from .model import build_model
+
+    params = read_checkpoint(ckpt)
+    if "classifier.weight" not in params:
+        raise CheckpointError(f"{ckpt}: no 'classifier.weight'; not an AlignedReID training checkpoint")
+    num_classes = int(params["classifier.weight"].shape[0])
+    net = build_model(num_classes, depth, int(params["local_conv.weight"].shape[0]) if "local_conv.weight" in params else 128, conv_impl)
+    net_params = {p.name for p in net.get_parameters()}
+    missing = sorted(net_params - set(params))
+    if missing:
+        raise CheckpointError(f"{ckpt}: lacks {len(missing)} network tensors (e.g. {missing[:4]}); was it trained with model.depth={depth}?")
+    try:
+        ms.load_param_into_net(net, {k: v for k, v in params.items() if k in net_params}, strict_load=True)
+    except (ValueError, RuntimeError) as e:
+        raise CheckpointError(f"{ckpt}: does not fit a ResNet-{depth} AlignedReID network ({e})") from e
+    net.set_train(False)
+    return net
+
+
+def export_model(ckpt, out_dir, depth: int, height: int, width: int, batch_size: int = 1, formats=("MINDIR", "ONNX"),
+                 device_target: str = "CPU") -> dict:
+    """Write ``model.<fmt>`` files into ``out_dir``; returns {format: path}."""
+    formats = [f.upper() for f in formats]
+    formats = sorted(set(formats) | {"MINDIR", "ONNX"}, key=list(SUFFIX).index)  # the pipeline needs both
+    bad = [f for f in formats if f not in SUFFIX]
+    if bad:
+        raise ConfigError(f"export.formats: unknown format(s) {bad}; expected some of {sorted(SUFFIX)}")
+    if "AIR" in formats and device_target != "Ascend":
+        log.warning("AIR export needs an Ascend device (train.device_target is %s): skipping AIR", device_target)
+        formats = [f for f in formats if f != "AIR"]
+    ms.set_context(mode=ms.GRAPH_MODE)
+    ms.set_device(device_target)
+    net = load_trained(ckpt, depth, "native")
+    dummy = ms.Tensor(np.zeros((batch_size, 3, height, width), np.float32))
+    out_dir = Path(out_dir)
+    written = {}
+    for fmt in formats:
+        target = out_dir / f"model{SUFFIX[fmt]}"
+        with atomic_path(target) as tmp:
+            base = str(tmp)[: -len(SUFFIX[fmt])]
+            ms.export(net, dummy, file_name=base, file_format=fmt)
+            if not tmp.exists() or tmp.stat().st_size == 0:
+                raise RuntimeError(f"MindSpore wrote no {fmt} file at {tmp}")
+        written[fmt] = str(target)
+        log.info("exported %s (%.1f MB)", target, target.stat().st_size / 2**20)
+    return written

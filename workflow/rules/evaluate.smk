@@ -1,0 +1,18 @@
+rule evaluate:
+    """Feature files -> global / global+local (DMLI) distances, re-ranking, CMC/mAP."""
+    input:
+        query=f"results/features/{config['evaluation']['feature_source']}/query.npz",
+        gallery=f"results/features/{config['evaluation']['feature_source']}/gallery.npz",
+        code=package_sources("evaluation"),
+    output:
+        metrics="results/eval/metrics.json",
+        per_query="results/eval/per_query.csv",
+    params:
+        evaluation=config["evaluation"],
+    threads: 2
+    log:
+        "results/logs/evaluate.log",
+    benchmark:
+        "results/benchmarks/evaluate.tsv"
+    script:
+        "../scripts/evaluate.py"

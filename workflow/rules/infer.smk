@@ -1,0 +1,132 @@
+rule export:
+    """Trained checkpoint -> MindIR (always), ONNX, AIR (Ascend only)."""
+    input:
+        ckpt="results/train/model.ckpt",
+        code=package_sources("export.py", "model.py"),
+    output:
+        mindir="results/export/model.mindir",
+        onnx="results/export/model.onnx",
+    params:
+        model=config["model"],
+        export=config["export"],
+        device_target=config["train"]["device_target"],
+    log:
+        "results/logs/export.log",
+    benchmark:
+        "results/benchmarks/export.tsv"
+    script:
+        "../scripts/export.py"
+
+
+rule build_infer:
+    """CMake build of ascend310_infer/ (rebuilt only when its sources or the backend change)."""
+    input:
+        sources=sorted(str(p) for p in (REPO / "ascend310_infer").rglob("*") if p.is_file() and "build" not in p.parts),
+    output:
+        "results/infer/bin/aligned_infer",
+    params:
+        backend=config["infer"]["backend"],
+        src=str(REPO / "ascend310_infer"),
+    threads: 2
+    log:
+        "results/logs/build_infer.log",
+    benchmark:
+        "results/benchmarks/build_infer.tsv"
+    script:
+        "../scripts/build_infer.py"
+
+
+rule preprocess:
+    """Query/gallery images -> float32 NCHW .bin inputs of the C++ program."""
+    input:
+        manifest="results/data/{split}.csv",
+        code=package_sources("cpp_io.py", "pipeline.py"),
+    output:
+        directory("results/infer/input/{split}"),
+    params:
+        height=config["model"]["height"],
+        width=config["model"]["width"],
+    wildcard_constraints:
+        split="query|gallery",
+    log:
+        "results/logs/preprocess_{split}.log",
+    benchmark:
+        "results/benchmarks/preprocess_{split}.tsv"
+    script:
+        "../scripts/preprocess.py"
+
+
+rule infer_cpp:
+    """The C++ program runs the exported model over every input."""
+    input:
+        bin="results/infer/bin/aligned_infer",
+        model=lambda wc: "results/export/model.onnx" if config["infer"]["backend"] == "cpu" else "results/export/model.mindir",
+        inputs="results/infer/input/{split}",
+    output:
+        directory("results/infer/output/{split}"),
+    params:
+        batch=config["infer"]["batch_size"],
+        height=config["model"]["height"],
+        width=config["model"]["width"],
+        device_id=config["infer"]["device_id"],
+    wildcard_constraints:
+        split="query|gallery",
+    threads: config["infer"]["threads"]
+    log:
+        "results/logs/infer_cpp_{split}.log",
+    benchmark:
+        "results/benchmarks/infer_cpp_{split}.tsv"
+    shell:
+        "{input.bin} --model {input.model} --input_dir {input.inputs} --output_dir {output} "
+        "--batch {params.batch} --height {params.height} --width {params.width} "
+        "--device_id {params.device_id} --threads {threads} > {log} 2>&1"
+
+
+rule features_cpp:
+    """C++ outputs -> feature files (DESIGN.md §3)."""
+    input:
+        manifest="results/data/{split}.csv",
+        outputs="results/infer/output/{split}",
+        code=package_sources("cpp_io.py", "evaluation/features_io.py"),
+    output:
+        "results/features/cpp/{split}.npz",
+    wildcard_constraints:
+        split="query|gallery",
+    log:
+        "results/logs/features_cpp_{split}.log",
+    script:
+        "../scripts/features_cpp.py"
+
+
+rule features_python:
+    """Reference features: MindSpore Python inference on the trained checkpoint."""
+    input:
+        ckpt="results/train/model.ckpt",
+        manifest="results/data/{split}.csv",
+        code=package_sources("cpp_io.py", "inference.py", "export.py", "model.py", "pipeline.py"),
+    output:
+        "results/features/python/{split}.npz",
+    params:
+        model=config["model"],
+    wildcard_constraints:
+        split="query|gallery",
+    threads: 2
+    log:
+        "results/logs/features_python_{split}.log",
+    benchmark:
+        "results/benchmarks/features_python_{split}.tsv"
+    script:
+        "../scripts/features_python.py"
+
+
+rule parity:
+    """max |C++ - Python| over all features."""
+    input:
+        cpp=expand("results/features/cpp/{split}.npz", split=["query", "gallery"]),
+        python=expand("results/features/python/{split}.npz", split=["query", "gallery"]),
+    output:
+        "results/features/parity.json",
+    log:
+        "results/logs/parity.log",
+    script:
+        "../scripts/parity.py"

@@ -1,0 +1,19 @@
+"""Snakemake adapter: CMake build of ascend310_infer/ into results/infer/build."""
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from alignedreid.errors import PipelineError
+from alignedreid.runlog import stage_logging
+
+with stage_logging(snakemake.log[0], "build_infer") as log:
+    out = Path(snakemake.output[0])
+    build = out.parent.parent / f"build-{snakemake.params.backend}"
+    cmd = ["bash", str(Path(snakemake.params.src) / "build.sh"), snakemake.params.backend, str(build.resolve())]
+    log.info("running %s", " ".join(cmd))
+    proc = subprocess.run(cmd, stdout=sys.stderr, stderr=subprocess.STDOUT)
+    if proc.returncode != 0:
+        raise PipelineError(f"building ascend310_infer failed (exit {proc.returncode}); see {snakemake.log[0]}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(build / "aligned_infer", out)

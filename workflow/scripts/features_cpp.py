@@ -1,0 +1,6 @@
+"""Snakemake adapter for alignedreid.cpp_io.collect_cpp_outputs."""
+from alignedreid.cpp_io import collect_cpp_outputs
+from alignedreid.runlog import stage_logging
+
+with stage_logging(snakemake.log[0], "features_cpp") as log:
+    log.info("%s", collect_cpp_outputs(snakemake.input.manifest, snakemake.input.outputs, snakemake.output[0]))
