@@ -240,6 +240,8 @@ def train(cfg: dict, train_csv: str, out_dir: str, pretrained: str | None = None
     summary = {"num_classes": num_classes, "steps_per_epoch": steps, "epochs": epochs, "resumed_from_epoch": start_epoch,
                "world_size": dist.size, "final_loss": last_loss, "median_images_per_s": float(np.median(ips_hist)) if ips_hist else None,
                "depth": mcfg["depth"], "height": mcfg["height"], "width": mcfg["width"], "pretrained": bool(pretrained)}
+    if dist.size > 1:  # every rank's final weights, to check that data-parallel ranks agree
+        ms.save_checkpoint(net, str(out_dir / f"rank_{dist.rank}_final.ckpt"))
     if dist.is_main:
         net.set_train(False)
         if eval_fn:
