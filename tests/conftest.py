@@ -10,19 +10,22 @@ REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 
-@pytest.fixture
-def repo_copy(tmp_path):
-    """A copy of the workflow (Snakefile, config, rules, scripts, package sources) in a temp
-    folder, so a real snakemake run there cannot touch the checkout's results/."""
-    dst = tmp_path / "repo"
-    dst.mkdir()
+def copy_workflow(dst: Path) -> Path:
+    """Copy the workflow (Snakefile, config, rules, scripts, package sources, C++ sources) to
+    ``dst``, so a real snakemake run there cannot touch the checkout's results/."""
+    dst.mkdir(parents=True, exist_ok=True)
     for name in ["Snakefile", "config", "workflow", "src", "ascend310_infer"]:
         src = REPO / name
         if src.is_dir():
-            shutil.copytree(src, dst / name, ignore=shutil.ignore_patterns("__pycache__", "build"))
+            shutil.copytree(src, dst / name, ignore=shutil.ignore_patterns("__pycache__", "build", "build-*", "*.egg-info"))
         elif src.exists():
             shutil.copy2(src, dst / name)
     return dst
+
+
+@pytest.fixture
+def repo_copy(tmp_path):
+    return copy_workflow(tmp_path / "repo")
 
 
 def run_snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 1800) -> subprocess.CompletedProcess:

@@ -26,6 +26,12 @@ def worker_argv(job_file: str | os.PathLike) -> list[str]:
     return [sys.executable, "-m", "alignedreid.train_cli", "--job", str(job_file)]
 
 
+def msrun_executable() -> str:
+    """msrun of this Python environment (it ships with MindSpore), else the one on PATH."""
+    here = Path(sys.executable).parent / "msrun"
+    return str(here) if here.is_file() else (shutil.which("msrun") or "msrun")
+
+
 def msrun_command(n: int, master_port: int, log_dir: str | os.PathLike, job_file, nodes: int = 1, node_rank: int = 0,
                   master_addr: str = "127.0.0.1") -> list[str]:
     """msrun command for ``n`` ranks over ``nodes`` nodes (this node: ``node_rank``)."""
@@ -34,7 +40,7 @@ def msrun_command(n: int, master_port: int, log_dir: str | os.PathLike, job_file
     if n % nodes:
         raise ConfigError(f"train.device_num ({n}) must be a multiple of the node count ({nodes})")
     return [
-        shutil.which("msrun") or "msrun",
+        msrun_executable(),
         f"--worker_num={n}",
         f"--local_worker_num={n // nodes}",
         f"--master_addr={master_addr}",
@@ -43,7 +49,9 @@ def msrun_command(n: int, master_port: int, log_dir: str | os.PathLike, job_file
         f"--log_dir={log_dir}",
         "--join=True",
         "--cluster_time_out=600",
-        *worker_argv(job_file),
+        str(Path(__file__).resolve().parent / "train_entry.py"),  # msrun runs a script with its own python
+        "--job",
+        str(job_file),
     ]
 
 
@@ -133,6 +141,7 @@ def run_training(job: dict) -> dict:
     env = dict(os.environ)
     src = str(Path(__file__).resolve().parents[1])
     env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")  # msrun starts "python" from PATH
     t = time.time()
     if tcfg.get("launcher", "msrun") == "msrun":
         alloc = slurm_allocation() or {"nodes": 1, "node_rank": 0, "master_addr": "127.0.0.1"}

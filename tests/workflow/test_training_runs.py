@@ -79,7 +79,7 @@ def test_msrun_two_ranks_end_with_identical_weights(tmp_path):
 def test_generated_launch_commands(tmp_path):
     cmd = msrun_command(8, 8118, tmp_path / "logs", tmp_path / "job.json")
     assert "--worker_num=8" in cmd and "--local_worker_num=8" in cmd and "--master_port=8118" in cmd
-    assert cmd[-4:-2] == ["-m", "alignedreid.train_cli"] and cmd[-1].endswith("job.json")
+    assert cmd[-3].endswith("alignedreid/train_entry.py") and cmd[-2:] == ["--job", str(tmp_path / "job.json")]
     two_nodes = msrun_command(16, 8118, tmp_path, "j.json", nodes=2, node_rank=1, master_addr="node01")
     assert "--local_worker_num=8" in two_nodes and "--node_rank=1" in two_nodes and "--master_addr=node01" in two_nodes
     table = tmp_path / "rank_table_8pcs.json"
