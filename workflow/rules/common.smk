@@ -21,3 +21,7 @@ def dataset_inputs(wildcards):
     if config["dataset"]["source"] == "market1501" and root and str(root).lower().endswith(".zip"):
         return [root]
     return []
+
+
+def pretrained_input(wildcards):
+    return ["results/pretrained/backbone.ckpt"] if config["pretrained"] else []

@@ -10,7 +10,7 @@ rule prepare_dataset:
         summary="results/data/summary.json",
     params:
         dataset=config["dataset"],
-        work_dir="results/data",
+        work_dir=lambda wildcards, output: str(Path(output.train).parent),
     threads: 4
     log:
         "results/logs/prepare_dataset.log",

@@ -16,9 +16,6 @@ rule fetch_pretrained:
         "../scripts/fetch_pretrained.py"
 
 
-def pretrained_input(wildcards):
-    return ["results/pretrained/backbone.ckpt"] if config["pretrained"] else []
-
 
 rule train:
     """AlignedReID++ training: one device in-process, or N ranks via msrun / rank table."""
@@ -35,7 +32,7 @@ rule train:
     params:
         model=config["model"],
         train=config["train"],
-        out_dir="results/train",
+        out_dir=lambda wildcards, output: str(Path(output.model).parent),
     threads: config["train"]["threads"]
     resources:
         devices=config["train"]["device_num"],

@@ -1,0 +1,76 @@
+"""Inference throughput: the C++ program (OpenVINO CPU backend on the ONNX export) against
+MindSpore Python inference of the same checkpoint, same batch sizes, same machine, same run.
+
+  python bench/inference.py --ckpt results/train/model.ckpt --onnx results/export/model.onnx \
+      --exe results/infer/bin/aligned_infer --depth 18 --height 128 --width 64
+Prints a markdown table of images/s (model time only, input files already written).
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import mindspore as ms
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import print_table  # noqa: E402
+
+from alignedreid.export import load_trained  # noqa: E402
+
+
+def python_rate(net, batch: int, h: int, w: int, n_images: int) -> float:
+    x = ms.Tensor(np.random.default_rng(0).standard_normal((batch, 3, h, w)).astype(np.float32))
+    net(x)[0].asnumpy()  # warm-up
+    steps = max(1, n_images // batch)
+    t = time.perf_counter()
+    for _ in range(steps):
+        net(x)[0].asnumpy()
+    return steps * batch / (time.perf_counter() - t)
+
+
+def cpp_rate(exe, onnx, batch: int, h: int, w: int, n_images: int, threads: int) -> float:
+    with tempfile.TemporaryDirectory() as d:
+        inp = Path(d) / "in"
+        inp.mkdir()
+        rng = np.random.default_rng(0)
+        for i in range(n_images):
+            rng.standard_normal(3 * h * w).astype(np.float32).tofile(inp / f"{i:06d}.bin")
+        out = subprocess.run([str(exe), "--model", str(onnx), "--input_dir", str(inp), "--output_dir", str(Path(d) / "out"),
+                              "--batch", str(batch), "--height", str(h), "--width", str(w), "--threads", str(threads)],
+                             capture_output=True, text=True, check=True).stdout
+    return float(re.search(r"images/s ([\d.]+)", out).group(1))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--ckpt", default="results/train/model.ckpt")
+    ap.add_argument("--onnx", default="results/export/model.onnx")
+    ap.add_argument("--exe", default="results/infer/bin/aligned_infer")
+    ap.add_argument("--depth", type=int, default=18)
+    ap.add_argument("--height", type=int, default=128)
+    ap.add_argument("--width", type=int, default=64)
+    ap.add_argument("--images", type=int, default=128)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    ms.set_device("CPU")
+    rows = []
+    for mode, name in ((ms.PYNATIVE_MODE, "pynative"), (ms.GRAPH_MODE, "graph")):
+        ms.set_context(mode=mode)
+        for impl in ("native", "unfold"):
+            net = load_trained(args.ckpt, args.depth, impl)
+            for batch in (1, 32):
+                n = min(args.images, 16) if impl == "native" else args.images  # native CPU conv is slow
+                rows.append([f"MindSpore Python ({name}, {impl} conv)", batch, f"{python_rate(net, batch, args.height, args.width, n):.1f}"])
+    for batch in (1, 32):
+        rows.append(["C++ aligned_infer (OpenVINO CPU)", batch, f"{cpp_rate(args.exe, args.onnx, batch, args.height, args.width, args.images, args.threads):.1f}"])
+    print_table(f"Inference images/s, ResNet-{args.depth} at {args.height}x{args.width}", ["path", "batch", "images/s"], rows)
+
+
+if __name__ == "__main__":
+    main()
