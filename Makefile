@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 CORES ?= all
 export PATH := $(BIN):$(PATH)
 
-.PHONY: demo test test-fast lint dag clean-results
+.PHONY: demo test test-fast lint dag clean-results browser
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,8 +19,14 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	snakemake --cores $(CORES) results/report.html
 
-## Run the test suite (unit, workflow; the cluster tests need root for SLURM).
-test: $(STAMP)
+## Headless Chromium (Debian package) for the report's rendering test.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); export DEBIAN_FRONTEND=noninteractive; \
+	  $$SUDO apt-get install -y -q chromium >/dev/null 2>&1 || { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q chromium >/dev/null; }; }
+
+## Run the test suite (unit and workflow tests).
+test: $(STAMP) browser
 	pytest -ra tests
 
 test-fast: $(STAMP)

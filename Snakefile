@@ -20,6 +20,14 @@ include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
 
 
+# light rules stay on the submitting host when a cluster executor is used
+localrules:
+    all,
+    report,
+    parity,
+    features_cpp,
+
+
 rule all:
     input:
         "results/report.html",

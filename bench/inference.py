@@ -60,7 +60,9 @@ def main():
     args = ap.parse_args()
     ms.set_device("CPU")
     rows = []
-    for mode, name in ((ms.PYNATIVE_MODE, "pynative"), (ms.GRAPH_MODE, "graph")):
+    # PyNative only: compiled (graph-mode) execution of this network stalls on CPU after a few
+    # calls with MindSpore 2.10 (README, known limitations)
+    for mode, name in ((ms.PYNATIVE_MODE, "pynative"),):
         ms.set_context(mode=mode)
         for impl in ("native", "unfold"):
             net = load_trained(args.ckpt, args.depth, impl)

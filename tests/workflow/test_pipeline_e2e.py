@@ -2,6 +2,8 @@
 features, evaluation, report; then the caching and re-run behaviour users rely on."""
 import json
 import re
+import shutil
+import subprocess
 
 import numpy as np
 import pytest
@@ -124,3 +126,21 @@ def test_cpp_program_errors_are_clear(pipeline, tmp_path):
     np.zeros(3 * 64 * 32, np.float32).tofile(tmp_path / "in" / "000000.bin")
     p = run("--model", tmp_path / "bad.onnx", "--input_dir", tmp_path / "in", "--output_dir", tmp_path / "o", "--height", 64, "--width", 32)
     assert p.returncode == 1 and "OpenVINO could not load" in p.stderr
+
+
+def test_report_renders_in_a_browser(pipeline, tmp_path):
+    """Headless Chromium (Debian package, installed by .ci/run) renders the page to a screenshot
+    that shows content: plots and thumbnails are embedded, nothing is fetched."""
+    from PIL import Image
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert chromium, "chromium is not installed (.ci/run installs Debian's chromium)"
+    shot = tmp_path / "report.png"
+    subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                    f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1200,2400", f"--screenshot={shot}",
+                    (pipeline / "results/report.html").as_uri()], check=True, capture_output=True, timeout=120)
+    img = np.asarray(Image.open(shot).convert("L"), dtype=np.float32)
+    assert img.shape == (2400, 1200)
+    assert img.std() > 20  # not a blank page
+    assert (img < 128).mean() > 0.02  # text, tables, plots and thumbnails
