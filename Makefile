@@ -36,7 +36,7 @@ lint: $(STAMP)
 	snakemake --lint
 
 dag: $(STAMP)
-	snakemake --dag results/report.html | dot -Tsvg > docs/dag.svg
+	snakemake --rulegraph dot results/report.html | grep -v '^Building\|^Assuming' | dot -Tsvg > docs/dag.svg
 
 clean-results:
 	rm -rf results/* .snakemake
