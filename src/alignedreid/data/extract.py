@@ -5,13 +5,13 @@ import logging
 import os
 import shutil
 import stat
-import tempfile
 import zipfile
 from pathlib import Path
 
 from tqdm import tqdm
 
 from ..errors import DatasetError
+from ..io_utils import atomic_directory
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +45,7 @@ def safe_extract(zip_path: str | os.PathLike, target: str | os.PathLike) -> Path
         members = zf.infolist()
         for info in members:  # validate everything first
             _check_member(info, target, zip_path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-        try:
+        with atomic_directory(target) as tmp:
             for info in tqdm(members, desc=f"extract {zip_path.name}", unit="file", mininterval=2):
                 dest = _check_member(info, tmp.resolve(), zip_path)
                 if info.is_dir():
@@ -59,11 +57,5 @@ def safe_extract(zip_path: str | os.PathLike, target: str | os.PathLike) -> Path
                         shutil.copyfileobj(src, out)
                 except (zipfile.BadZipFile, OSError, EOFError) as e:
                     raise DatasetError(f"{zip_path}: entry {info.filename!r} is damaged ({e})") from e
-            if target.exists():
-                shutil.rmtree(target)
-            os.replace(tmp, target)
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
     log.info("extracted %d entries of %s into %s", len(members), zip_path, target)
     return target

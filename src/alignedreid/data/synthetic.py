@@ -9,8 +9,6 @@ The output goes through the same parser and checks as real Market-1501.
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +16,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from ..errors import ConfigError
+from ..io_utils import atomic_directory
 from .market import SPLIT_FOLDERS
 from .names import DISTRACTOR_PID, JUNK_PID, format_name
 
@@ -189,9 +188,7 @@ def plan_images(spec: SyntheticSpec) -> list[tuple[str, int, int, int, str]]:
 def generate(spec: SyntheticSpec, out_root: str | os.PathLike) -> Path:
     """Write the dataset to ``out_root`` (replaced atomically). Same spec -> identical bytes."""
     out_root = Path(out_root)
-    out_root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_root.name}.", dir=out_root.parent))
-    try:
+    with atomic_directory(out_root) as tmp:
         for sub in SPLIT_FOLDERS.values():
             (tmp / sub).mkdir()
         cams = {c: _camera(spec.seed, c) for c in range(1, spec.cameras + 1)}
@@ -207,10 +204,4 @@ def generate(spec: SyntheticSpec, out_root: str | os.PathLike) -> Path:
             img = render_person(ident, cams[cam], rng, spec.width, spec.height, junk=(kind == "junk"))
             name = format_name(pid, cam, 1, frame, 1)
             img.save(tmp / SPLIT_FOLDERS[split] / name, format="JPEG", quality=spec.jpeg_quality)
-        if out_root.exists():
-            shutil.rmtree(out_root)
-        os.replace(tmp, out_root)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return out_root
