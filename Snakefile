@@ -20,9 +20,11 @@ include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
 
 
-# light rules stay on the submitting host when a cluster executor is used
+# light rules stay on the submitting host when a cluster executor is used; fetch_pretrained too,
+# because compute nodes often have no internet access
 localrules:
     all,
+    fetch_pretrained,
     report,
     parity,
     features_cpp,

@@ -1,7 +1,8 @@
 """Start training on one device in-process, or on N ranks: ``msrun`` (CPU/GPU/Ascend) or the
 model zoo's HCCL rank-table launch (Ascend 910: one process per device folder with
-RANK_TABLE_FILE, RANK_SIZE, RANK_ID, DEVICE_ID). Command and environment builders are pure
-functions so they can be checked without the hardware."""
+RANK_TABLE_FILE, RANK_SIZE, RANK_ID, DEVICE_ID). Inside a SLURM job that spans several nodes,
+``srun`` starts one msrun per node (``alignedreid.train_node``), each with its node rank. Command
+and environment builders are pure functions so they can be checked without the hardware."""
 from __future__ import annotations
 
 import hashlib
@@ -76,6 +77,32 @@ def rank_table_jobs(n: int, rank_table: str | os.PathLike, base_dir: str | os.Pa
     return jobs
 
 
+def srun_node_command(nodes: int, job_file) -> list[str]:
+    """srun line that runs ``alignedreid.train_node`` once on each node of the current SLURM job
+    (a step beside the one running this process, hence --overlap)."""
+    return ["srun", "--overlap", f"--nodes={nodes}", f"--ntasks={nodes}", "--ntasks-per-node=1", "--kill-on-bad-exit=1",
+            sys.executable, "-m", "alignedreid.train_node", "--job", str(job_file)]
+
+
+def check_allocation(tcfg: dict, alloc: dict | None, env: dict | None = None) -> None:
+    """Refuse a distributed launch that the SLURM allocation cannot hold (clear message instead of
+    a hang in msrun's rendezvous): fewer nodes than train.nodes, or fewer GPUs per node than the
+    ranks placed there."""
+    env = env if env is not None else os.environ
+    nodes = tcfg.get("nodes", 1)
+    n = tcfg.get("device_num", 1)
+    if n % nodes:
+        raise ConfigError(f"train.device_num ({n}) must be a multiple of train.nodes ({nodes})")
+    if nodes > 1 and (alloc is None or alloc["nodes"] < nodes):
+        have = "no SLURM job" if alloc is None else f"SLURM job {alloc['job_id']} with {alloc['nodes']} node(s)"
+        raise ConfigError(f"train.nodes = {nodes} needs a SLURM allocation of {nodes} nodes (run with the cluster profile); "
+                          f"this process runs in {have}")
+    gpus = env.get("SLURM_GPUS_ON_NODE")
+    if alloc is not None and tcfg.get("device_target") == "GPU" and gpus and gpus.isdigit() and int(gpus) < n // nodes:
+        raise ConfigError(f"train.device_num = {n} over {nodes} node(s) needs {n // nodes} GPUs per node, "
+                          f"but SLURM job {alloc['job_id']} has {gpus} (SLURM_GPUS_ON_NODE)")
+
+
 def slurm_allocation(env: dict | None = None) -> dict | None:
     """Node count, this node's rank and the first node's host inside a SLURM job, else None."""
     env = env if env is not None else os.environ
@@ -144,13 +171,18 @@ def run_training(job: dict) -> dict:
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")  # msrun starts "python" from PATH
     t = time.time()
     if tcfg.get("launcher", "msrun") == "msrun":
-        alloc = slurm_allocation() or {"nodes": 1, "node_rank": 0, "master_addr": "127.0.0.1"}
+        alloc = slurm_allocation()
+        check_allocation(tcfg, alloc)
         log_dir = out_dir / "msrun_logs"
-        argv = msrun_command(n, tcfg.get("master_port", 8118), log_dir, job_file, alloc["nodes"], alloc["node_rank"], alloc["master_addr"])
+        nodes = tcfg.get("nodes", 1)
+        if nodes > 1:
+            argv = srun_node_command(nodes, job_file)
+        else:
+            argv = msrun_command(n, tcfg.get("master_port", 8118), log_dir, job_file)
         log.info("launching: %s", " ".join(argv))
         rc = _run_and_stream(argv, env, Path.cwd(), out_dir / "msrun.log")
         if rc != 0:
-            tails = "".join(f"\n--- {p}:\n" + "".join(open(p).readlines()[-30:]) for p in sorted(log_dir.glob("worker_*.log")))
+            tails = "".join(f"\n--- {p}:\n" + "".join(open(p).readlines()[-30:]) for p in sorted(log_dir.rglob("worker_*.log")))
             raise PipelineError(f"msrun exited with status {rc}; worker logs in {log_dir}{tails}")
     else:
         jobs = rank_table_jobs(n, tcfg.get("rank_table_file") or "", out_dir / "devices", job_file, env)

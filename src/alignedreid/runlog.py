@@ -4,12 +4,24 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import socket
 import sys
 import traceback
 from pathlib import Path
 from typing import Iterator
 
 from .errors import PipelineError
+
+
+def run_location(env=None) -> str:
+    """One line naming the SLURM job this stage runs in (empty outside SLURM), for the logs."""
+    env = os.environ if env is None else env
+    if "SLURM_JOB_ID" not in env:
+        return ""
+    return (f"running in SLURM job {env['SLURM_JOB_ID']} on {env.get('SLURMD_NODENAME', socket.gethostname())}"
+            f" (partition {env.get('SLURM_JOB_PARTITION', '?')}, cpus {env.get('SLURM_CPUS_PER_TASK', '?')},"
+            f" nodes {env.get('SLURM_JOB_NUM_NODES', '1')})")
 
 
 @contextlib.contextmanager
@@ -29,6 +41,9 @@ def stage_logging(log_path: str | None, name: str) -> Iterator[logging.Logger]:
     old_out, old_err = sys.stdout, sys.stderr
     sys.stdout = sys.stderr = stream
     logger = logging.getLogger(f"alignedreid.stage.{name}")
+    where = run_location()
+    if where:
+        logger.info("%s", where)
     try:
         yield logger
     except PipelineError as e:

@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -190,7 +191,9 @@ def train(cfg: dict, train_csv: str, out_dir: str, pretrained: str | None = None
     net.set_train(True)
     erasing = RandomErasing() if tcfg.get("augment", {}).get("erasing", True) else None
     step_fn = make_step(net, loss_fn, opt, dist, loss_scale, erasing, use_graph_mode(tcfg))
-    log_path = out_dir / "log.csv"
+    # The per-step log grows next to the epoch checkpoints (not a Snakemake output, so an
+    # interrupted run keeps it and a resumed one continues it) and is published as log.csv at the end.
+    log_path = ckpt_dir / "log.csv"
     if dist.is_main:
         rows = []
         if start_epoch and log_path.exists():
@@ -246,6 +249,8 @@ def train(cfg: dict, train_csv: str, out_dir: str, pretrained: str | None = None
         net.set_train(False)
         if eval_fn:
             summary["quick_eval"] = {"init": init_metrics, "trained": eval_fn(net, "trained")}
+        with atomic_path(out_dir / "log.csv") as tmp:
+            shutil.copyfile(log_path, tmp)
         with atomic_path(out_dir / "model.ckpt") as tmp:
             ms.save_checkpoint(net, str(tmp), append_dict={"num_classes": num_classes, "depth": mcfg["depth"]})
         write_json(out_dir / "train_summary.json", summary)

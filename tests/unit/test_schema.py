@@ -34,6 +34,9 @@ def test_defaults_are_filled():
         ({"dataset": {"skip_corrupt": "yes"}}, "yes"),
         ({"dataset": {"colour": 1}}, "colour"),
         ({"unknown_section": {}}, "unknown_section"),
+        ({"resources": {"train": {"mem_mb": "lots"}}}, "lots"),
+        ({"resources": {"train": {"gpus": 8}}}, "gpus"),
+        ({"train": {"nodes": 0}}, "0"),
     ],
 )
 def test_bad_values_rejected(patch, needle):

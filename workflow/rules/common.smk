@@ -1,4 +1,5 @@
 # Helpers shared by the rule files.
+import os
 from pathlib import Path
 
 REPO = Path(workflow.basedir)
@@ -21,6 +22,26 @@ def dataset_inputs(wildcards):
     if config["dataset"]["source"] == "market1501" and root and str(root).lower().endswith(".zip"):
         return [root]
     return []
+
+
+def stage_resources(stage):
+    """mem_mb and runtime (minutes) of a cluster job, from config section resources.<stage>."""
+    r = config["resources"][stage]
+    return {"mem_mb": r["mem_mb"], "runtime": r["runtime"]}
+
+
+def train_cluster_resources():
+    """What the train job asks a cluster for: nodes, and the accelerators of train.device_target
+    (GPU: SLURM --gpus, one task driving them; Ascend: generic resource npu). Sites that name them
+    otherwise override gpu/gres/slurm_extra for rule train in their profile."""
+    t = config["train"]
+    per_node = -(-t["device_num"] // t["nodes"])
+    res = {"nodes": t["nodes"], "devices": t["device_num"]}
+    if t["device_target"] == "GPU":
+        res.update(gpu=per_node, tasks_per_gpu=0)
+    elif t["device_target"] == "Ascend":
+        res["gres"] = f"npu:{per_node}"
+    return res
 
 
 def pretrained_input(wildcards):

@@ -11,7 +11,9 @@ rule prepare_dataset:
     params:
         dataset=config["dataset"],
         work_dir=lambda wildcards, output: str(Path(output.train).parent),
-    threads: 4
+    threads: config["dataset"]["workers"]
+    resources:
+        **stage_resources("other"),
     log:
         "results/logs/prepare_dataset.log",
     benchmark:

@@ -9,7 +9,9 @@ rule evaluate:
         per_query="results/eval/per_query.csv",
     params:
         evaluation=config["evaluation"],
-    threads: 2
+    threads: config["evaluation"]["threads"]
+    resources:
+        **stage_resources("evaluate"),
     log:
         "results/logs/evaluate.log",
     benchmark:

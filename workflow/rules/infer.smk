@@ -10,6 +10,8 @@ rule export:
         model=config["model"],
         export=config["export"],
         device_target=config["train"]["device_target"],
+    resources:
+        **stage_resources("other"),
     log:
         "results/logs/export.log",
     benchmark:
@@ -26,8 +28,10 @@ rule build_infer:
         "results/infer/bin/aligned_infer",
     params:
         backend=config["infer"]["backend"],
-        src=str(REPO / "ascend310_infer"),
+        src=lambda wildcards, input: os.path.commonpath(input.sources),  # the ascend310_infer/ folder
     threads: 2
+    resources:
+        **stage_resources("other"),
     log:
         "results/logs/build_infer.log",
     benchmark:
@@ -48,6 +52,8 @@ rule preprocess:
         width=config["model"]["width"],
     wildcard_constraints:
         split="query|gallery",
+    resources:
+        **stage_resources("other"),
     log:
         "results/logs/preprocess_{split}.log",
     benchmark:
@@ -72,6 +78,8 @@ rule infer_cpp:
     wildcard_constraints:
         split="query|gallery",
     threads: config["infer"]["threads"]
+    resources:
+        **stage_resources("other"),
     log:
         "results/logs/infer_cpp_{split}.log",
     benchmark:
@@ -111,6 +119,8 @@ rule features_python:
     wildcard_constraints:
         split="query|gallery",
     threads: 2
+    resources:
+        **stage_resources("other"),
     log:
         "results/logs/features_python_{split}.log",
     benchmark:

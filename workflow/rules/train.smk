@@ -24,7 +24,7 @@ rule train:
         query="results/data/query.csv",
         gallery="results/data/gallery.csv",
         pretrained=pretrained_input,
-        code=package_sources("train.py", "train_cli.py", "launch.py", "model.py", "losses.py", "augment.py", "pipeline.py", "sampler.py", "lr_schedule.py"),
+        code=package_sources("train.py", "train_cli.py", "train_node.py", "launch.py", "model.py", "losses.py", "augment.py", "pipeline.py", "sampler.py", "lr_schedule.py"),
     output:
         model="results/train/model.ckpt",
         log_csv="results/train/log.csv",
@@ -35,7 +35,8 @@ rule train:
         out_dir=lambda wildcards, output: str(Path(output.model).parent),
     threads: config["train"]["threads"]
     resources:
-        devices=config["train"]["device_num"],
+        **stage_resources("train"),
+        **train_cluster_resources(),
     log:
         "results/logs/train.log",
     benchmark:

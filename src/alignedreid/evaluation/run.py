@@ -81,7 +81,18 @@ def evaluate_features(query: FeatureSet, gallery: FeatureSet, k1=20, k2=6, lam=0
     return metrics, per_query, t.times
 
 
+def limit_kernel_threads(threads: int | None) -> int:
+    """Run the numba kernels on at most ``threads`` threads (the job's CPU share on a cluster node,
+    where os.cpu_count() reports the whole machine); returns the count in use."""
+    import numba
+
+    if threads:
+        numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
+    return numba.get_num_threads()
+
+
 def run_evaluation(query_npz, gallery_npz, metrics_out, per_query_out, feature_source: str, eval_cfg: dict) -> dict:
+    log.info("kernel threads: %d", limit_kernel_threads(eval_cfg.get("threads")))
     query, gallery = load_features(query_npz), load_features(gallery_npz)
     log.info("query %d x gallery %d; global %s, local %s", len(query), len(gallery), query.global_.shape[1:], query.local.shape[1:])
     rr = eval_cfg.get("rerank", {})
