@@ -8,6 +8,7 @@ import io
 import json
 import os
 import platform
+import re
 import subprocess
 from importlib import metadata
 from pathlib import Path
@@ -166,7 +167,22 @@ def rank_lists(per_query_csv, gallery_csv, n_queries=6) -> str:
             + _table(rows, ["query", "variant", "top 10"], left_cols=3) + "</div>")
 
 
-def benchmark_section(bench_dir) -> str:
+SLURM_LINE = re.compile(r"running in SLURM job (\d+) on (\S+)")
+
+
+def where_ran(log_file) -> str:
+    """'SLURM job N on host' from the first lines of a stage log, else 'this host'."""
+    try:
+        with open(log_file, errors="replace") as fh:
+            head = "".join(fh.readline() for _ in range(20))
+    except OSError:
+        return "this host"
+    m = SLURM_LINE.search(head)
+    return f"SLURM job {m.group(1)} on {m.group(2)}" if m else "this host"
+
+
+def benchmark_section(bench_dir, logs_dir=None) -> str:
+    logs_dir = Path(logs_dir) if logs_dir else Path(bench_dir).parent / "logs"
     rows = []
     for f in sorted(Path(bench_dir).glob("*.tsv")):
         try:
@@ -176,8 +192,11 @@ def benchmark_section(bench_dir) -> str:
         if b.empty:
             continue
         r = b.iloc[-1]
-        rows.append([_esc(f.stem), f"{r.get('s', float('nan')):.1f}", f"{r.get('max_rss', float('nan')):.0f}"])
-    return "<h2>Stages: wall time and peak memory</h2>" + _table(rows, ["stage", "wall s", "peak RSS MB"]) if rows else ""
+        where = where_ran(logs_dir / f"{f.stem}.log")
+        rows.append([_esc(f.stem), f"{r.get('s', float('nan')):.1f}", f"{r.get('max_rss', float('nan')):.0f}",
+                     f"<span data-where='{_esc(f.stem)}'>{_esc(where)}</span>"])
+    return ("<h2>Stages: wall time, peak memory, where they ran</h2>"
+            + _table(rows, ["stage", "wall s", "peak RSS MB", "ran on"], left_cols=1) if rows else "")
 
 
 def provenance(config: dict, inputs: dict) -> str:

@@ -98,6 +98,13 @@ def test_dag_through_slurm_matches_local_run(slurm, tmp_path):
         assert f"running in SLURM job {jobs[rule][0]} on " in (logs / log).read_text(), log
     for split_log in ["features_python_query.log", "features_python_gallery.log"]:
         assert re.search(r"running in SLURM job (\d+) on ", (logs / split_log).read_text()).group(1) in jobs["features_python"]
+    # ... and so does the report's stage table
+    html = (on_slurm / "results/report.html").read_text()
+    where = dict(re.findall(r"data-where='(\w+)'>([^<]*)<", html))
+    for stage, rule in [("train", "train"), ("evaluate", "evaluate"), ("export", "export"), ("infer_cpp_query", "infer_cpp"),
+                        ("infer_cpp_gallery", "infer_cpp"), ("build_infer", "build_infer")]:
+        m = re.fullmatch(r"SLURM job (\d+) on \S+", where.get(stage, ""))
+        assert m and m.group(1) in jobs[rule], (stage, where.get(stage))
     # the scheduler's own job logs are kept by the profile
     for rule, ids in jobs.items():
         for jobid in ids:

@@ -61,6 +61,7 @@ def test_full_dag_outputs(pipeline):
     assert (r / "export/model.mindir").stat().st_size > 1e6 and (r / "export/model.onnx").stat().st_size > 1e6
     html = (r / "report.html").read_text()
     assert "SYNTHETIC" in html and "data:image/png;base64" in html
+    assert "<span data-where='train'>this host</span>" in html  # not a cluster run
     assert re.search(r"images/s \d", (r / "logs/infer_cpp_gallery.log").read_text())
     for rule in ["train", "export", "evaluate", "build_infer"]:
         assert (r / f"benchmarks/{rule}.tsv").is_file()

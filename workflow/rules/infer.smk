@@ -85,9 +85,11 @@ rule infer_cpp:
     benchmark:
         "results/benchmarks/infer_cpp_{split}.tsv"
     shell:
+        # first log line names the SLURM job when there is one (as the Python stages' logs do)
+        "{{ if [ -n \"${{SLURM_JOB_ID:-}}\" ]; then echo \"running in SLURM job $SLURM_JOB_ID on $(hostname -s)\"; fi; "
         "{input.bin} --model {input.model} --input_dir {input.inputs} --output_dir {output} "
         "--batch {params.batch} --height {params.height} --width {params.width} "
-        "--device_id {params.device_id} --threads {threads} > {log} 2>&1"
+        "--device_id {params.device_id} --threads {threads}; }} > {log} 2>&1"
 
 
 rule features_cpp:
