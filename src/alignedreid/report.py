@@ -8,7 +8,6 @@ import io
 import json
 import os
 import platform
-import re
 import subprocess
 from importlib import metadata
 from pathlib import Path
@@ -23,6 +22,7 @@ import yaml  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from .io_utils import atomic_path  # noqa: E402
+from .runlog import parse_run_location  # noqa: E402
 
 VARIANTS = ["global", "global_local", "global_rerank", "global_local_rerank"]
 VARIANT_LABELS = {"global": "global", "global_local": "global + local (DMLI)", "global_rerank": "global, re-ranked",
@@ -167,9 +167,6 @@ def rank_lists(per_query_csv, gallery_csv, n_queries=6) -> str:
             + _table(rows, ["query", "variant", "top 10"], left_cols=3) + "</div>")
 
 
-SLURM_LINE = re.compile(r"running in SLURM job (\d+) on (\S+)")
-
-
 def where_ran(log_file) -> str:
     """'SLURM job N on host' from the first lines of a stage log, else 'this host'."""
     try:
@@ -177,8 +174,8 @@ def where_ran(log_file) -> str:
             head = "".join(fh.readline() for _ in range(20))
     except OSError:
         return "this host"
-    m = SLURM_LINE.search(head)
-    return f"SLURM job {m.group(1)} on {m.group(2)}" if m else "this host"
+    found = parse_run_location(head)
+    return f"SLURM job {found[0]} on {found[1]}" if found else "this host"
 
 
 def benchmark_section(bench_dir, logs_dir=None) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import socket
 import sys
 import traceback
@@ -12,6 +13,9 @@ from pathlib import Path
 from typing import Iterator
 
 from .errors import PipelineError
+
+
+RUN_LOCATION = re.compile(r"running in SLURM job (\d+) on (\S+)")  # what run_location writes
 
 
 def run_location(env=None) -> str:
@@ -22,6 +26,12 @@ def run_location(env=None) -> str:
     return (f"running in SLURM job {env['SLURM_JOB_ID']} on {env.get('SLURMD_NODENAME', socket.gethostname())}"
             f" (partition {env.get('SLURM_JOB_PARTITION', '?')}, cpus {env.get('SLURM_CPUS_PER_TASK', '?')},"
             f" nodes {env.get('SLURM_JOB_NUM_NODES', '1')})")
+
+
+def parse_run_location(text: str) -> tuple[str, str] | None:
+    """(job id, host) of the first run_location line in ``text``, else None."""
+    m = RUN_LOCATION.search(text)
+    return (m.group(1), m.group(2)) if m else None
 
 
 @contextlib.contextmanager

@@ -9,7 +9,7 @@ import yaml
 
 from alignedreid.errors import ConfigError
 from alignedreid.launch import check_allocation, slurm_allocation, srun_node_command
-from alignedreid.runlog import run_location
+from alignedreid.runlog import parse_run_location, run_location
 from alignedreid.train_node import node_command
 from tests.conftest import BIN, REPO, copy_workflow
 
@@ -53,6 +53,8 @@ def test_stage_log_line_names_the_slurm_job():
     assert run_location({}) == ""
     line = run_location(SLURM_ENV)
     assert line.startswith("running in SLURM job 42 on gpu02") and "partition gpu" in line and "cpus 16" in line
+    assert parse_run_location("2026-01-01 INFO x: " + line) == ("42", "gpu02")  # what the report reads back
+    assert parse_run_location("no scheduler here") is None
 
 
 def _train_resources(tmp_path, train: dict) -> dict:

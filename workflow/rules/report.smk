@@ -11,7 +11,7 @@ rule report:
         parity="results/features/parity.json",
         metrics="results/eval/metrics.json",
         per_query="results/eval/per_query.csv",
-        code=package_sources("report.py"),
+        code=package_sources("report.py", "runlog.py"),
     output:
         "results/report.html",
     params:
