@@ -1,4 +1,5 @@
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -26,6 +27,11 @@ def copy_workflow(dst: Path) -> Path:
 @pytest.fixture
 def repo_copy(tmp_path):
     return copy_workflow(tmp_path / "repo")
+
+
+def report_numbers(html: str) -> dict[str, str]:
+    """Every number the report marks with data-metric, by name ('global.mAP', 'parity', ...)."""
+    return dict(re.findall(r"data-metric='([\w.]+)'>([\d.e+-]+)<", html))
 
 
 def run_snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 1800) -> subprocess.CompletedProcess:

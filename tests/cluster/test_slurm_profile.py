@@ -15,7 +15,7 @@ import subprocess
 import pytest
 import yaml
 
-from tests.conftest import REPO, copy_workflow, run_snakemake
+from tests.conftest import REPO, copy_workflow, report_numbers, run_snakemake
 from tests.workflow.test_pipeline_e2e import TINY
 
 pytestmark = pytest.mark.cluster
@@ -71,10 +71,6 @@ def _job_state(jobid: str) -> str:
     return m.group(1) if m else f"unknown ({out.strip()[:200]})"
 
 
-def _shown_numbers(html: str) -> dict:
-    return dict(re.findall(r"data-metric='([\w.]+)'>([\d.e+-]+)<", html))
-
-
 def test_dag_through_slurm_matches_local_run(slurm, tmp_path):
     cfg = _config()
     on_slurm = _workdir(tmp_path, "slurm", cfg)
@@ -122,8 +118,8 @@ def test_dag_through_slurm_matches_local_run(slurm, tmp_path):
     for variant in ["global", "global_local", "global_rerank", "global_local_rerank"]:
         assert m_slurm[variant]["mAP"] == pytest.approx(m_local[variant]["mAP"], abs=1e-6), variant
         assert m_slurm[variant]["cmc"] == pytest.approx(m_local[variant]["cmc"], abs=1e-6), variant
-    shown_slurm = _shown_numbers((on_slurm / "results/report.html").read_text())
-    shown_local = _shown_numbers((local / "results/report.html").read_text())
+    shown_slurm = report_numbers((on_slurm / "results/report.html").read_text())
+    shown_local = report_numbers((local / "results/report.html").read_text())
     headline = {k: v for k, v in shown_local.items() if k.split(".")[0] in m_local}
     assert headline and {k: shown_slurm.get(k) for k in headline} == headline
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import yaml
 
-from tests.conftest import copy_workflow, run_snakemake
+from tests.conftest import copy_workflow, report_numbers, run_snakemake
 
 pytestmark = pytest.mark.workflow
 
@@ -101,7 +101,7 @@ def test_editing_code_reruns_its_rule(pipeline):
 def test_report_numbers_equal_metrics(pipeline):
     html = (pipeline / "results/report.html").read_text()
     metrics = json.loads((pipeline / "results/eval/metrics.json").read_text())
-    shown = dict(re.findall(r"data-metric='([\w.]+)'>([\d.e+-]+)<", html))
+    shown = report_numbers(html)
     assert len(shown) >= 4 * 4 + 1  # max_rank 10: mAP, R1, R5, R10 per variant, and parity
     for v in ["global", "global_local", "global_rerank", "global_local_rerank"]:
         assert float(shown[f"{v}.mAP"]) == pytest.approx(100 * metrics[v]["mAP"], abs=0.05)
