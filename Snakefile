@@ -1,7 +1,9 @@
 # AlignedReID++ pipeline: dataset -> pretrained -> train -> export -> C++ inference -> features
 # -> evaluation -> report. Nothing at parse time touches the network or does heavy work
 # (this file is parsed again inside every cluster job).
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
+
+from alignedreid.config import resolve
 
 min_version("9.0")
 
@@ -9,7 +11,8 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
-validate(config, "config/schema.yaml")
+# validate against the schema and fill every default, once; a bad key or value stops here, named
+config.update(resolve(config, workflow.source_path("config/schema.yaml")))
 
 
 include: "workflow/rules/common.smk"

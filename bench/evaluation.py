@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import PeakRSS, gemm_rate, measure, print_table  # noqa: E402
 
 from alignedreid.evaluation import local_distance, rank, re_ranking  # noqa: E402
-from alignedreid.evaluation.run import global_distance  # noqa: E402
+from alignedreid.evaluation.distance import global_distance  # noqa: E402
 
 
 def make_features(nq, ng, stripes, dim, seed=0, ids=750):

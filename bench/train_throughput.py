@@ -22,9 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import gemm_rate, print_table  # noqa: E402
 
 from alignedreid.data.prepare import prepare_dataset  # noqa: E402
-from alignedreid.losses import AlignedLoss  # noqa: E402
+from alignedreid.training.losses import AlignedLoss  # noqa: E402
 from alignedreid.model import build_model  # noqa: E402
-from alignedreid.pipeline import train_dataset  # noqa: E402
+from alignedreid.data.loader import train_dataset  # noqa: E402
 from alignedreid.train import DistInfo, build_optimizer, make_step  # noqa: E402
 
 GMACS_224 = {18: 1.82, 34: 3.67, 50: 4.11}

@@ -29,6 +29,13 @@ def repo_copy(tmp_path):
     return copy_workflow(tmp_path / "repo")
 
 
+def dataset_section(dataset: dict) -> dict:
+    """The ``dataset`` config section as the pipeline sees it: validated, defaults filled."""
+    from alignedreid.config import resolve
+
+    return resolve({"dataset": dataset})["dataset"]
+
+
 def report_numbers(html: str) -> dict[str, str]:
     """Every number the report marks with data-metric, by name ('global.mAP', 'parity', ...)."""
     return dict(re.findall(r"data-metric='([\w.]+)'>([\d.e+-]+)<", html))

@@ -1,7 +1,6 @@
 """Resumable, checksummed downloads (http, https, file) with a tqdm progress bar and retries."""
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import shutil
@@ -14,17 +13,10 @@ from pathlib import Path
 from tqdm import tqdm
 
 from .errors import CheckpointError
+from .io_utils import sha256_of
 
 log = logging.getLogger(__name__)
 CHUNK = 1 << 20
-
-
-def sha256_of(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(CHUNK), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _http_attempt(url: str, part: Path, timeout: float) -> None:

@@ -5,7 +5,7 @@ Backbone parameter names follow the MindSpore model-zoo ResNet (``conv1``, ``bn1
 ``backbone.``; :mod:`alignedreid.pretrained` maps zoo and mindcv checkpoints onto them.
 Convolutions use ``pad_mode='same'`` and BatchNorm eps 1e-4, as the zoo's ImageNet model.
 
-Outputs (DESIGN.md §5):
+Outputs (docs/architecture.md §5):
   training: (logits [N, K], global f [N, C], local [N, S, 128] L2-normalised per stripe)
   eval:     (global f [N, C], local [N, C, S] = per-stripe L2-normalised width-max of the
             raw backbone map; S = input height / 32)
@@ -30,12 +30,31 @@ def _same_pads(size: int, k: int, s: int):
     return total // 2, total - total // 2, out
 
 
+def zero_pad(x, top: int, bottom: int, left: int, right: int):
+    """Zero padding of the last two axes by concatenation.
+
+    Not ``ops.pad``: in graph mode its gradient is a CPU ``PadV3`` with negative pads, which in
+    MindSpore 2.10 crops again from its previous output on every call (wrong gradients from the
+    second step, then an endless loop); bench/pad_bug_repro.py reproduces it and
+    tests/unit/test_model.py checks this function's compiled gradient against PyNative."""
+    n, c, h, w = x.shape
+    if top or bottom:
+        parts = ([ops.zeros((n, c, top, w), x.dtype)] if top else []) + [x] + ([ops.zeros((n, c, bottom, w), x.dtype)] if bottom else [])
+        x = ops.concat(parts, 2)
+        h = h + top + bottom
+    if left or right:
+        parts = ([ops.zeros((n, c, h, left), x.dtype)] if left else []) + [x] + ([ops.zeros((n, c, h, right), x.dtype)] if right else [])
+        x = ops.concat(parts, 3)
+    return x
+
+
 class UnfoldConv2d(nn.Cell):
     """Convolution with ``pad_mode='same'`` computed as im2col + one matrix product.
 
     Same parameter (``weight`` [out, in, k, k]) and same result as ``nn.Conv2d(pad_mode='same')``,
-    but on CPU it runs on MindSpore's fast matrix-product kernel: the native CPU convolution
-    kernel of MindSpore 2.10 reaches only about 1 GFLOP/s here (see README, performance)."""
+    runs on the matrix-product kernel. Kept as ``model.conv_impl: unfold`` for CPUs where
+    MindSpore's native convolution is slow (docs/architecture.md, CPU performance); the default is
+    the native convolution everywhere."""
 
     def __init__(self, cin, cout, k, stride=1):
         super().__init__()
@@ -52,7 +71,7 @@ class UnfoldConv2d(nn.Cell):
         elif pt == pb and pl == pr:
             cols = ops.unfold(x, k, 1, (pt, pl), s)
         else:
-            cols = ops.unfold(ops.pad(x, (pl, pr, pt, pb)), k, 1, 0, s)
+            cols = ops.unfold(zero_pad(x, pt, pb, pl, pr), k, 1, 0, s)
         wm = self.weight.reshape(self.cout, c * k * k)
         y = ops.matmul(cols.transpose(0, 2, 1).reshape(n * ho * wo, c * k * k), wm.T)
         return y.reshape(n, ho, wo, self.cout).transpose(0, 3, 1, 2)
@@ -175,10 +194,11 @@ class AlignedReID(nn.Cell):
 
 
 def resolve_conv_impl(impl: str, device_target: str) -> str:
-    """'auto' -> im2col + matmul on CPU, the native convolution on GPU and Ascend."""
-    if impl == "auto":
-        return "unfold" if device_target == "CPU" else "native"
-    return impl
+    """'auto' -> the native convolution on every device (on CPU fast with the oneDNN ISA cap of
+    alignedreid.cpu_runtime); 'native' and 'unfold' are kept as given."""
+    if impl not in ("auto", *CONV_IMPLS):
+        raise ValueError(f"model.conv_impl: expected auto or one of {CONV_IMPLS}, got {impl!r}")
+    return "native" if impl == "auto" else impl
 
 
 def build_model(num_classes: int, depth: int = 50, local_dim: int = 128, conv_impl: str = "native") -> AlignedReID:
@@ -188,8 +208,3 @@ def build_model(num_classes: int, depth: int = 50, local_dim: int = 128, conv_im
 def is_batchnorm_param(name: str) -> bool:
     """BN scale/shift: excluded from weight decay, as the recipe."""
     return name.endswith((".gamma", ".beta"))
-
-
-def stripes_for_height(height: int) -> int:
-    return -(-height // 32)
-

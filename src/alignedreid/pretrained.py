@@ -15,7 +15,8 @@ from pathlib import Path
 
 import mindspore as ms
 
-from .download import download, sha256_of
+from .download import download
+from .io_utils import sha256_of
 from .errors import CheckpointError
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,7 @@ def map_backbone(source: dict, backbone: ms.nn.Cell, source_name: str = "checkpo
         missing = sorted(set(targets) - set(mapped))[:8]
         raise CheckpointError(
             f"{source_name}: only {len(mapped)} of {len(targets)} backbone tensors found "
-            f"(e.g. missing {missing}); is this a ResNet-{'' if not targets else ''}checkpoint of the configured depth?"
+            f"(e.g. missing {missing}); is this a ResNet checkpoint of the configured model.depth?"
         )
     return mapped, dropped, unused
 
@@ -83,26 +84,26 @@ def cache_key(url: str) -> str:
 
 def obtain(cfg: dict, cache_dir: str | os.PathLike) -> Path:
     """Local path of the source checkpoint: ``cfg['path']`` or a cached download of ``cfg['url']``."""
-    if cfg.get("path"):
+    if cfg["path"]:
         p = Path(cfg["path"]).expanduser()
         if not p.is_file():
             raise CheckpointError(f"{p}: pretrained.path does not exist")
-        if cfg.get("sha256") and sha256_of(p) != cfg["sha256"].lower():
+        if cfg["sha256"] and sha256_of(p) != cfg["sha256"].lower():
             raise CheckpointError(f"{p}: sha256 differs from pretrained.sha256 ({cfg['sha256']})")
         return p
-    url = cfg.get("url")
+    url = cfg["url"]
     if not url:
         raise CheckpointError("pretrained: give either pretrained.url or pretrained.path (or set pretrained: null to train from scratch)")
     name = Path(url.split("?")[0]).name or "checkpoint.ckpt"
     dest = Path(cache_dir).expanduser() / cache_key(url) / name
     if dest.is_file():
-        if not cfg.get("sha256") or sha256_of(dest) == cfg["sha256"].lower():
+        if not cfg["sha256"] or sha256_of(dest) == cfg["sha256"].lower():
             log.info("using cached download %s", dest)
             return dest
         log.warning("cached %s does not match pretrained.sha256; downloading again", dest)
         dest.unlink()
     log.info("downloading %s", url)
-    return download(url, dest, sha256=cfg.get("sha256"), retries=cfg.get("retries", 5), timeout=cfg.get("timeout_s", 60))
+    return download(url, dest, sha256=cfg["sha256"], retries=cfg["retries"], timeout=cfg["timeout_s"])
 
 
 def prepare_backbone_checkpoint(cfg: dict, depth: int, out: str | os.PathLike, cache_dir: str | os.PathLike) -> dict:

@@ -7,10 +7,12 @@ import sys
 import pytest
 import yaml
 
+from alignedreid.config import resolve
 from alignedreid.errors import ConfigError
-from alignedreid.launch import check_allocation, slurm_allocation, srun_node_command
+from alignedreid.training.launch import check_allocation, slurm_allocation, srun_node_command
 from alignedreid.runlog import parse_run_location, run_location
-from alignedreid.train_node import node_command
+from alignedreid.training.job import TrainJob
+from alignedreid.training.slurm_node import node_command
 from tests.conftest import BIN, REPO, copy_workflow
 
 SLURM_ENV = {"SLURM_JOB_ID": "42", "SLURM_JOB_NUM_NODES": "2", "SLURM_NODEID": "1", "SLURM_JOB_NODELIST": "gpu01,gpu02",
@@ -20,33 +22,39 @@ SLURM_ENV = {"SLURM_JOB_ID": "42", "SLURM_JOB_NUM_NODES": "2", "SLURM_NODEID": "
 def test_srun_starts_one_node_launcher_per_node(tmp_path):
     cmd = srun_node_command(2, tmp_path / "job.json")
     assert cmd[0] == "srun" and "--overlap" in cmd and "--nodes=2" in cmd and "--ntasks=2" in cmd and "--ntasks-per-node=1" in cmd
-    assert cmd[-4:] == ["-m", "alignedreid.train_node", "--job", str(tmp_path / "job.json")] and cmd[-5] == sys.executable
+    assert cmd[-4:] == ["-m", "alignedreid.training.slurm_node", "--job", str(tmp_path / "job.json")] and cmd[-5] == sys.executable
 
 
 def test_node_launcher_uses_slurm_rank_and_first_node_as_master(tmp_path):
-    job = {"train": {"device_num": 8, "master_port": 9000}, "out_dir": str(tmp_path), "_job_file": str(tmp_path / "job.json")}
+    cfg = resolve({"train": {"device_num": 8, "nodes": 2, "master_port": 9000}})
+    job = TrainJob.from_config(cfg, tmp_path / "train.csv", tmp_path)
     env = dict(SLURM_ENV, SLURM_JOB_NODELIST="gpu01,gpu02")
-    cmd = node_command(job, env)
+    cmd = node_command(job, tmp_path / "job.json", env)
+    assert cmd[-1] == str(tmp_path / "job.json")
     assert "--worker_num=8" in cmd and "--local_worker_num=4" in cmd and "--node_rank=1" in cmd and "--master_port=9000" in cmd
     assert "--master_addr=gpu01" in cmd  # the first node of the allocation
     assert f"--log_dir={tmp_path}/msrun_logs/node1" in cmd
     with pytest.raises(ConfigError, match="SLURM_JOB_ID"):
-        node_command(job, {})
+        node_command(job, tmp_path / "job.json", {})
+
+
+def train_section(**keys) -> dict:
+    return resolve({"train": keys})["train"]
 
 
 def test_allocation_checks_name_the_key():
     alloc = slurm_allocation(SLURM_ENV)
     assert alloc["nodes"] == 2 and alloc["node_rank"] == 1
-    check_allocation({"device_num": 8, "nodes": 2, "device_target": "GPU"}, alloc, SLURM_ENV)  # 4 GPUs per node: fits
+    check_allocation(train_section(device_num=8, nodes=2, device_target="GPU"), alloc, SLURM_ENV)  # 4 GPUs per node: fits
     with pytest.raises(ConfigError, match=r"needs 8 GPUs per node, but SLURM job 42 has 4"):
-        check_allocation({"device_num": 8, "nodes": 1, "device_target": "GPU"}, alloc, SLURM_ENV)
+        check_allocation(train_section(device_num=8, nodes=1, device_target="GPU"), alloc, SLURM_ENV)
     with pytest.raises(ConfigError, match=r"train.nodes = 4 needs a SLURM allocation of 4 nodes.*2 node\(s\)"):
-        check_allocation({"device_num": 8, "nodes": 4}, alloc, SLURM_ENV)
+        check_allocation(train_section(device_num=8, nodes=4), alloc, SLURM_ENV)
     with pytest.raises(ConfigError, match="no SLURM job"):
-        check_allocation({"device_num": 4, "nodes": 2}, None, {})
+        check_allocation(train_section(device_num=4, nodes=2), None, {})
     with pytest.raises(ConfigError, match=r"device_num \(6\) must be a multiple of train.nodes \(4\)"):
-        check_allocation({"device_num": 6, "nodes": 4}, None, {})
-    check_allocation({"device_num": 2, "nodes": 1, "device_target": "CPU"}, None, {})  # local msrun needs nothing
+        check_allocation(train_section(device_num=6, nodes=4), None, {})
+    check_allocation(train_section(device_num=2, nodes=1, device_target="CPU"), None, {})  # local msrun needs nothing
 
 
 def test_stage_log_line_names_the_slurm_job():

@@ -66,9 +66,13 @@ def test_local_distance_blocks_and_symmetry():
     full = local_distance(x, x.copy(), block_elems=1 << 30)
     tiny_blocks_sym = local_distance(x, x, block_elems=200)  # many blocks, mirrored
     tiny_blocks = local_distance(x, x.copy(), block_elems=200, symmetric=False)
-    np.testing.assert_allclose(tiny_blocks_sym, full, rtol=1e-6, atol=1e-6)
-    np.testing.assert_allclose(tiny_blocks, full, rtol=1e-6, atol=1e-6)
-    np.testing.assert_allclose(full, full.T, rtol=1e-6, atol=1e-6)
+    # Off the diagonal every blocking gives the same numbers. On it (a stripe against itself) the
+    # squared distance is |x|^2 + |x|^2 - 2 x.x, a cancellation whose float32 rounding depends on
+    # how BLAS splits the product: sqrt(eps32 * 2|x|^2) ~ 2e-3 here, so the diagonal gets that tolerance.
+    off = ~np.eye(len(x), dtype=bool)
+    for got in (tiny_blocks_sym, tiny_blocks, full.T):
+        np.testing.assert_allclose(got[off], full[off], rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(np.diag(got), np.diag(full), atol=5e-3)
 
 
 def _sym_dists(rng, n, d=6, clusters=5):

@@ -2,7 +2,7 @@ import mindspore as ms
 import numpy as np
 import pytest
 
-from alignedreid.losses import AlignedLoss, CrossEntropyLabelSmooth, euclidean_dist, hard_example_mining, paired_local_dist
+from alignedreid.training.losses import AlignedLoss, CrossEntropyLabelSmooth, euclidean_dist, hard_example_mining, paired_local_dist
 from tests.unit.reference_eval import ref_local_distance
 
 ms.set_context(mode=ms.PYNATIVE_MODE)

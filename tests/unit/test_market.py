@@ -7,6 +7,7 @@ import pytest
 from alignedreid.data.extract import safe_extract
 from alignedreid.data.market import MARKET1501_COUNTS, write_manifests
 from alignedreid.data.prepare import prepare_dataset
+from tests.conftest import dataset_section
 from alignedreid.errors import ConfigError, DatasetError
 from tests.market_fixture import make_market
 
@@ -81,7 +82,7 @@ def test_zip_source_end_to_end(tmp_path):
     counts = make_market(tmp_path / "m")
     _zip_folder(tmp_path / "m", tmp_path / "market.zip")
     cfg = {"source": "market1501", "root": str(tmp_path / "market.zip"), "expected_counts": counts}
-    summary = prepare_dataset(cfg, tmp_path / "out", work_dir=tmp_path / "work")
+    summary = prepare_dataset(dataset_section(cfg), tmp_path / "out", work_dir=tmp_path / "work")
     assert summary["splits"]["train"]["images"] == 6
     paths = pd.read_csv(tmp_path / "out" / "train.csv").path
     assert all("work/extracted/Market-1501-v15.09.15/bounding_box_train/" in p for p in paths)
@@ -113,11 +114,11 @@ def test_not_a_zip(tmp_path):
     z = tmp_path / "broken.zip"
     z.write_bytes(b"PK\x03\x04garbage")
     with pytest.raises(DatasetError, match="broken.zip: not a readable zip"):
-        prepare_dataset({"source": "market1501", "root": str(z)}, tmp_path / "out")
+        prepare_dataset(dataset_section({"source": "market1501", "root": str(z)}), tmp_path / "out")
 
 
 def test_missing_root(tmp_path):
     with pytest.raises(ConfigError, match="dataset.root: required"):
-        prepare_dataset({"source": "market1501", "root": None}, tmp_path / "out")
+        prepare_dataset(dataset_section({"source": "market1501", "root": None}), tmp_path / "out")
     with pytest.raises(DatasetError, match="does not exist"):
-        prepare_dataset({"source": "market1501", "root": str(tmp_path / "nope")}, tmp_path / "out")
+        prepare_dataset(dataset_section({"source": "market1501", "root": str(tmp_path / "nope")}), tmp_path / "out")

@@ -7,6 +7,7 @@ import mindspore as ms
 import numpy as np
 import pytest
 
+from alignedreid.config import resolve
 from alignedreid.download import download
 from alignedreid.errors import CheckpointError
 from alignedreid.model import ResNet, build_model
@@ -14,6 +15,10 @@ from alignedreid.pretrained import load_backbone_into, prepare_backbone_checkpoi
 
 ms.set_context(mode=ms.PYNATIVE_MODE)
 ms.set_device("CPU")
+
+
+def pretrained_section(**keys) -> dict:
+    return resolve({"pretrained": keys})["pretrained"]
 
 
 def zoo_style_checkpoint(path, depth=18, flavour="zoo", seed=0):
@@ -44,7 +49,7 @@ def test_name_map():
 @pytest.mark.parametrize("flavour", ["zoo", "mindcv"])
 def test_checkpoint_maps_and_loads(tmp_path, flavour):
     src = zoo_style_checkpoint(tmp_path / "src.ckpt", flavour=flavour)
-    info = prepare_backbone_checkpoint({"path": str(tmp_path / "src.ckpt")}, 18, tmp_path / "backbone.ckpt", tmp_path / "cache")
+    info = prepare_backbone_checkpoint(pretrained_section(path=str(tmp_path / "src.ckpt")), 18, tmp_path / "backbone.ckpt", tmp_path / "cache")
     n_backbone = len(list(ResNet(18).get_parameters()))
     assert info["loaded"] == n_backbone
     assert set(info["dropped"]) >= {"global_step"}
@@ -57,14 +62,14 @@ def test_checkpoint_maps_and_loads(tmp_path, flavour):
 def test_wrong_depth_and_garbage(tmp_path):
     zoo_style_checkpoint(tmp_path / "r18.ckpt", depth=18)
     with pytest.raises(CheckpointError, match="shape|only"):
-        prepare_backbone_checkpoint({"path": str(tmp_path / "r18.ckpt")}, 50, tmp_path / "o.ckpt", tmp_path)
+        prepare_backbone_checkpoint(pretrained_section(path=str(tmp_path / "r18.ckpt")), 50, tmp_path / "o.ckpt", tmp_path)
     (tmp_path / "junk.ckpt").write_bytes(b"not a checkpoint at all" * 10)
     with pytest.raises(CheckpointError, match="junk.ckpt: not a readable MindSpore checkpoint"):
-        prepare_backbone_checkpoint({"path": str(tmp_path / "junk.ckpt")}, 18, tmp_path / "o.ckpt", tmp_path)
+        prepare_backbone_checkpoint(pretrained_section(path=str(tmp_path / "junk.ckpt")), 18, tmp_path / "o.ckpt", tmp_path)
     data = (tmp_path / "r18.ckpt").read_bytes()
     (tmp_path / "trunc.ckpt").write_bytes(data[: len(data) // 2])
     with pytest.raises(CheckpointError, match="trunc.ckpt"):
-        prepare_backbone_checkpoint({"path": str(tmp_path / "trunc.ckpt")}, 18, tmp_path / "o.ckpt", tmp_path)
+        prepare_backbone_checkpoint(pretrained_section(path=str(tmp_path / "trunc.ckpt")), 18, tmp_path / "o.ckpt", tmp_path)
     assert not (tmp_path / "o.ckpt").exists()
 
 
@@ -72,7 +77,7 @@ def test_unrelated_checkpoint_loads_almost_nothing(tmp_path):
     ms.save_checkpoint([{"name": "conv1.weight", "data": ms.Tensor(np.zeros((64, 3, 7, 7), np.float32))},
                         {"name": "something.else", "data": ms.Tensor(np.zeros((3,), np.float32))}], str(tmp_path / "x.ckpt"))
     with pytest.raises(CheckpointError, match="only 1 of"):
-        prepare_backbone_checkpoint({"path": str(tmp_path / "x.ckpt")}, 18, tmp_path / "o.ckpt", tmp_path)
+        prepare_backbone_checkpoint(pretrained_section(path=str(tmp_path / "x.ckpt")), 18, tmp_path / "o.ckpt", tmp_path)
 
 
 class FlakyHandler(SimpleHTTPRequestHandler):
@@ -121,13 +126,13 @@ def test_interrupted_download_resumes_and_is_cached(server, tmp_path):
     src = zoo_style_checkpoint(root / "resnet18.ckpt")
     digest = hashlib.sha256((root / "resnet18.ckpt").read_bytes()).hexdigest()
     cfg = {"url": f"{base}/resnet18.ckpt", "sha256": digest, "retries": 3}
-    info = prepare_backbone_checkpoint(cfg, 18, tmp_path / "b.ckpt", tmp_path / "cache")
+    info = prepare_backbone_checkpoint(pretrained_section(**cfg), 18, tmp_path / "b.ckpt", tmp_path / "cache")
     reqs = FlakyHandler.state["requests"]
     assert reqs[0] is None and reqs[1].startswith("bytes=") and int(reqs[1][6:-1]) > 0  # resumed, not restarted
     assert info["sha256"] == digest and info["loaded"] > 0
     assert "layer4.1.bn2.gamma" in src
     n = len(reqs)
-    prepare_backbone_checkpoint(cfg, 18, tmp_path / "b2.ckpt", tmp_path / "cache")
+    prepare_backbone_checkpoint(pretrained_section(**cfg), 18, tmp_path / "b2.ckpt", tmp_path / "cache")
     assert len(FlakyHandler.state["requests"]) == n  # cached: nothing downloaded the second time
 
 

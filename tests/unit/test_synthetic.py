@@ -6,6 +6,7 @@ import pytest
 from PIL import Image
 
 from alignedreid.data.prepare import prepare_dataset
+from tests.conftest import dataset_section
 from alignedreid.data.synthetic import SyntheticSpec, generate
 from alignedreid.errors import ConfigError
 
@@ -30,7 +31,7 @@ def test_same_seed_same_bytes_other_seed_differs(tmp_path):
 
 def test_goes_through_market_checks(tmp_path):
     spec = SyntheticSpec(**SMALL)
-    summary = prepare_dataset({"source": "synthetic", "synthetic": SMALL}, tmp_path / "out", work_dir=tmp_path)
+    summary = prepare_dataset(dataset_section({"source": "synthetic", "synthetic": SMALL}), tmp_path / "out", work_dir=tmp_path)
     exp = spec.expected_counts()
     assert summary["splits"]["train"]["images"] == exp["train"] == 20
     assert summary["splits"]["gallery"]["images"] == exp["gallery"] == 3 * 3 + 3 + 2

@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 
 from alignedreid.data.prepare import prepare_dataset
-from alignedreid.launch import msrun_command, rank_table_jobs
+from tests.conftest import dataset_section
+from alignedreid.training.launch import msrun_command, rank_table_jobs
 
 pytestmark = pytest.mark.workflow
 
@@ -22,7 +23,7 @@ SMALL = {"seed": 2, "train_ids": 8, "test_ids": 2, "images_per_id": 4, "cameras"
 def job(tmp_path, epochs, **train):
     data = tmp_path / "data"
     if not (data / "train.csv").exists():
-        prepare_dataset({"source": "synthetic", "synthetic": SMALL}, data, work_dir=data)
+        prepare_dataset(dataset_section({"source": "synthetic", "synthetic": SMALL}), data, work_dir=data)
     t = {"device_target": "CPU", "epochs": epochs, "batch_size": 8, "num_instances": 4, "lr_max": 0.01, "warmup_epochs": 1,
          "quick_eval": False, "save_every": 1, "data_workers": 1, **train}
     return {"model": {"depth": 18, "height": 64, "width": 32, "conv_impl": "unfold"}, "train": t,
@@ -30,7 +31,7 @@ def job(tmp_path, epochs, **train):
 
 
 def run_job_process(j, log_file):
-    code = "import json,sys,logging; logging.basicConfig(level=logging.INFO); from alignedreid.launch import run_training; run_training(json.loads(sys.argv[1]))"
+    code = "import json,sys,logging; logging.basicConfig(level=logging.INFO); from alignedreid.training.launch import run_training; run_training(json.loads(sys.argv[1]))"
     return subprocess.Popen([sys.executable, "-c", code, json.dumps(j)], stdout=open(log_file, "w"), stderr=subprocess.STDOUT,
                             start_new_session=True)
 

@@ -2,14 +2,18 @@
 import os
 from pathlib import Path
 
+from alignedreid.training import TRAINING_CODE  # a list of file names; imports nothing heavy
+
 REPO = Path(workflow.basedir)
 PKG = REPO / "src" / "alignedreid"
+# Stages with a benchmark: file (file stem = stage name), read by the report.
+SPLITS = ["query", "gallery"]
 
 
 def package_sources(*names):
     """Package modules a rule depends on, declared as inputs so that editing them re-runs the
     rule (Snakemake's code trigger only sees the rule's own script). Names are paths relative to
-    src/alignedreid, e.g. "data" (every module of the sub-package) or "losses.py"."""
+    src/alignedreid, e.g. "data" (every module of the sub-package) or "model.py"."""
     files = []
     for name in names:
         p = PKG / name
@@ -18,7 +22,7 @@ def package_sources(*names):
 
 
 def dataset_inputs(wildcards):
-    root = config["dataset"].get("root")
+    root = config["dataset"]["root"]
     if config["dataset"]["source"] == "market1501" and root and str(root).lower().endswith(".zip"):
         return [root]
     return []
@@ -46,3 +50,12 @@ def train_cluster_resources():
 
 def pretrained_input(wildcards):
     return ["results/pretrained/backbone.ckpt"] if config["pretrained"] else []
+
+
+def benchmarked_stages():
+    """Stage names (rule, or rule_split) that write results/benchmarks/<stage>.tsv."""
+    stages = ["prepare_dataset", "train", "export", "build_infer", "evaluate"]
+    stages += [f"{r}_{s}" for r in ("preprocess", "infer_cpp", "features_python") for s in SPLITS]
+    if config["pretrained"]:
+        stages.append("fetch_pretrained")
+    return stages

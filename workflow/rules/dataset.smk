@@ -2,7 +2,7 @@ rule prepare_dataset:
     """Market-1501 folder/zip or synthetic generator -> validated manifests."""
     input:
         dataset_inputs,
-        code=package_sources("data", "io_utils.py"),
+        code=package_sources("data", "io_utils.py", "contracts.py"),
     output:
         train="results/data/train.csv",
         query="results/data/query.csv",

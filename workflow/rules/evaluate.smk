@@ -3,7 +3,7 @@ rule evaluate:
     input:
         query=f"results/features/{config['evaluation']['feature_source']}/query.npz",
         gallery=f"results/features/{config['evaluation']['feature_source']}/gallery.npz",
-        code=package_sources("evaluation"),
+        code=package_sources("evaluation", "contracts.py"),
     output:
         metrics="results/eval/metrics.json",
         per_query="results/eval/per_query.csv",

@@ -2,7 +2,7 @@ rule export:
     """Trained checkpoint -> MindIR (always), ONNX, AIR (Ascend only)."""
     input:
         ckpt="results/train/model.ckpt",
-        code=package_sources("export.py", "model.py"),
+        code=package_sources("export.py", "model.py", "pretrained.py"),
     output:
         mindir="results/export/model.mindir",
         onnx="results/export/model.onnx",
@@ -44,7 +44,7 @@ rule preprocess:
     """Query/gallery images -> float32 NCHW .bin inputs of the C++ program."""
     input:
         manifest="results/data/{split}.csv",
-        code=package_sources("cpp_io.py", "pipeline.py"),
+        code=package_sources("features/cpp_files.py", "data/loader.py"),
     output:
         directory("results/infer/input/{split}"),
     params:
@@ -52,6 +52,7 @@ rule preprocess:
         width=config["model"]["width"],
     wildcard_constraints:
         split="query|gallery",
+    threads: config["infer"]["threads"]
     resources:
         **stage_resources("other"),
     log:
@@ -63,11 +64,12 @@ rule preprocess:
 
 
 rule infer_cpp:
-    """The C++ program runs the exported model over every input."""
+    """The C++ program runs the exported model over every input (its output folder appears only complete)."""
     input:
         bin="results/infer/bin/aligned_infer",
         model=lambda wc: "results/export/model.onnx" if config["infer"]["backend"] == "cpu" else "results/export/model.mindir",
         inputs="results/infer/input/{split}",
+        code=package_sources("features/cpp_files.py", "runlog.py"),
     output:
         directory("results/infer/output/{split}"),
     params:
@@ -84,20 +86,16 @@ rule infer_cpp:
         "results/logs/infer_cpp_{split}.log",
     benchmark:
         "results/benchmarks/infer_cpp_{split}.tsv"
-    shell:
-        # first log line names the SLURM job when there is one (as the Python stages' logs do)
-        "{{ if [ -n \"${{SLURM_JOB_ID:-}}\" ]; then echo \"running in SLURM job $SLURM_JOB_ID on $(hostname -s)\"; fi; "
-        "{input.bin} --model {input.model} --input_dir {input.inputs} --output_dir {output} "
-        "--batch {params.batch} --height {params.height} --width {params.width} "
-        "--device_id {params.device_id} --threads {threads}; }} > {log} 2>&1"
+    script:
+        "../scripts/infer_cpp.py"
 
 
 rule features_cpp:
-    """C++ outputs -> feature files (DESIGN.md §3)."""
+    """C++ outputs -> feature files (docs/architecture.md §3)."""
     input:
         manifest="results/data/{split}.csv",
         outputs="results/infer/output/{split}",
-        code=package_sources("cpp_io.py", "evaluation/features_io.py"),
+        code=package_sources("features/cpp_files.py", "evaluation/features_io.py"),
     output:
         "results/features/cpp/{split}.npz",
     wildcard_constraints:
@@ -113,14 +111,14 @@ rule features_python:
     input:
         ckpt="results/train/model.ckpt",
         manifest="results/data/{split}.csv",
-        code=package_sources("cpp_io.py", "inference.py", "export.py", "model.py", "pipeline.py"),
+        code=package_sources("features/python_ref.py", "export.py", "model.py", "data/loader.py", "cpu_runtime.py"),
     output:
         "results/features/python/{split}.npz",
     params:
         model=config["model"],
     wildcard_constraints:
         split="query|gallery",
-    threads: 2
+    threads: config["infer"]["threads"]
     resources:
         **stage_resources("other"),
     log:
@@ -132,10 +130,11 @@ rule features_python:
 
 
 rule parity:
-    """max |C++ - Python| over all features."""
+    """max |C++ - Python| over all features; fails beyond the tolerance (contracts.PARITY_TOLERANCE)."""
     input:
         cpp=expand("results/features/cpp/{split}.npz", split=["query", "gallery"]),
         python=expand("results/features/python/{split}.npz", split=["query", "gallery"]),
+        code=package_sources("features/parity.py", "contracts.py"),
     output:
         "results/features/parity.json",
     log:

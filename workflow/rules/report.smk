@@ -11,12 +11,14 @@ rule report:
         parity="results/features/parity.json",
         metrics="results/eval/metrics.json",
         per_query="results/eval/per_query.csv",
-        code=package_sources("report.py", "runlog.py"),
+        benchmarks=[f"results/benchmarks/{s}.tsv" for s in benchmarked_stages()],
+        stage_logs=[f"results/logs/{s}.log" for s in benchmarked_stages()],
+        code=package_sources("report.py", "runlog.py", "contracts.py", "io_utils.py"),
+        template=str(PKG / "templates" / "report.html.j2"),
     output:
         "results/report.html",
     params:
         config=config,
-        infer_logs={s: f"results/logs/infer_cpp_{s}.log" for s in ("query", "gallery")},
     log:
         "results/logs/report.log",
     script:

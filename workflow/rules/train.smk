@@ -1,7 +1,7 @@
 rule fetch_pretrained:
     """ImageNet ResNet checkpoint (URL or path; cached, checksummed) -> backbone-only checkpoint."""
     input:
-        code=package_sources("pretrained.py", "download.py", "model.py"),
+        code=package_sources("pretrained.py", "download.py", "model.py", "io_utils.py"),
     output:
         ckpt="results/pretrained/backbone.ckpt",
         info="results/pretrained/info.json",
@@ -16,7 +16,6 @@ rule fetch_pretrained:
         "../scripts/fetch_pretrained.py"
 
 
-
 rule train:
     """AlignedReID++ training: one device in-process, or N ranks via msrun / rank table."""
     input:
@@ -24,7 +23,7 @@ rule train:
         query="results/data/query.csv",
         gallery="results/data/gallery.csv",
         pretrained=pretrained_input,
-        code=package_sources("train.py", "train_cli.py", "train_node.py", "launch.py", "model.py", "losses.py", "augment.py", "pipeline.py", "sampler.py", "lr_schedule.py"),
+        code=package_sources(*TRAINING_CODE, "training/launch.py", "training/slurm_node.py", "training/watchdog.py", "cpu_runtime.py"),
     output:
         model="results/train/model.ckpt",
         log_csv="results/train/log.csv",

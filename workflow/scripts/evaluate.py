@@ -3,6 +3,5 @@ from alignedreid.evaluation.run import run_evaluation
 from alignedreid.runlog import stage_logging
 
 with stage_logging(snakemake.log[0], "evaluate"):
-    cfg = snakemake.params.evaluation
     run_evaluation(snakemake.input.query, snakemake.input.gallery, snakemake.output.metrics, snakemake.output.per_query,
-                   cfg["feature_source"], cfg)
+                   snakemake.params.evaluation, snakemake.threads)

@@ -1,5 +1,5 @@
-"""Snakemake adapter for alignedreid.cpp_io.collect_cpp_outputs."""
-from alignedreid.cpp_io import collect_cpp_outputs
+"""Snakemake adapter for alignedreid.features.cpp_files.collect_cpp_outputs."""
+from alignedreid.features.cpp_files import collect_cpp_outputs
 from alignedreid.runlog import stage_logging
 
 with stage_logging(snakemake.log[0], "features_cpp") as log:

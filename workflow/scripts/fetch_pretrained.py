@@ -4,7 +4,6 @@ from alignedreid.pretrained import prepare_backbone_checkpoint
 from alignedreid.runlog import stage_logging
 
 with stage_logging(snakemake.log[0], "fetch_pretrained"):
-    cfg = dict(snakemake.params.pretrained)
-    info = prepare_backbone_checkpoint(cfg, snakemake.params.depth, snakemake.output.ckpt,
-                                       cfg.get("cache_dir") or "~/.cache/alignedreid/pretrained")
+    cfg = snakemake.params.pretrained
+    info = prepare_backbone_checkpoint(cfg, snakemake.params.depth, snakemake.output.ckpt, cfg["cache_dir"])
     write_json(snakemake.output.info, info)

@@ -1,9 +1,12 @@
 """Snakemake adapter for alignedreid.report.write_report."""
+from pathlib import Path
+
 from alignedreid.report import write_report
 from alignedreid.runlog import stage_logging
 
 with stage_logging(snakemake.log[0], "report"):
-    inputs = {k: v for k, v in snakemake.input.items() if k != "code"}
-    inputs.update({f"infer_log_{s}": p for s, p in snakemake.params.infer_logs.items()})
-    inputs["bench_dir"] = "results/benchmarks"
-    write_report(snakemake.output[0], inputs=inputs, config=snakemake.params.config)
+    files = {k: snakemake.input[k] for k in ("summary", "gallery", "train_summary", "train_log", "model", "mindir", "onnx",
+                                             "parity", "metrics", "per_query")}
+    logs = {Path(p).stem: p for p in snakemake.input.stage_logs}
+    write_report(snakemake.output[0], inputs=files, config=snakemake.params.config, benchmarks=list(snakemake.input.benchmarks),
+                 logs=logs, infer_logs={s: logs[f"infer_cpp_{s}"] for s in ("query", "gallery")})

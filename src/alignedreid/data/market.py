@@ -1,4 +1,4 @@
-"""Scan and validate a Market-1501-layout folder and write the manifests (DESIGN.md §3)."""
+"""Scan and validate a Market-1501-layout folder and write the manifests (docs/architecture.md §3)."""
 from __future__ import annotations
 
 import logging

@@ -4,12 +4,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ..contracts import DISTRACTOR_PID, JUNK_PID  # noqa: F401 (re-exported for the data modules)
 from ..errors import DatasetError
 
 NAME_RE = re.compile(r"^(?P<pid>-1|\d{4})_c(?P<cam>\d)s(?P<seq>\d)_(?P<frame>\d{6})_(?P<box>\d{2})\.jpg$")
-
-JUNK_PID = -1
-DISTRACTOR_PID = 0
 
 
 @dataclass(frozen=True)

@@ -17,15 +17,15 @@ def resolve_source(dataset_cfg: dict, work_dir: str | os.PathLike) -> tuple[Path
     """Return (Market-layout folder, expected counts) for the ``dataset`` config section,
     generating or extracting into ``work_dir`` as needed."""
     work_dir = Path(work_dir)
-    source = dataset_cfg.get("source", "synthetic")
+    source = dataset_cfg["source"]
     if source == "synthetic":
-        spec = SyntheticSpec(**dataset_cfg.get("synthetic", {}))
+        spec = SyntheticSpec(**dataset_cfg["synthetic"])
         root = generate(spec, work_dir / "synthetic")
         log.info("generated synthetic dataset in %s", root)
         return root, spec.expected_counts()
     if source != "market1501":
         raise ConfigError(f"dataset.source: expected 'synthetic' or 'market1501', got {source!r}")
-    root = dataset_cfg.get("root")
+    root = dataset_cfg["root"]
     if not root:
         raise ConfigError("dataset.root: required when dataset.source is 'market1501' (a Market-1501 folder or its zip)")
     root = Path(root).expanduser()
@@ -35,19 +35,22 @@ def resolve_source(dataset_cfg: dict, work_dir: str | os.PathLike) -> tuple[Path
         if root.suffix.lower() != ".zip":
             raise DatasetError(f"{root}: dataset.root is a file but not a .zip")
         root = safe_extract(root, work_dir / "extracted")
-    expected = dataset_cfg.get("expected_counts") or MARKET1501_COUNTS
+    expected = dataset_cfg["expected_counts"] or MARKET1501_COUNTS
     return root, dict(expected)
 
 
-def prepare_dataset(dataset_cfg: dict, out_dir: str | os.PathLike, work_dir: str | os.PathLike | None = None) -> dict:
+def prepare_dataset(dataset_cfg: dict, out_dir: str | os.PathLike, work_dir: str | os.PathLike | None = None,
+                    workers: int = 1) -> dict:
+    """The prepare_dataset stage. ``dataset_cfg`` is the validated ``dataset`` section (every key
+    present, see alignedreid.config); ``workers`` the threads that decode-check images."""
     work_dir = Path(work_dir) if work_dir else Path(out_dir)
     root, expected = resolve_source(dataset_cfg, work_dir)
     return write_manifests(
         root,
         out_dir,
         expected=expected,
-        strict_counts=dataset_cfg.get("strict_counts", True),
-        skip_corrupt=dataset_cfg.get("skip_corrupt", False),
-        source=dataset_cfg.get("source", "synthetic"),
-        workers=dataset_cfg.get("workers", 4),
+        strict_counts=dataset_cfg["strict_counts"],
+        skip_corrupt=dataset_cfg["skip_corrupt"],
+        source=dataset_cfg["source"],
+        workers=workers,
     )

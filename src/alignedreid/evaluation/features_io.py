@@ -1,4 +1,4 @@
-"""Feature files (DESIGN.md §3): global [N, 2048], local [N, S, D], pid, camid, path."""
+"""Feature files (docs/architecture.md §3): global [N, 2048], local [N, S, D], pid, camid, path."""
 from __future__ import annotations
 
 import os

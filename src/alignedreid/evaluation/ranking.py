@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-JUNK_PID = -1
+from ..contracts import JUNK_PID
 
 
 @dataclass

@@ -22,6 +22,8 @@ import numba
 import numpy as np
 import scipy.sparse as sp
 
+from ..contracts import RERANK_K1, RERANK_K2, RERANK_LAMBDA
+
 
 class _Columns:
     """Columns of the squared (q+g) x (q+g) distance matrix, read from the three blocks."""
@@ -133,7 +135,8 @@ def _expansion_pairs(ranks: np.ndarray, recip: np.ndarray, half: np.ndarray, hal
     return key // n, key % n
 
 
-def re_ranking(q_g_dist, q_q_dist, g_g_dist, k1: int = 20, k2: int = 6, lambda_value: float = 0.3, chunk: int = 1024) -> np.ndarray:
+def re_ranking(q_g_dist, q_q_dist, g_g_dist, k1: int = RERANK_K1, k2: int = RERANK_K2, lambda_value: float = RERANK_LAMBDA,
+               chunk: int = 1024) -> np.ndarray:
     """k-reciprocal re-ranking. Inputs are distances (they are squared inside, as in the
     published code); returns float32 [num_q, num_g]."""
     q_g, q_q, g_g = (np.asarray(a) for a in (q_g_dist, q_q_dist, g_g_dist))

@@ -15,25 +15,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..contracts import RERANK_K1, RERANK_K2, RERANK_LAMBDA
 from ..io_utils import atomic_path, write_json
+from .distance import global_distance
 from .features_io import FeatureSet, load_features
 from .local import local_distance
 from .ranking import rank_details
 from .rerank import re_ranking
 
 log = logging.getLogger(__name__)
-VARIANTS = ["global", "global_local", "global_rerank", "global_local_rerank"]
-
-
-def l2_normalise(x: np.ndarray) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-
-
-def global_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Squared Euclidean distance of L2-normalised rows (range [0, 4]), float32."""
-    a, b = l2_normalise(a.astype(np.float32)), l2_normalise(b.astype(np.float32))
-    d = 2.0 - 2.0 * (a @ b.T)
-    return np.clip(d, 0.0, 4.0, out=d)
 
 
 class _Timer:
@@ -48,7 +38,7 @@ class _Timer:
         return out
 
 
-def evaluate_features(query: FeatureSet, gallery: FeatureSet, k1=20, k2=6, lam=0.3, max_rank=50, rerank=True):
+def evaluate_features(query: FeatureSet, gallery: FeatureSet, k1=RERANK_K1, k2=RERANK_K2, lam=RERANK_LAMBDA, max_rank=50, rerank=True):
     """Return (metrics dict, per-query DataFrame, timings)."""
     t = _Timer()
     qg = t("global q-g", global_distance, query.global_, gallery.global_)
@@ -91,21 +81,22 @@ def limit_kernel_threads(threads: int | None) -> int:
     return numba.get_num_threads()
 
 
-def run_evaluation(query_npz, gallery_npz, metrics_out, per_query_out, feature_source: str, eval_cfg: dict) -> dict:
-    log.info("kernel threads: %d", limit_kernel_threads(eval_cfg.get("threads")))
+def run_evaluation(query_npz, gallery_npz, metrics_out, per_query_out, eval_cfg: dict, threads: int) -> dict:
+    """The evaluate stage: ``eval_cfg`` is the validated ``evaluation`` config section, ``threads``
+    the CPU threads the job was given (Snakemake's ``threads``)."""
+    log.info("kernel threads: %d", limit_kernel_threads(threads))
     query, gallery = load_features(query_npz), load_features(gallery_npz)
     log.info("query %d x gallery %d; global %s, local %s", len(query), len(gallery), query.global_.shape[1:], query.local.shape[1:])
-    rr = eval_cfg.get("rerank", {})
+    rr = eval_cfg["rerank"]
     metrics, per_query, times = evaluate_features(
-        query, gallery, k1=rr.get("k1", 20), k2=rr.get("k2", 6), lam=rr.get("lambda", 0.3),
-        max_rank=eval_cfg.get("max_rank", 50), rerank=rr.get("enabled", True),
+        query, gallery, k1=rr["k1"], k2=rr["k2"], lam=rr["lambda"], max_rank=eval_cfg["max_rank"], rerank=rr["enabled"],
     )
     for name, m in metrics.items():
         c = m["cmc"]
         log.info("%-20s mAP %.1f%%  R1 %.1f%%  R5 %.1f%%  R10 %.1f%%", name, 100 * m["mAP"], 100 * c[0],
                  100 * c[min(4, len(c) - 1)], 100 * c[min(9, len(c) - 1)])
-    out = {**metrics, "feature_source": feature_source, "num_query": len(query), "num_gallery": len(gallery),
-           "rerank": {"k1": rr.get("k1", 20), "k2": rr.get("k2", 6), "lambda": rr.get("lambda", 0.3)},
+    out = {**metrics, "feature_source": eval_cfg["feature_source"], "num_query": len(query), "num_gallery": len(gallery),
+           "rerank": {"k1": rr["k1"], "k2": rr["k2"], "lambda": rr["lambda"]},
            "timings_s": times}
     with atomic_path(per_query_out) as tmp:
         per_query.to_csv(tmp, index=False)

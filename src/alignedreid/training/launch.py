@@ -1,11 +1,10 @@
 """Start training on one device in-process, or on N ranks: ``msrun`` (CPU/GPU/Ascend) or the
 model zoo's HCCL rank-table launch (Ascend 910: one process per device folder with
 RANK_TABLE_FILE, RANK_SIZE, RANK_ID, DEVICE_ID). Inside a SLURM job that spans several nodes,
-``srun`` starts one msrun per node (``alignedreid.train_node``), each with its node rank. Command
+``srun`` starts one msrun per node (``alignedreid.training.slurm_node``), each with its node rank. Command
 and environment builders are pure functions so they can be checked without the hardware."""
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -15,16 +14,20 @@ import sys
 import time
 from pathlib import Path
 
-from .errors import ConfigError, PipelineError
-from .io_utils import write_json
+from ..cpu_runtime import apply_cpu_defaults
+from ..errors import ConfigError, PipelineError
+from .checkpoints import reset_if_changed
+from .job import TrainJob
 
 log = logging.getLogger(__name__)
-TRAINING_MODULES = ("train.py", "model.py", "losses.py", "augment.py", "pipeline.py", "sampler.py", "lr_schedule.py")
 HCCL_ENV = {"HCCL_CONNECT_TIMEOUT": "7200", "HCCL_EXEC_TIMEOUT": "3600"}
 
 
+WORKER_SCRIPT = Path(__file__).resolve().parent / "worker.py"
+
+
 def worker_argv(job_file: str | os.PathLike) -> list[str]:
-    return [sys.executable, "-m", "alignedreid.train_cli", "--job", str(job_file)]
+    return [sys.executable, "-m", "alignedreid.training.worker", "--job", str(job_file)]
 
 
 def msrun_executable() -> str:
@@ -50,7 +53,7 @@ def msrun_command(n: int, master_port: int, log_dir: str | os.PathLike, job_file
         f"--log_dir={log_dir}",
         "--join=True",
         "--cluster_time_out=600",
-        str(Path(__file__).resolve().parent / "train_entry.py"),  # msrun runs a script with its own python
+        str(WORKER_SCRIPT),  # msrun runs a script with its own python
         "--job",
         str(job_file),
     ]
@@ -78,10 +81,10 @@ def rank_table_jobs(n: int, rank_table: str | os.PathLike, base_dir: str | os.Pa
 
 
 def srun_node_command(nodes: int, job_file) -> list[str]:
-    """srun line that runs ``alignedreid.train_node`` once on each node of the current SLURM job
+    """srun line that runs ``alignedreid.training.slurm_node`` once on each node of the current SLURM job
     (a step beside the one running this process, hence --overlap)."""
     return ["srun", "--overlap", f"--nodes={nodes}", f"--ntasks={nodes}", "--ntasks-per-node=1", "--kill-on-bad-exit=1",
-            sys.executable, "-m", "alignedreid.train_node", "--job", str(job_file)]
+            sys.executable, "-m", "alignedreid.training.slurm_node", "--job", str(job_file)]
 
 
 def check_allocation(tcfg: dict, alloc: dict | None, env: dict | None = None) -> None:
@@ -89,8 +92,7 @@ def check_allocation(tcfg: dict, alloc: dict | None, env: dict | None = None) ->
     a hang in msrun's rendezvous): fewer nodes than train.nodes, or fewer GPUs per node than the
     ranks placed there."""
     env = env if env is not None else os.environ
-    nodes = tcfg.get("nodes", 1)
-    n = tcfg.get("device_num", 1)
+    nodes, n = tcfg["nodes"], tcfg["device_num"]
     if n % nodes:
         raise ConfigError(f"train.device_num ({n}) must be a multiple of train.nodes ({nodes})")
     if nodes > 1 and (alloc is None or alloc["nodes"] < nodes):
@@ -98,7 +100,7 @@ def check_allocation(tcfg: dict, alloc: dict | None, env: dict | None = None) ->
         raise ConfigError(f"train.nodes = {nodes} needs a SLURM allocation of {nodes} nodes (run with the cluster profile); "
                           f"this process runs in {have}")
     gpus = env.get("SLURM_GPUS_ON_NODE")
-    if alloc is not None and tcfg.get("device_target") == "GPU" and gpus and gpus.isdigit() and int(gpus) < n // nodes:
+    if alloc is not None and tcfg["device_target"] == "GPU" and gpus and gpus.isdigit() and int(gpus) < n // nodes:
         raise ConfigError(f"train.device_num = {n} over {nodes} node(s) needs {n // nodes} GPUs per node, "
                           f"but SLURM job {alloc['job_id']} has {gpus} (SLURM_GPUS_ON_NODE)")
 
@@ -119,84 +121,70 @@ def slurm_allocation(env: dict | None = None) -> dict | None:
     return {"job_id": env["SLURM_JOB_ID"], "nodes": nodes, "node_rank": node_rank, "master_addr": master}
 
 
-def fingerprint(job: dict) -> str:
-    """Hash of everything that defines a training run; epoch checkpoints of another run are not resumed."""
-    keep = {k: job.get(k) for k in ("model", "train", "pretrained_sha256", "manifest_sha256", "code_sha256")}
-    keep["train"] = {k: v for k, v in keep["train"].items() if k not in ("threads", "data_workers", "quick_eval", "keep_checkpoints")}
-    return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()
-
-
-def prepare_resume_state(out_dir: Path, fp: str) -> None:
-    ckpt_dir = out_dir / "checkpoints"
-    stamp = ckpt_dir / "fingerprint.txt"
-    if ckpt_dir.exists() and (not stamp.exists() or stamp.read_text().strip() != fp):
-        log.info("training settings changed: discarding epoch checkpoints of the previous run")
-        shutil.rmtree(ckpt_dir)
-    ckpt_dir.mkdir(parents=True, exist_ok=True)
-    stamp.write_text(fp + "\n")
-
-
-def _run_and_stream(argv, env, cwd, log_file: Path) -> int:
+def _run_logged(argv, env, cwd: Path, log_file: Path) -> int:
     cwd.mkdir(parents=True, exist_ok=True)
     with open(log_file, "w") as fh:
         return subprocess.Popen(argv, env=env, cwd=cwd, stdout=fh, stderr=subprocess.STDOUT).wait()
 
 
-def run_training(job: dict) -> dict:
-    """Run the training described by ``job`` (config sections + paths) and return its summary."""
-    from .download import sha256_of
-
-    tcfg = job["train"]
-    out_dir = Path(job["out_dir"])
-    out_dir.mkdir(parents=True, exist_ok=True)
-    job = dict(job)
-    job["manifest_sha256"] = sha256_of(job["train_csv"])
-    job["pretrained_sha256"] = sha256_of(job["pretrained"]) if job.get("pretrained") else None
-    pkg = Path(__file__).resolve().parent
-    code = hashlib.sha256()
-    for name in TRAINING_MODULES:
-        code.update((pkg / name).read_bytes())
-    job["code_sha256"] = code.hexdigest()
-    prepare_resume_state(out_dir, fingerprint(job))
-    n = tcfg.get("device_num", 1)
-    if n == 1:
-        from .train_cli import run_job
-
-        return run_job(job)
-    job_file = out_dir / "job.json"
-    write_json(job_file, job)
+def worker_env() -> dict:
+    """Environment of worker processes: this package importable, this Python's tools first on PATH
+    (msrun starts "python" from PATH), the CPU runtime defaults set."""
     env = dict(os.environ)
-    src = str(Path(__file__).resolve().parents[1])
+    apply_cpu_defaults(env)
+    src = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")  # msrun starts "python" from PATH
-    t = time.time()
-    if tcfg.get("launcher", "msrun") == "msrun":
-        alloc = slurm_allocation()
-        check_allocation(tcfg, alloc)
-        log_dir = out_dir / "msrun_logs"
-        nodes = tcfg.get("nodes", 1)
-        if nodes > 1:
-            argv = srun_node_command(nodes, job_file)
-        else:
-            argv = msrun_command(n, tcfg.get("master_port", 8118), log_dir, job_file)
-        log.info("launching: %s", " ".join(argv))
-        rc = _run_and_stream(argv, env, Path.cwd(), out_dir / "msrun.log")
-        if rc != 0:
-            tails = "".join(f"\n--- {p}:\n" + "".join(open(p).readlines()[-30:]) for p in sorted(log_dir.rglob("worker_*.log")))
-            raise PipelineError(f"msrun exited with status {rc}; worker logs in {log_dir}{tails}")
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    return env
+
+
+def launch_msrun(job: TrainJob, job_file: Path, env: dict) -> None:
+    t = job.train
+    check_allocation(t, slurm_allocation())
+    log_dir = job.out_path / "msrun_logs"
+    if t["nodes"] > 1:
+        argv = srun_node_command(t["nodes"], job_file)
     else:
-        jobs = rank_table_jobs(n, tcfg.get("rank_table_file") or "", out_dir / "devices", job_file, env)
-        procs = []
-        for argv, jenv, cwd in jobs:
-            cwd.mkdir(parents=True, exist_ok=True)
-            fh = open(cwd / "log", "w")
-            procs.append((subprocess.Popen(argv, env=jenv, cwd=cwd, stdout=fh, stderr=subprocess.STDOUT), fh, cwd))
-        failed = []
-        for p, fh, cwd in procs:
-            if p.wait() != 0:
-                failed.append(str(cwd / "log"))
-            fh.close()
-        if failed:
-            raise PipelineError(f"rank-table training failed on {len(failed)} device(s); see {', '.join(failed)}")
-    log.info("distributed training finished in %.0f s", time.time() - t)
-    return json.loads((out_dir / "train_summary.json").read_text())
+        argv = msrun_command(t["device_num"], t["master_port"], log_dir, job_file)
+    log.info("launching: %s", " ".join(argv))
+    rc = _run_logged(argv, env, Path.cwd(), job.out_path / "msrun.log")
+    if rc != 0:
+        tails = "".join(f"\n--- {p}:\n" + "".join(open(p).readlines()[-30:]) for p in sorted(log_dir.rglob("worker_*.log")))
+        raise PipelineError(f"msrun exited with status {rc}; worker logs in {log_dir}{tails}")
+
+
+def launch_rank_table(job: TrainJob, job_file: Path, env: dict) -> None:
+    t = job.train
+    procs = []
+    for argv, jenv, cwd in rank_table_jobs(t["device_num"], t["rank_table_file"] or "", job.out_path / "devices", job_file, env):
+        cwd.mkdir(parents=True, exist_ok=True)
+        fh = open(cwd / "log", "w")
+        procs.append((subprocess.Popen(argv, env=jenv, cwd=cwd, stdout=fh, stderr=subprocess.STDOUT), fh, cwd))
+    failed = []
+    for p, fh, cwd in procs:
+        if p.wait() != 0:
+            failed.append(str(cwd / "log"))
+        fh.close()
+    if failed:
+        raise PipelineError(f"rank-table training failed on {len(failed)} device(s); see {', '.join(failed)}")
+
+
+def run_training(job: TrainJob) -> dict:
+    """Run ``job``: in this process on one device, else on train.device_num ranks with
+    train.launcher. Epoch checkpoints of a run with another fingerprint are discarded first."""
+    job = job.with_provenance()
+    job.out_path.mkdir(parents=True, exist_ok=True)
+    reset_if_changed(job.checkpoint_dir, job.fingerprint())
+    if job.train["device_num"] == 1:
+        from .worker import run_worker
+
+        return run_worker(job)
+    job_file = job.save(job.out_path / "job.json")
+    env = worker_env()
+    t0 = time.time()
+    if job.train["launcher"] == "msrun":
+        launch_msrun(job, job_file, env)
+    else:
+        launch_rank_table(job, job_file, env)
+    log.info("distributed training finished in %.0f s", time.time() - t0)
+    return json.loads((job.out_path / "train_summary.json").read_text())

@@ -1,4 +1,5 @@
-"""MindSpore Python inference: manifest -> global and local features (the reference path)."""
+"""MindSpore Python inference: manifest -> global and local features (the reference path), and the
+quick global-feature evaluation used during training."""
 from __future__ import annotations
 
 import logging
@@ -8,7 +9,11 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from .pipeline import eval_dataset
+from ..data.loader import eval_dataset
+from ..data.market import read_manifest
+from ..evaluation import rank
+from ..evaluation.distance import global_distance
+from ..evaluation.features_io import save_features
 
 log = logging.getLogger(__name__)
 
@@ -28,10 +33,19 @@ def extract(net, manifest: pd.DataFrame, height: int, width: int, batch_size: in
 
 def quick_global_map(net, query: pd.DataFrame, gallery: pd.DataFrame, height: int, width: int) -> dict:
     """Global-feature mAP / rank-1 of ``net`` on query vs gallery (no re-ranking)."""
-    from .evaluation import rank
-    from .evaluation.run import global_distance
-
     qg, _ = extract(net, query, height, width)
     gg, _ = extract(net, gallery, height, width)
     cmc, mAP = rank(global_distance(qg, gg), query.pid.to_numpy(), gallery.pid.to_numpy(), query.camid.to_numpy(), gallery.camid.to_numpy(), max_rank=10)
     return {"mAP": float(mAP), "rank1": float(cmc[0])}
+
+
+def python_features(ckpt, depth: int, manifest_csv, out_npz, height: int, width: int, conv_impl: str) -> None:
+    """Reference features from MindSpore Python inference on the trained checkpoint (graph mode)."""
+    from ..export import load_trained
+
+    ms.set_context(mode=ms.GRAPH_MODE)
+    ms.set_device("CPU")
+    df = read_manifest(manifest_csv)
+    net = load_trained(ckpt, depth, conv_impl)
+    g, l = extract(net, df, height, width)
+    save_features(out_npz, g, l, df.pid, df.camid, df.path)

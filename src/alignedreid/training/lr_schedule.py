@@ -18,6 +18,3 @@ def warmup_cosine(lr_init: float, lr_max: float, lr_end: float, warmup_epochs: f
             lrs[i] = lr_end + (lr_max - lr_end) * 0.5 * (1.0 + math.cos(math.pi * t))
     return lrs
 
-
-def constant(lr: float, total_epochs: int, steps_per_epoch: int) -> np.ndarray:
-    return np.full(int(total_epochs * steps_per_epoch), lr, dtype=np.float32)

@@ -1,4 +1,4 @@
-"""mindspore.dataset input pipelines over the manifests (train: P x K sampler + augmentation;
+"""The MindSpore input pipelines (mindspore.dataset) over the manifests (train: P x K sampler + augmentation;
 eval: resize + normalise). Images are decoded and transformed by MindSpore's C++ ops so that
 runs are deterministic for a seed (mindspore.dataset.config.set_seed)."""
 from __future__ import annotations
@@ -8,8 +8,8 @@ import pandas as pd
 from mindspore import dataset as ds
 from mindspore.dataset import transforms, vision
 
-from .errors import DatasetError
-from .sampler import IdentitySampler
+from ..errors import DatasetError
+from ..training.sampler import IdentitySampler
 
 IMAGENET_MEAN = [0.485 * 255, 0.456 * 255, 0.406 * 255]  # 123.675, 116.28, 103.53
 IMAGENET_STD = [0.229 * 255, 0.224 * 255, 0.225 * 255]  # 58.395, 57.12, 57.375
@@ -19,7 +19,7 @@ ERASE_FILL = (0.4914, 0.4822, 0.4465)
 class ManifestImages:
     """Random-access source: (encoded image bytes, label) for each manifest row."""
 
-    def __init__(self, paths, labels, root="."):
+    def __init__(self, paths, labels):
         self.paths = [str(p) for p in paths]
         self.labels = np.asarray(labels, dtype=np.int32)
 
@@ -43,7 +43,7 @@ def relabel(pids) -> tuple[np.ndarray, dict[int, int]]:
 
 def train_transforms(height: int, width: int, aug: dict) -> list:
     ops = [vision.Decode()]
-    if aug.get("translate", True):
+    if aug["translate"]:
         big = (int(round(height * 1.125)), int(round(width * 1.125)))
         ops.append(
             transforms.RandomChoice(
@@ -52,9 +52,9 @@ def train_transforms(height: int, width: int, aug: dict) -> list:
         )
     else:
         ops.append(vision.Resize((height, width)))
-    if aug.get("flip", True):
+    if aug["flip"]:
         ops.append(vision.RandomHorizontalFlip(0.5))
-    # random erasing runs on the batch inside the training graph (alignedreid.augment), as
+    # random erasing runs on the batch inside the training graph (alignedreid.training.augment), as
     # MindSpore's RandomErasing only fills integer values
     return ops + [vision.Normalize(IMAGENET_MEAN, IMAGENET_STD), vision.HWC2CHW()]
 

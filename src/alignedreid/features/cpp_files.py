@@ -1,4 +1,4 @@
-"""Files exchanged with the C++ program: preprocessed inputs and its raw outputs.
+"""Files exchanged with the C++ program (docs/architecture.md §3): preprocessed inputs and its raw outputs.
 
 Inputs: ``{index:06d}.bin`` float32 [3, H, W] per manifest row (the same decode, resize and
 ImageNet normalisation as MindSpore Python inference, so both paths see identical tensors).
@@ -7,23 +7,24 @@ Outputs: ``{index:06d}_0.bin`` global feature [C], ``{index:06d}_1.bin`` stripes
 from __future__ import annotations
 
 import logging
-import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from .errors import PipelineError
-from .evaluation.features_io import save_features
-from .pipeline import eval_dataset
+from ..data.loader import eval_dataset
+from ..data.market import read_manifest
+from ..errors import PipelineError
+from ..evaluation.features_io import save_features
+from ..io_utils import atomic_directory
 
 log = logging.getLogger(__name__)
 
 
-def preprocess(manifest_csv, out_dir, height: int, width: int, workers: int = 2) -> int:
-    from .data.market import read_manifest
-
+def preprocess(manifest_csv, out_dir, height: int, width: int, workers: int) -> int:
     df = read_manifest(manifest_csv)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -39,8 +40,6 @@ def preprocess(manifest_csv, out_dir, height: int, width: int, workers: int = 2)
 
 
 def collect_cpp_outputs(manifest_csv, output_dir, out_npz) -> dict:
-    from .data.market import read_manifest
-
     df = read_manifest(manifest_csv)
     output_dir = Path(output_dir)
     glob_, loc = [], []
@@ -58,31 +57,15 @@ def collect_cpp_outputs(manifest_csv, output_dir, out_npz) -> dict:
     return {"rows": len(df), "global_dim": int(glob_[0].size), "stripes": int(loc[0].shape[0])}
 
 
-def parity(cpp_npz: list, py_npz: list) -> dict:
-    from .evaluation.features_io import load_features
-
-    out = {"global_max_abs_diff": 0.0, "local_max_abs_diff": 0.0}
-    for c, p in zip(cpp_npz, py_npz):
-        a, b = load_features(c), load_features(p)
-        if a.global_.shape != b.global_.shape or a.local.shape != b.local.shape:
-            raise PipelineError(f"{c} and {p} have different shapes: {a.global_.shape}/{a.local.shape} vs {b.global_.shape}/{b.local.shape}")
-        out["global_max_abs_diff"] = max(out["global_max_abs_diff"], float(np.abs(a.global_ - b.global_).max()))
-        out["local_max_abs_diff"] = max(out["local_max_abs_diff"], float(np.abs(a.local - b.local).max()))
-    out["max_abs_diff"] = max(out["global_max_abs_diff"], out["local_max_abs_diff"])
-    return out
-
-
-def python_features(ckpt, depth: int, manifest_csv, out_npz, height: int, width: int, conv_impl: str = "unfold") -> None:
-    """Reference features from MindSpore Python inference on the trained checkpoint."""
-    import mindspore as ms
-
-    from .data.market import read_manifest
-    from .export import load_trained
-    from .inference import extract
-
-    ms.set_context(mode=ms.PYNATIVE_MODE)
-    ms.set_device("CPU")
-    df = read_manifest(manifest_csv)
-    net = load_trained(ckpt, depth, conv_impl)
-    g, l = extract(net, df, height, width)
-    save_features(out_npz, g, l, df.pid, df.camid, df.path)
+def run_cpp_program(exe, model, input_dir, output_dir, batch: int, height: int, width: int, device_id: int, threads: int) -> None:
+    """Run the C++ program over ``input_dir``; its outputs land in a temporary folder that replaces
+    ``output_dir`` only when the program succeeded, so a killed run leaves nothing a later step reads.
+    The program's own output (with its images/s line) goes to this stage's log."""
+    with atomic_directory(output_dir) as tmp:
+        cmd = [str(exe), "--model", str(model), "--input_dir", str(input_dir), "--output_dir", str(tmp), "--batch", str(batch),
+               "--height", str(height), "--width", str(width), "--device_id", str(device_id), "--threads", str(threads)]
+        log.info("running %s", " ".join(cmd))
+        sys.stderr.flush()
+        proc = subprocess.run(cmd, stdout=sys.stderr, stderr=subprocess.STDOUT)
+        if proc.returncode != 0:
+            raise PipelineError(f"{exe} exited with status {proc.returncode} on {input_dir}; its output is in this stage's log")

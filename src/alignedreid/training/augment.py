@@ -12,7 +12,7 @@ import math
 import mindspore as ms
 from mindspore import nn, ops
 
-from .pipeline import ERASE_FILL
+from ..data.loader import ERASE_FILL
 
 
 class RandomErasing(nn.Cell):

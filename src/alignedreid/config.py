@@ -1,0 +1,55 @@
+"""The pipeline configuration, validated once against config/schema.yaml with every default filled.
+
+The Snakefile calls :func:`resolve` before any rule is defined, so every rule sees complete,
+validated sections; code outside Snakemake (tests, benchmarks) calls it too. Library functions
+read validated values by key and keep no defaults of their own: the schema is the one source.
+"""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+from .errors import ConfigError
+
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "config" / "schema.yaml"
+
+
+def load_schema(path=None) -> dict:
+    return yaml.safe_load(Path(path or SCHEMA_PATH).read_text())
+
+
+def _with_defaults(validator_class):
+    """A validator that writes each property's default into the instance (as Snakemake's validate)."""
+    validate_properties = validator_class.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for name, sub in properties.items():
+                if "default" in sub and name not in instance:
+                    instance[name] = copy.deepcopy(sub["default"])
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
+
+
+def resolve(config: dict | None = None, schema_path=None) -> dict:
+    """A deep copy of ``config`` validated against the schema (default: the repository's
+    config/schema.yaml), with every default filled in, also inside a nullable section that is
+    given (``pretrained``). A bad key or value raises ConfigError naming its path in the config."""
+    cfg = copy.deepcopy(config or {})
+    schema = load_schema(schema_path)
+    validator = _with_defaults(jsonschema.Draft202012Validator)(schema)
+    errors = sorted(validator.iter_errors(cfg), key=lambda e: list(e.absolute_path))
+    if errors:
+        e = errors[0]
+        where = ".".join(str(p) for p in e.absolute_path) or "(top level)"
+        raise ConfigError(f"config key {where}: {e.message}")
+    return cfg
+
+
+def section_defaults(name: str) -> dict:
+    """Defaults of one top-level section, e.g. section_defaults('evaluation')."""
+    return resolve({})[name]

@@ -1,0 +1,36 @@
+"""Agreement of the C++ and the Python features: max |C++ - Python| over every value."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..contracts import PARITY_TOLERANCE
+from ..errors import PipelineError
+from ..evaluation.features_io import load_features
+
+
+class ParityError(PipelineError):
+    """The C++ program's features differ from MindSpore's by more than the tolerance."""
+
+
+def parity(cpp_npz: list, py_npz: list, tolerance: float = PARITY_TOLERANCE) -> dict:
+    """Max abs differences of the global and local features over every pair of files."""
+    out = {"global_max_abs_diff": 0.0, "local_max_abs_diff": 0.0}
+    for c, p in zip(cpp_npz, py_npz):
+        a, b = load_features(c), load_features(p)
+        if a.global_.shape != b.global_.shape or a.local.shape != b.local.shape:
+            raise PipelineError(f"{c} and {p} have different shapes: {a.global_.shape}/{a.local.shape} vs {b.global_.shape}/{b.local.shape}")
+        out["global_max_abs_diff"] = max(out["global_max_abs_diff"], float(np.abs(a.global_ - b.global_).max()))
+        out["local_max_abs_diff"] = max(out["local_max_abs_diff"], float(np.abs(a.local - b.local).max()))
+    out["max_abs_diff"] = max(out["global_max_abs_diff"], out["local_max_abs_diff"])
+    out["tolerance"] = tolerance
+    out["ok"] = out["max_abs_diff"] <= tolerance
+    return out
+
+
+def check_parity(result: dict) -> None:
+    """Raise ParityError (naming both numbers) when ``result`` is beyond its tolerance."""
+    if not result["ok"]:
+        raise ParityError(f"C++ and Python features differ by {result['max_abs_diff']:.3e} (global "
+                          f"{result['global_max_abs_diff']:.3e}, local {result['local_max_abs_diff']:.3e}), above the "
+                          f"tolerance {result['tolerance']:g}: the exported model or the C++ program does not compute "
+                          "what the trained network computes")

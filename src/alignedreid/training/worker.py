@@ -1,0 +1,48 @@
+"""Entry of one training process: ``python -m alignedreid.training.worker --job job.json``, or this
+file run as a script (msrun takes a script path). Launchers start it once per rank; the in-process
+launcher calls :func:`run_worker` directly."""
+from __future__ import annotations
+
+import argparse
+import logging
+
+import pandas as pd
+
+from alignedreid.training.job import TrainJob  # the package import applies the CPU runtime defaults first
+
+log = logging.getLogger("alignedreid.training.worker")
+
+
+def quick_eval_fn(job: TrainJob):
+    """Global-feature mAP of the network on query x gallery, or None when not asked for."""
+    if not (job.train["quick_eval"] and job.query_csv and job.gallery_csv):
+        return None
+    from alignedreid.features.python_ref import quick_global_map
+
+    query, gallery = pd.read_csv(job.query_csv), pd.read_csv(job.gallery_csv)
+
+    def eval_fn(net, tag):
+        res = quick_global_map(net, query, gallery, job.model["height"], job.model["width"])
+        log.info("quick global eval (%s): mAP %.1f%% rank-1 %.1f%%", tag, 100 * res["mAP"], 100 * res["rank1"])
+        net.set_train(True)
+        return res
+
+    return eval_fn
+
+
+def run_worker(job: TrainJob) -> dict:
+    from alignedreid.training.loop import train
+
+    return train(job, quick_eval_fn(job))
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description="Run one AlignedReID++ training process from a job file")
+    ap.add_argument("--job", required=True)
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    run_worker(TrainJob.load(args.job))
+
+
+if __name__ == "__main__":
+    main()
