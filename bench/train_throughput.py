@@ -1,33 +1,82 @@
-"""Training throughput: images/s and model FLOP/s of the AlignedReID++ training step, as a
-fraction of this machine's float32 GEMM rate measured in the same run, and the cost of the real
-input pipeline (decode + augment + P x K sampler) against in-memory batches.
+"""Training throughput of the AlignedReID++ step on CPU: the previous configuration beside the new
+default, in one run, each as a fraction of this machine's float32 GEMM rate measured in the same run.
 
   python bench/train_throughput.py --depth 50 --height 256 --width 128 --batch 32 --steps 3
-Model FLOPs use the standard ResNet multiply-accumulate counts at 224x224 scaled to the input
-size, x2 for FLOPs, x3 for a training step (forward + backward).
+
+Configurations (each in its own process, since the execution mode and the oneDNN ISA cap are
+per process):
+  old      PyNative, im2col convolution (the CPU default before the architecture pass)
+  jit-fn   graph mode, native convolution, the step compiled from a plain function with ms.jit
+  cell     graph mode, native convolution, the step as an nn.Cell (the default now)
+Model FLOPs: standard ResNet multiply-accumulate counts at 224x224 scaled to the input size, x2 for
+FLOPs, x3 for a training step (forward + backward). The step is timed on in-memory batches after
+one warm-up (compile) step; the loss of the first timed step is printed to show the three agree.
 """
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
-
-import mindspore as ms
-import numpy as np
-import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import gemm_rate, print_table  # noqa: E402
 
-from alignedreid.data.prepare import prepare_dataset  # noqa: E402
-from alignedreid.training.losses import AlignedLoss  # noqa: E402
-from alignedreid.model import build_model  # noqa: E402
-from alignedreid.data.loader import train_dataset  # noqa: E402
-from alignedreid.train import DistInfo, build_optimizer, make_step  # noqa: E402
-
 GMACS_224 = {18: 1.82, 34: 3.67, 50: 4.11}
+CONFIGS = {"old": ("pynative", "unfold", "cell"), "jit-fn": ("graph", "native", "function"), "cell": ("graph", "native", "cell")}
+
+
+def run_one(args) -> dict:
+    """Time one configuration in this process."""
+    import alignedreid  # noqa: F401  (applies the CPU runtime defaults before MindSpore loads)
+    import mindspore as ms
+    import numpy as np
+
+    from alignedreid.config import resolve
+    from alignedreid.model import build_model
+    from alignedreid.training.losses import AlignedLoss
+    from alignedreid.training.step import DistInfo, build_optimizer, make_step
+
+    execution, conv, style = CONFIGS[args.one]
+    ms.set_context(mode=ms.GRAPH_MODE if execution == "graph" else ms.PYNATIVE_MODE)
+    ms.set_device("CPU")
+    ms.set_seed(1)
+    classes = args.batch // args.instances
+    net = build_model(classes, args.depth, conv_impl=conv)
+    net.set_train(True)
+    opt = build_optimizer(net, resolve({"train": {"lr_max": 0.01}})["train"], np.full(1000, 0.01, np.float32))
+    loss_fn = AlignedLoss(classes)
+    if style == "cell":
+        step = make_step(net, loss_fn, opt, DistInfo())
+    else:
+        def forward(images, labels):
+            logits, feat, local = net(images)
+            total, *_ = loss_fn(logits, feat, local, labels)
+            return total
+
+        grad_fn = ms.value_and_grad(forward, None, opt.parameters)
+
+        @ms.jit
+        def step(images, labels):
+            total, grads = grad_fn(images, labels)
+            opt(grads)
+            return (total,)
+    rng = np.random.default_rng(0)
+    x = ms.Tensor(rng.standard_normal((args.batch, 3, args.height, args.width)).astype(np.float32))
+    y = ms.Tensor(np.repeat(np.arange(classes), args.instances).astype(np.int32))
+    t = time.perf_counter()
+    first = float(step(x, y)[0].asnumpy())
+    compile_s = time.perf_counter() - t
+    times = []
+    for _ in range(args.steps):
+        t = time.perf_counter()
+        step(x, y)[0].asnumpy()
+        times.append(time.perf_counter() - t)
+    return {"step_s": float(np.median(times)), "first_step_s": compile_s, "first_loss": first,
+            "isa": os.environ.get("ONEDNN_MAX_CPU_ISA")}
 
 
 def main():
@@ -38,43 +87,31 @@ def main():
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--instances", type=int, default=4)
     ap.add_argument("--steps", type=int, default=3)
-    ap.add_argument("--execution", choices=["pynative", "graph"], default="pynative")
+    ap.add_argument("--configs", default="old,jit-fn,cell", help="comma-separated subset of " + ", ".join(CONFIGS))
+    ap.add_argument("--one", choices=list(CONFIGS), help=argparse.SUPPRESS)
     args = ap.parse_args()
-    rate = gemm_rate()
-    graph = args.execution == "graph"
-    ms.set_context(mode=ms.GRAPH_MODE if graph else ms.PYNATIVE_MODE)
-    ms.set_device("CPU")
-    with tempfile.TemporaryDirectory() as d:
-        ids = max(2 * args.batch // args.instances, 8)
-        prepare_dataset({"source": "synthetic", "synthetic": {"train_ids": ids, "test_ids": 2, "images_per_id": args.instances + 2,
-                                                               "distractors": 0, "junk": 0}}, Path(d), work_dir=Path(d))
-        manifest = pd.read_csv(Path(d) / "train.csv")
-        data, _, num_classes, steps = train_dataset(manifest, args.height, args.width, args.batch, args.instances, {}, workers=2)
-        net = build_model(num_classes, args.depth, conv_impl="unfold")
-        net.set_train(True)
-        opt = build_optimizer(net, {"lr_max": 0.01}, np.full(1000, 0.01, np.float32))
-        step = make_step(net, AlignedLoss(num_classes), opt, DistInfo(), None, None, graph)
-        rng = np.random.default_rng(0)
-        x = ms.Tensor(rng.standard_normal((args.batch, 3, args.height, args.width)).astype(np.float32))
-        y = ms.Tensor(np.repeat(np.arange(args.batch // args.instances), args.instances).astype(np.int32))
-        step(x, y)[0].asnumpy()  # warm-up / compile
-        t = time.perf_counter()
-        for _ in range(args.steps):
-            step(x, y)[0].asnumpy()
-        mem_s = (time.perf_counter() - t) / args.steps
-        it = data.create_tuple_iterator(num_epochs=-1)
-        t = time.perf_counter()
-        for i, (images, labels) in enumerate(it):
-            step(images, labels)[0].asnumpy()
-            if i + 1 >= args.steps:
-                break
-        real_s = (time.perf_counter() - t) / args.steps
+    if args.one:
+        print("RESULT " + json.dumps(run_one(args)), flush=True)
+        return
     flops = GMACS_224[args.depth] * 1e9 * 2 * 3 * (args.height * args.width) / (224 * 224) * args.batch
-    rows = [["in-memory batches", f"{mem_s:.2f}", f"{args.batch / mem_s:.2f}", f"{flops / mem_s / 1e9:.1f}", f"{100 * flops / mem_s / rate:.1f}"],
-            ["real input pipeline", f"{real_s:.2f}", f"{args.batch / real_s:.2f}", f"{flops / real_s / 1e9:.1f}", f"{100 * flops / real_s / rate:.1f}"]]
-    print_table(f"ResNet-{args.depth} {args.height}x{args.width}, batch {args.batch}, {args.execution}; GEMM rate {rate / 1e9:.0f} GFLOP/s; "
-                f"pipeline overhead {100 * (real_s / mem_s - 1):.1f} %",
-                ["input", "s/step", "images/s", "model GFLOP/s", "% of GEMM rate"], rows)
+    results = {}
+    for name in args.configs.split(","):
+        argv = [sys.executable, __file__, "--one", name] + [f"--{k}={getattr(args, k)}" for k in ("depth", "height", "width", "batch", "instances", "steps")]
+        out = subprocess.run(argv, capture_output=True, text=True)
+        lines = [ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")]
+        if out.returncode or not lines:
+            sys.exit(f"configuration {name} failed:\n{out.stdout[-2000:]}\n{out.stderr[-3000:]}")
+        results[name] = json.loads(lines[-1][7:])
+    rate = gemm_rate()  # after the runs, on the same (now idle) cores
+    base = results.get("old", {}).get("step_s")
+    rows = []
+    for name, r in results.items():
+        ex, conv, style = CONFIGS[name]
+        rows.append([name, ex, conv, style, f"{r['first_step_s']:.1f}", f"{r['step_s']:.2f}", f"{args.batch / r['step_s']:.2f}",
+                     f"{100 * flops / r['step_s'] / rate:.1f}", f"{base / r['step_s']:.2f}x" if base else "-", f"{r['first_loss']:.4f}"])
+    print_table(f"ResNet-{args.depth} {args.height}x{args.width}, batch {args.batch}, CPU; GEMM rate {rate / 1e9:.0f} GFLOP/s; "
+                f"ONEDNN_MAX_CPU_ISA={results[next(iter(results))]['isa']}",
+                ["config", "mode", "conv", "step", "first step s", "s/step", "images/s", "% of GEMM", "speed-up", "loss step 1"], rows)
 
 
 if __name__ == "__main__":

@@ -5,13 +5,17 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import mindspore as ms
 import numpy as np
 import pandas as pd
 import pytest
 
+from alignedreid.config import resolve
+from alignedreid.errors import ConfigError
 from alignedreid.data.prepare import prepare_dataset
+from alignedreid.training.job import TrainJob
 from tests.conftest import dataset_section
 from alignedreid.training.launch import msrun_command, rank_table_jobs
 
@@ -26,13 +30,15 @@ def job(tmp_path, epochs, **train):
         prepare_dataset(dataset_section({"source": "synthetic", "synthetic": SMALL}), data, work_dir=data)
     t = {"device_target": "CPU", "epochs": epochs, "batch_size": 8, "num_instances": 4, "lr_max": 0.01, "warmup_epochs": 1,
          "quick_eval": False, "save_every": 1, "data_workers": 1, **train}
-    return {"model": {"depth": 18, "height": 64, "width": 32, "conv_impl": "unfold"}, "train": t,
-            "train_csv": str(data / "train.csv"), "query_csv": None, "gallery_csv": None, "pretrained": None, "out_dir": str(tmp_path / "train")}
+    cfg = resolve({"model": {"depth": 18, "height": 64, "width": 32}, "train": t})
+    return TrainJob.from_config(cfg, data / "train.csv", tmp_path / "train")
 
 
 def run_job_process(j, log_file):
-    code = "import json,sys,logging; logging.basicConfig(level=logging.INFO); from alignedreid.training.launch import run_training; run_training(json.loads(sys.argv[1]))"
-    return subprocess.Popen([sys.executable, "-c", code, json.dumps(j)], stdout=open(log_file, "w"), stderr=subprocess.STDOUT,
+    job_file = j.save(Path(log_file).with_suffix(".job.json"))
+    code = ("import sys,logging; logging.basicConfig(level=logging.INFO); from alignedreid.training.job import TrainJob; "
+            "from alignedreid.training.launch import run_training; run_training(TrainJob.load(sys.argv[1]))")
+    return subprocess.Popen([sys.executable, "-c", code, str(job_file)], stdout=open(log_file, "w"), stderr=subprocess.STDOUT,
                             start_new_session=True)
 
 
@@ -80,7 +86,7 @@ def test_msrun_two_ranks_end_with_identical_weights(tmp_path):
 def test_generated_launch_commands(tmp_path):
     cmd = msrun_command(8, 8118, tmp_path / "logs", tmp_path / "job.json")
     assert "--worker_num=8" in cmd and "--local_worker_num=8" in cmd and "--master_port=8118" in cmd
-    assert cmd[-3].endswith("alignedreid/train_entry.py") and cmd[-2:] == ["--job", str(tmp_path / "job.json")]
+    assert cmd[-3].endswith("alignedreid/training/worker.py") and cmd[-2:] == ["--job", str(tmp_path / "job.json")]
     two_nodes = msrun_command(16, 8118, tmp_path, "j.json", nodes=2, node_rank=1, master_addr="node01")
     assert "--local_worker_num=8" in two_nodes and "--node_rank=1" in two_nodes and "--master_addr=node01" in two_nodes
     table = tmp_path / "rank_table_8pcs.json"
@@ -93,7 +99,7 @@ def test_generated_launch_commands(tmp_path):
         assert env["RANK_TABLE_FILE"] == str(table.resolve())
         assert env["HCCL_CONNECT_TIMEOUT"] == "7200" and env["HCCL_EXEC_TIMEOUT"] == "3600"
         assert cwd.name == f"device{i}" and argv[-1].endswith("job.json")
-    with pytest.raises(Exception, match="lists 8 devices but train.device_num is 4"):
+    with pytest.raises(ConfigError, match="lists 8 devices but train.device_num is 4"):
         rank_table_jobs(4, table, tmp_path, "j.json")
-    with pytest.raises(Exception, match="not found"):
+    with pytest.raises(ConfigError, match=r"train.rank_table_file: .*missing.json not found"):
         rank_table_jobs(8, tmp_path / "missing.json", tmp_path, "j.json")
