@@ -25,15 +25,20 @@ browser:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); export DEBIAN_FRONTEND=noninteractive; \
 	  $$SUDO apt-get install -y -q chromium >/dev/null 2>&1 || { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q chromium >/dev/null; }; }
 
-## Run the test suite (unit and workflow tests).
-test: $(STAMP) browser
+## Lint, then the whole test suite (unit, workflow and cluster tests).
+test: $(STAMP) browser lint
 	pytest -ra tests
 
+## Unit tests only (under 2 minutes): no snakemake runs, downloads, builds or SLURM.
 test-fast: $(STAMP)
-	pytest -ra -m "not workflow and not cluster" tests
+	pytest -ra -m "not workflow and not cluster and not slow" tests
 
+## ruff (lint + format check) and snakefmt. (snakemake --lint is not run: its only finding is the
+## per-rule conda/container advice; this project installs one virtual environment instead.)
 lint: $(STAMP)
-	snakemake --lint
+	ruff check src workflow/scripts bench tests
+	ruff format --check src workflow/scripts bench tests
+	snakefmt -l 150 --check Snakefile workflow/rules
 
 dag: $(STAMP)
 	snakemake --rulegraph dot results/report.html | grep -v '^Building\|^Assuming' | dot -Tsvg > docs/dag.svg

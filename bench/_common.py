@@ -1,4 +1,5 @@
 """Shared helpers for the benchmark scripts: GEMM rate, peak-RSS sampling, table printing."""
+
 from __future__ import annotations
 
 import threading

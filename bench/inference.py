@@ -5,6 +5,7 @@ MindSpore Python inference of the same checkpoint, same batch sizes, same machin
       --exe results/infer/bin/aligned_infer --depth 18 --height 128 --width 64
 Prints a markdown table of images/s (model time only, input files already written).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,9 +42,28 @@ def cpp_rate(exe, onnx, batch: int, h: int, w: int, n_images: int, threads: int)
         rng = np.random.default_rng(0)
         for i in range(n_images):
             rng.standard_normal(3 * h * w).astype(np.float32).tofile(inp / f"{i:06d}.bin")
-        out = subprocess.run([str(exe), "--model", str(onnx), "--input_dir", str(inp), "--output_dir", str(Path(d) / "out"),
-                              "--batch", str(batch), "--height", str(h), "--width", str(w), "--threads", str(threads)],
-                             capture_output=True, text=True, check=True).stdout
+        out = subprocess.run(
+            [
+                str(exe),
+                "--model",
+                str(onnx),
+                "--input_dir",
+                str(inp),
+                "--output_dir",
+                str(Path(d) / "out"),
+                "--batch",
+                str(batch),
+                "--height",
+                str(h),
+                "--width",
+                str(w),
+                "--threads",
+                str(threads),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
     return float(re.search(r"images/s ([\d.]+)", out).group(1))
 
 
@@ -70,7 +90,13 @@ def main():
                 n = min(args.images, 16) if impl == "native" else args.images  # native CPU conv is slow
                 rows.append([f"MindSpore Python ({name}, {impl} conv)", batch, f"{python_rate(net, batch, args.height, args.width, n):.1f}"])
     for batch in (1, 32):
-        rows.append(["C++ aligned_infer (OpenVINO CPU)", batch, f"{cpp_rate(args.exe, args.onnx, batch, args.height, args.width, args.images, args.threads):.1f}"])
+        rows.append(
+            [
+                "C++ aligned_infer (OpenVINO CPU)",
+                batch,
+                f"{cpp_rate(args.exe, args.onnx, batch, args.height, args.width, args.images, args.threads):.1f}",
+            ]
+        )
     print_table(f"Inference images/s, ResNet-{args.depth} at {args.height}x{args.width}", ["path", "batch", "images/s"], rows)
 
 

@@ -13,6 +13,7 @@ same for ``alignedreid.model.zero_pad`` (the workaround). Each call runs under a
 child process, so a hang is reported instead of blocking. When MindSpore fixes the kernel, the
 ``ops.pad`` column reads "ok" on every call and the workaround can go.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,11 +23,11 @@ import sys
 
 
 def child(kind: str, calls: int) -> None:
-    import alignedreid  # noqa: F401
     import mindspore as ms
     import numpy as np
     from mindspore import ops
 
+    import alignedreid  # noqa: F401
     from alignedreid.model import zero_pad
 
     ms.set_context(mode=ms.GRAPH_MODE)
@@ -47,8 +48,9 @@ def child(kind: str, calls: int) -> None:
 
 def run(kind: str, calls: int, timeout: float) -> list[str]:
     try:
-        out = subprocess.run([sys.executable, __file__, "--child", kind, "--calls", str(calls)], capture_output=True, text=True,
-                             timeout=timeout).stdout
+        out = subprocess.run(
+            [sys.executable, __file__, "--child", kind, "--calls", str(calls)], capture_output=True, text=True, timeout=timeout
+        ).stdout
         status = "done"
     except subprocess.TimeoutExpired as e:
         out = (e.stdout or b"").decode() if isinstance(e.stdout, bytes) else (e.stdout or "")

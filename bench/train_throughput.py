@@ -12,6 +12,7 @@ Model FLOPs: standard ResNet multiply-accumulate counts at 224x224 scaled to the
 FLOPs, x3 for a training step (forward + backward). The step is timed on in-memory batches after
 one warm-up (compile) step; the loss of the first timed step is printed to show the three agree.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,10 +32,10 @@ CONFIGS = {"old": ("pynative", "unfold", "cell"), "jit-fn": ("graph", "native", 
 
 def run_one(args) -> dict:
     """Time one configuration in this process."""
-    import alignedreid  # noqa: F401  (applies the CPU runtime defaults before MindSpore loads)
     import mindspore as ms
     import numpy as np
 
+    import alignedreid  # noqa: F401  (applies the CPU runtime defaults before MindSpore loads)
     from alignedreid.config import resolve
     from alignedreid.model import build_model
     from alignedreid.training.losses import AlignedLoss
@@ -52,6 +53,7 @@ def run_one(args) -> dict:
     if style == "cell":
         step = make_step(net, loss_fn, opt, DistInfo())
     else:
+
         def forward(images, labels):
             logits, feat, local = net(images)
             total, *_ = loss_fn(logits, feat, local, labels)
@@ -64,6 +66,7 @@ def run_one(args) -> dict:
             total, grads = grad_fn(images, labels)
             opt(grads)
             return (total,)
+
     rng = np.random.default_rng(0)
     x = ms.Tensor(rng.standard_normal((args.batch, 3, args.height, args.width)).astype(np.float32))
     y = ms.Tensor(np.repeat(np.arange(classes), args.instances).astype(np.int32))
@@ -75,8 +78,7 @@ def run_one(args) -> dict:
         t = time.perf_counter()
         step(x, y)[0].asnumpy()
         times.append(time.perf_counter() - t)
-    return {"step_s": float(np.median(times)), "first_step_s": compile_s, "first_loss": first,
-            "isa": os.environ.get("ONEDNN_MAX_CPU_ISA")}
+    return {"step_s": float(np.median(times)), "first_step_s": compile_s, "first_loss": first, "isa": os.environ.get("ONEDNN_MAX_CPU_ISA")}
 
 
 def main():
@@ -96,7 +98,9 @@ def main():
     flops = GMACS_224[args.depth] * 1e9 * 2 * 3 * (args.height * args.width) / (224 * 224) * args.batch
     results = {}
     for name in args.configs.split(","):
-        argv = [sys.executable, __file__, "--one", name] + [f"--{k}={getattr(args, k)}" for k in ("depth", "height", "width", "batch", "instances", "steps")]
+        argv = [sys.executable, __file__, "--one", name] + [
+            f"--{k}={getattr(args, k)}" for k in ("depth", "height", "width", "batch", "instances", "steps")
+        ]
         out = subprocess.run(argv, capture_output=True, text=True)
         lines = [ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")]
         if out.returncode or not lines:
@@ -107,11 +111,26 @@ def main():
     rows = []
     for name, r in results.items():
         ex, conv, style = CONFIGS[name]
-        rows.append([name, ex, conv, style, f"{r['first_step_s']:.1f}", f"{r['step_s']:.2f}", f"{args.batch / r['step_s']:.2f}",
-                     f"{100 * flops / r['step_s'] / rate:.1f}", f"{base / r['step_s']:.2f}x" if base else "-", f"{r['first_loss']:.4f}"])
-    print_table(f"ResNet-{args.depth} {args.height}x{args.width}, batch {args.batch}, CPU; GEMM rate {rate / 1e9:.0f} GFLOP/s; "
-                f"ONEDNN_MAX_CPU_ISA={results[next(iter(results))]['isa']}",
-                ["config", "mode", "conv", "step", "first step s", "s/step", "images/s", "% of GEMM", "speed-up", "loss step 1"], rows)
+        rows.append(
+            [
+                name,
+                ex,
+                conv,
+                style,
+                f"{r['first_step_s']:.1f}",
+                f"{r['step_s']:.2f}",
+                f"{args.batch / r['step_s']:.2f}",
+                f"{100 * flops / r['step_s'] / rate:.1f}",
+                f"{base / r['step_s']:.2f}x" if base else "-",
+                f"{r['first_loss']:.4f}",
+            ]
+        )
+    print_table(
+        f"ResNet-{args.depth} {args.height}x{args.width}, batch {args.batch}, CPU; GEMM rate {rate / 1e9:.0f} GFLOP/s; "
+        f"ONEDNN_MAX_CPU_ISA={results[next(iter(results))]['isa']}",
+        ["config", "mode", "conv", "step", "first step s", "s/step", "images/s", "% of GEMM", "speed-up", "loss step 1"],
+        rows,
+    )
 
 
 if __name__ == "__main__":

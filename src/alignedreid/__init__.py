@@ -1,4 +1,5 @@
 """AlignedReID++ person re-identification pipeline (see docs/architecture.md for the layout)."""
+
 from .cpu_runtime import apply_cpu_defaults
 
 apply_cpu_defaults()  # before any module of the package imports MindSpore

@@ -4,6 +4,7 @@ The Snakefile calls :func:`resolve` before any rule is defined, so every rule se
 validated sections; code outside Snakemake (tests, benchmarks) calls it too. Library functions
 read validated values by key and keep no defaults of their own: the schema is the one source.
 """
+
 from __future__ import annotations
 
 import copy

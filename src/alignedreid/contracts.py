@@ -2,6 +2,7 @@
 
 Each value is defined here once; the stages, the report, the tests and the benchmarks import it.
 """
+
 from __future__ import annotations
 
 JUNK_PID = -1  # gallery images the protocol ignores (Market-1501 file names starting with "-1")

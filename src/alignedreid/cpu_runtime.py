@@ -11,6 +11,7 @@ before ``mindspore``: Snakemake rule scripts, the in-process launcher, msrun and
 workers (which also inherit the launcher's environment), benchmarks. A value the user already set
 wins: ``ONEDNN_MAX_CPU_ISA=ALL`` restores oneDNN's own choice.
 """
+
 from __future__ import annotations
 
 import os

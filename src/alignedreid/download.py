@@ -1,4 +1,5 @@
 """Resumable, checksummed downloads (http, https, file) with a tqdm progress bar and retries."""
+
 from __future__ import annotations
 
 import logging
@@ -48,8 +49,7 @@ def _http_attempt(url: str, part: Path, timeout: float) -> None:
             raise ConnectionError(f"connection closed after {have + got} of {total} bytes")
 
 
-def download(url: str, dest: str | os.PathLike, sha256: str | None = None, retries: int = 5, timeout: float = 60.0,
-             backoff: float = 1.0) -> Path:
+def download(url: str, dest: str | os.PathLike, sha256: str | None = None, retries: int = 5, timeout: float = 60.0, backoff: float = 1.0) -> Path:
     """Download ``url`` to ``dest``. Partial data is kept in ``dest.part`` and resumed with an
     HTTP Range request on retry or on a later call; ``dest`` appears only when complete and,
     if ``sha256`` is given, verified (a mismatch deletes the download and raises)."""
@@ -71,7 +71,9 @@ def download(url: str, dest: str | os.PathLike, sha256: str | None = None, retri
                 if isinstance(e, urllib.error.HTTPError) and 400 <= e.code < 500:
                     raise CheckpointError(f"{url}: server answered {e.code} {e.reason}") from e
                 if attempt == retries:
-                    raise CheckpointError(f"{url}: download failed after {retries} attempts ({e}); partial data kept in {part} for the next run") from e
+                    raise CheckpointError(
+                        f"{url}: download failed after {retries} attempts ({e}); partial data kept in {part} for the next run"
+                    ) from e
                 wait = backoff * 2 ** (attempt - 1)
                 log.warning("download attempt %d/%d failed (%s); retrying in %.0f s", attempt, retries, e, wait)
                 time.sleep(wait)

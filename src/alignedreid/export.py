@@ -5,6 +5,7 @@ returns the global feature [batch, C] and the stripes [batch, C, S] (per-stripe 
 width-max of the backbone map). It is built with MindSpore's native convolution so that the
 ONNX file holds standard Conv nodes; the weights are those of the trained checkpoint.
 """
+
 from __future__ import annotations
 
 import logging
@@ -43,8 +44,9 @@ def load_trained(ckpt: str | os.PathLike, depth: int, conv_impl: str = "native")
     return net
 
 
-def export_model(ckpt, out_dir, depth: int, height: int, width: int, batch_size: int = 1, formats=("MINDIR", "ONNX"),
-                 device_target: str = "CPU") -> dict:
+def export_model(
+    ckpt, out_dir, depth: int, height: int, width: int, batch_size: int = 1, formats=("MINDIR", "ONNX"), device_target: str = "CPU"
+) -> dict:
     """Write ``model.<fmt>`` files into ``out_dir``; returns {format: path}."""
     formats = [f.upper() for f in formats]
     formats = sorted(set(formats) | {"MINDIR", "ONNX"}, key=list(SUFFIX).index)  # the pipeline needs both

@@ -1,4 +1,5 @@
 """Small file helpers: atomic outputs (never a half-written file), JSON, file hashes, display paths."""
+
 from __future__ import annotations
 
 import contextlib
@@ -7,8 +8,8 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 
 @contextlib.contextmanager

@@ -10,6 +10,7 @@ Outputs (docs/architecture.md §5):
   eval:     (global f [N, C], local [N, C, S] = per-stripe L2-normalised width-max of the
             raw backbone map; S = input height / 32)
 """
+
 from __future__ import annotations
 
 import mindspore as ms

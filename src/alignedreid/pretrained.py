@@ -6,6 +6,7 @@ Supported sources: the MindSpore model-zoo ResNet checkpoints (names ``conv1.wei
 (``layerN.i.down_sample.0.weight``, classifier ``classifier``), and AlignedReID checkpoints
 of this package (prefix ``backbone.``). Classifier, step counters and optimiser state are dropped.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -16,13 +17,24 @@ from pathlib import Path
 import mindspore as ms
 
 from .download import download
-from .io_utils import sha256_of
 from .errors import CheckpointError
+from .io_utils import sha256_of
 
 log = logging.getLogger(__name__)
 
 PREFIXES = ("network.backbone.", "backbone.", "network.", "net.", "_backbone.", "model.")
-DROPPED_PREFIXES = ("moments.", "accum.", "end_point.", "classifier.", "fc.", "head.", "local_", "scale_sense", "current_iterator_step", "last_overflow_iterator_step")
+DROPPED_PREFIXES = (
+    "moments.",
+    "accum.",
+    "end_point.",
+    "classifier.",
+    "fc.",
+    "head.",
+    "local_",
+    "scale_sense",
+    "current_iterator_step",
+    "last_overflow_iterator_step",
+)
 DROPPED_NAMES = {"global_step", "learning_rate", "momentum", "beta1_power", "beta2_power", "epoch_num", "step_num"}
 MIN_LOADED_FRACTION = 0.9
 
@@ -33,7 +45,7 @@ def source_to_backbone_name(name: str) -> str | None:
         return None
     for p in PREFIXES:
         if name.startswith(p):
-            name = name[len(p):]
+            name = name[len(p) :]
             break
     if name.startswith(DROPPED_PREFIXES):
         return None
@@ -66,7 +78,9 @@ def map_backbone(source: dict, backbone: ms.nn.Cell, source_name: str = "checkpo
         want = tuple(targets[t].shape)
         got = tuple(value.shape)
         if want != got:
-            raise CheckpointError(f"{source_name}: parameter {name!r} has shape {got}, the backbone's {t!r} expects {want} (wrong depth or architecture?)")
+            raise CheckpointError(
+                f"{source_name}: parameter {name!r} has shape {got}, the backbone's {t!r} expects {want} (wrong depth or architecture?)"
+            )
         mapped[t] = value
     frac = len(mapped) / max(1, len(targets))
     if frac < MIN_LOADED_FRACTION:
@@ -116,7 +130,11 @@ def prepare_backbone_checkpoint(cfg: dict, depth: int, out: str | os.PathLike, c
     backbone = ResNet(depth)
     mapped, dropped, unused = map_backbone(read_checkpoint(src), backbone, str(src))
     log.info("mapped %d of %d backbone tensors from %s", len(mapped), len(list(backbone.get_parameters())), src)
-    log.info("dropped %d entries (classifier, optimiser state, counters): %s", len(dropped), ", ".join(dropped[:10]) + (" ..." if len(dropped) > 10 else ""))
+    log.info(
+        "dropped %d entries (classifier, optimiser state, counters): %s",
+        len(dropped),
+        ", ".join(dropped[:10]) + (" ..." if len(dropped) > 10 else ""),
+    )
     if unused:
         log.warning("%d entries matched no backbone parameter: %s", len(unused), ", ".join(unused[:10]))
     with atomic_path(out) as tmp:

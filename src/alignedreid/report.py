@@ -1,6 +1,7 @@
 """The run report: one self-contained HTML page rendered from templates/report.html.j2 (Jinja2),
 plots and thumbnails embedded as data URIs. Every file it reads is passed in (the report rule
 declares them all as inputs)."""
+
 from __future__ import annotations
 
 import base64
@@ -27,8 +28,7 @@ from .io_utils import atomic_path, sha256_of  # noqa: E402
 from .runlog import parse_run_location  # noqa: E402
 
 # Published Market-1501 numbers of the model-zoo AlignedReID++ (Ascend 910), docs/architecture.md §5.
-SEED = {"global_local": {"mAP": 79.2, "ranks": [91.7, 97.4, 98.6, 99.3]},
-        "global_local_rerank": {"mAP": 91.4, "ranks": [93.3, 96.7, 97.6, 98.5]}}
+SEED = {"global_local": {"mAP": 79.2, "ranks": [91.7, 97.4, 98.6, 99.3]}, "global_local_rerank": {"mAP": 91.4, "ranks": [93.3, 96.7, 97.6, 98.5]}}
 SEED_STEP_MS = 79  # model-zoo training speed on one Ascend 910
 RANKS = [1, 5, 10, 20]
 PACKAGES = ["mindspore", "numpy", "scipy", "pandas", "snakemake", "openvino", "numba", "pillow", "matplotlib"]
@@ -76,12 +76,25 @@ def results_context(metrics: dict, synthetic: bool) -> dict:
             continue
         cmc = metrics[v]["cmc"]
         seed = SEED.get(v)
-        rows.append({"variant": v, "label": VARIANT_LABELS[v], "mAP": _pct(metrics[v]["mAP"]),
-                     "cmc": [(r, _pct(cmc[r - 1]) if r <= len(cmc) else None) for r in RANKS],
-                     "seed": [f"{seed['mAP']:.1f}"] + [f"{x:.1f}" for x in seed["ranks"]] if seed else ["-"] * 5})
-    return {"rows": rows, "ranks": RANKS, "synthetic": synthetic, "dataset": "synthetic demo data" if synthetic else "Market-1501",
-            "source": metrics["feature_source"], "num_query": metrics["num_query"], "num_gallery": metrics["num_gallery"],
-            "cmc_plot": cmc_plot(metrics)}
+        rows.append(
+            {
+                "variant": v,
+                "label": VARIANT_LABELS[v],
+                "mAP": _pct(metrics[v]["mAP"]),
+                "cmc": [(r, _pct(cmc[r - 1]) if r <= len(cmc) else None) for r in RANKS],
+                "seed": [f"{seed['mAP']:.1f}"] + [f"{x:.1f}" for x in seed["ranks"]] if seed else ["-"] * 5,
+            }
+        )
+    return {
+        "rows": rows,
+        "ranks": RANKS,
+        "synthetic": synthetic,
+        "dataset": "synthetic demo data" if synthetic else "Market-1501",
+        "source": metrics["feature_source"],
+        "num_query": metrics["num_query"],
+        "num_gallery": metrics["num_gallery"],
+        "cmc_plot": cmc_plot(metrics),
+    }
 
 
 def training_plot(log_csv) -> str | None:
@@ -105,13 +118,23 @@ def training_plot(log_csv) -> str | None:
 
 def training_context(ts: dict, log_csv) -> dict:
     step_s = ts.get("median_step_s")
-    rows = [["ResNet depth", ts["depth"]], ["input", f"{ts['height']}x{ts['width']}"], ["identities", ts["num_classes"]],
-            ["epochs", ts["epochs"]], ["steps/epoch", ts["steps_per_epoch"]], ["ranks", ts["world_size"]],
-            ["final loss", f"{ts['final_loss']:.4f}" if ts["final_loss"] is not None else "-"],
-            ["median images/s", f"{ts['median_images_per_s']:.1f}" if ts["median_images_per_s"] else "-"]]
+    rows = [
+        ["ResNet depth", ts["depth"]],
+        ["input", f"{ts['height']}x{ts['width']}"],
+        ["identities", ts["num_classes"]],
+        ["epochs", ts["epochs"]],
+        ["steps/epoch", ts["steps_per_epoch"]],
+        ["ranks", ts["world_size"]],
+        ["final loss", f"{ts['final_loss']:.4f}" if ts["final_loss"] is not None else "-"],
+        ["median images/s", f"{ts['median_images_per_s']:.1f}" if ts["median_images_per_s"] else "-"],
+    ]
     if step_s:
-        rows.append([f"median step (batch x ranks), on {ts.get('device_target', '?')} ({ts.get('execution', '?')})",
-                     f"{1000 * step_s:.0f} ms (seed: {SEED_STEP_MS} ms on one Ascend 910)"])
+        rows.append(
+            [
+                f"median step (batch x ranks), on {ts.get('device_target', '?')} ({ts.get('execution', '?')})",
+                f"{1000 * step_s:.0f} ms (seed: {SEED_STEP_MS} ms on one Ascend 910)",
+            ]
+        )
     qe = ts.get("quick_eval") or {}
     if qe.get("init") and qe.get("trained"):
         rows.append(["quick global mAP: init -> trained", f"{_pct(qe['init']['mAP'])} % -> {_pct(qe['trained']['mAP'])} %"])
@@ -134,8 +157,9 @@ def rank_list_rows(per_query_csv, gallery_csv, n_queries=6) -> list[dict]:
             for gi in map(int, str(r.top10_gallery).split()):
                 g = gallery.iloc[gi]
                 ignored = g.pid == JUNK_PID or (g.pid == q.pid and g.camid == q.camid)
-                gal.append({"src": _thumb(g.path, 72), "pid": g.pid, "cam": g.camid + 1,
-                            "cls": "" if ignored else ("hit" if g.pid == q.pid else "miss")})
+                gal.append(
+                    {"src": _thumb(g.path, 72), "pid": g.pid, "cam": g.camid + 1, "cls": "" if ignored else ("hit" if g.pid == q.pid else "miss")}
+                )
             query = {"src": _thumb(q.query_path), "pid": q.pid} if v == variants[0] else None
             rows.append({"query": query, "label": VARIANT_LABELS[v], "gallery": gal})
     return rows
@@ -178,11 +202,16 @@ def provenance_context(config: dict, artifacts: dict) -> dict:
             packages.append((p, metadata.version(p)))
         except metadata.PackageNotFoundError:
             packages.append((p, "-"))
-    return {"run": [("git commit", commit + (" (with uncommitted changes)" if dirty else "")),
-                    ("python", platform.python_version()), ("machine", platform.platform())],
-            "packages": packages,
-            "artifacts": [(k, sha256_of(v)[:16], f"{os.path.getsize(v) / 2**20:.1f}") for k, v in artifacts.items()],
-            "config": yaml.safe_dump(config, sort_keys=False)}
+    return {
+        "run": [
+            ("git commit", commit + (" (with uncommitted changes)" if dirty else "")),
+            ("python", platform.python_version()),
+            ("machine", platform.platform()),
+        ],
+        "packages": packages,
+        "artifacts": [(k, sha256_of(v)[:16], f"{os.path.getsize(v) / 2**20:.1f}") for k, v in artifacts.items()],
+        "config": yaml.safe_dump(config, sort_keys=False),
+    }
 
 
 def inference_rows(infer_logs: dict) -> list[tuple]:
@@ -195,8 +224,9 @@ def inference_rows(infer_logs: dict) -> list[tuple]:
 
 
 def render(context: dict) -> str:
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
-                             autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=False)
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"), autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=False
+    )
     return env.get_template(TEMPLATE).render(**context)
 
 
@@ -225,8 +255,10 @@ def write_report(out, inputs: dict, config: dict, benchmarks: list, logs: dict, 
         "exports": [(Path(inputs[k]).name, f"{os.path.getsize(inputs[k]) / 2**20:.1f}") for k in ("mindir", "onnx")],
         "inference": inference_rows(infer_logs),
         "rank_lists": rank_list_rows(inputs["per_query"], inputs["gallery"]),
-        "dataset": [[s, v["images"], v["ids"], len(v["cameras"]), v["distractors"], v["junk"], len(v["corrupt_skipped"])]
-                    for s, v in summary["splits"].items()],
+        "dataset": [
+            [s, v["images"], v["ids"], len(v["cameras"]), v["distractors"], v["junk"], len(v["corrupt_skipped"])]
+            for s, v in summary["splits"].items()
+        ],
         "stages": stage_rows(benchmarks, logs),
         "provenance": provenance_context(config, {k: inputs[k] for k in ("model", "mindir", "onnx")}),
     }

@@ -1,5 +1,6 @@
 """Logging for pipeline stages: everything (logging, tqdm bars, warnings) goes to the rule's log
 file; a failure is also echoed to the console with the file or key it concerns."""
+
 from __future__ import annotations
 
 import contextlib
@@ -9,11 +10,10 @@ import re
 import socket
 import sys
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from .errors import PipelineError
-
 
 RUN_LOCATION = re.compile(r"running in SLURM job (\d+) on (\S+)")  # what run_location writes
 
@@ -23,9 +23,11 @@ def run_location(env=None) -> str:
     env = os.environ if env is None else env
     if "SLURM_JOB_ID" not in env:
         return ""
-    return (f"running in SLURM job {env['SLURM_JOB_ID']} on {env.get('SLURMD_NODENAME', socket.gethostname())}"
-            f" (partition {env.get('SLURM_JOB_PARTITION', '?')}, cpus {env.get('SLURM_CPUS_PER_TASK', '?')},"
-            f" nodes {env.get('SLURM_JOB_NUM_NODES', '1')})")
+    return (
+        f"running in SLURM job {env['SLURM_JOB_ID']} on {env.get('SLURMD_NODENAME', socket.gethostname())}"
+        f" (partition {env.get('SLURM_JOB_PARTITION', '?')}, cpus {env.get('SLURM_CPUS_PER_TASK', '?')},"
+        f" nodes {env.get('SLURM_JOB_NUM_NODES', '1')})"
+    )
 
 
 def parse_run_location(text: str) -> tuple[str, str] | None:

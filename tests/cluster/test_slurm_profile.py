@@ -6,6 +6,7 @@ reason; they never skip.
 
 The DAG test runs the embedded demo configuration (config/config.yaml) both ways: about 15 minutes
 on 2 cores. ALIGNEDREID_CLUSTER_CONFIG=tiny runs the small test configuration instead (about 3)."""
+
 import json
 import os
 import re
@@ -74,8 +75,7 @@ def _job_state(jobid: str) -> str:
 def test_dag_through_slurm_matches_local_run(slurm, tmp_path):
     cfg = _config()
     on_slurm = _workdir(tmp_path, "slurm", cfg)
-    proc = run_snakemake(on_slurm, "results/report.html", "--profile", "profiles/slurm", *FAST_POLL, "--configfile", "run.yaml",
-                         timeout=3600)
+    proc = run_snakemake(on_slurm, "results/report.html", "--profile", "profiles/slurm", *FAST_POLL, "--configfile", "run.yaml", timeout=3600)
     out = proc.stdout + proc.stderr
     jobs = _submitted(out)
 
@@ -89,16 +89,21 @@ def test_dag_through_slurm_matches_local_run(slurm, tmp_path):
         assert f"localrule {rule}:" in out
     # the stages' own logs name the SLURM job they ran in
     logs = on_slurm / "results" / "logs"
-    for rule, log in [("prepare_dataset", "prepare_dataset.log"), ("train", "train.log"), ("export", "export.log"),
-                      ("evaluate", "evaluate.log")]:
+    for rule, log in [("prepare_dataset", "prepare_dataset.log"), ("train", "train.log"), ("export", "export.log"), ("evaluate", "evaluate.log")]:
         assert f"running in SLURM job {jobs[rule][0]} on " in (logs / log).read_text(), log
     for split_log in ["features_python_query.log", "features_python_gallery.log"]:
         assert re.search(r"running in SLURM job (\d+) on ", (logs / split_log).read_text()).group(1) in jobs["features_python"]
     # ... and so does the report's stage table
     html = (on_slurm / "results/report.html").read_text()
     where = dict(re.findall(r"data-where='(\w+)'>([^<]*)<", html))
-    for stage, rule in [("train", "train"), ("evaluate", "evaluate"), ("export", "export"), ("infer_cpp_query", "infer_cpp"),
-                        ("infer_cpp_gallery", "infer_cpp"), ("build_infer", "build_infer")]:
+    for stage, rule in [
+        ("train", "train"),
+        ("evaluate", "evaluate"),
+        ("export", "export"),
+        ("infer_cpp_query", "infer_cpp"),
+        ("infer_cpp_gallery", "infer_cpp"),
+        ("build_infer", "build_infer"),
+    ]:
         m = re.fullmatch(r"SLURM job (\d+) on \S+", where.get(stage, ""))
         assert m and m.group(1) in jobs[rule], (stage, where.get(stage))
     # the scheduler's own job logs are kept by the profile
@@ -129,8 +134,7 @@ def test_two_rank_msrun_inside_a_slurm_job(slurm, tmp_path):
     cfg = json.loads(json.dumps(TINY))
     cfg["train"].update(device_num=2, epochs=1, master_port=8200 + os.getpid() % 500)
     d = _workdir(tmp_path, "msrun", cfg)
-    proc = run_snakemake(d, "results/train/model.ckpt", "--profile", "profiles/slurm", *FAST_POLL, "--configfile", "run.yaml",
-                         timeout=3600)
+    proc = run_snakemake(d, "results/train/model.ckpt", "--profile", "profiles/slurm", *FAST_POLL, "--configfile", "run.yaml", timeout=3600)
     jobs = _submitted(proc.stdout + proc.stderr)
     assert set(jobs) == {"prepare_dataset", "train"}
     jobid = jobs["train"][0]

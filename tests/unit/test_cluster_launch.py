@@ -1,5 +1,6 @@
 """What the train job asks a cluster for, and the commands and checks of a launch inside a SLURM
 allocation (the multi-node path cannot run on the one-node test cluster, so it is checked here)."""
+
 import re
 import subprocess
 import sys
@@ -9,14 +10,22 @@ import yaml
 
 from alignedreid.config import resolve
 from alignedreid.errors import ConfigError
-from alignedreid.training.launch import check_allocation, slurm_allocation, srun_node_command
 from alignedreid.runlog import parse_run_location, run_location
 from alignedreid.training.job import TrainJob
+from alignedreid.training.launch import check_allocation, slurm_allocation, srun_node_command
 from alignedreid.training.slurm_node import node_command
 from tests.conftest import BIN, REPO, copy_workflow
 
-SLURM_ENV = {"SLURM_JOB_ID": "42", "SLURM_JOB_NUM_NODES": "2", "SLURM_NODEID": "1", "SLURM_JOB_NODELIST": "gpu01,gpu02",
-             "SLURMD_NODENAME": "gpu02", "SLURM_JOB_PARTITION": "gpu", "SLURM_CPUS_PER_TASK": "16", "SLURM_GPUS_ON_NODE": "4"}
+SLURM_ENV = {
+    "SLURM_JOB_ID": "42",
+    "SLURM_JOB_NUM_NODES": "2",
+    "SLURM_NODEID": "1",
+    "SLURM_JOB_NODELIST": "gpu01,gpu02",
+    "SLURMD_NODENAME": "gpu02",
+    "SLURM_JOB_PARTITION": "gpu",
+    "SLURM_CPUS_PER_TASK": "16",
+    "SLURM_GPUS_ON_NODE": "4",
+}
 
 
 def test_srun_starts_one_node_launcher_per_node(tmp_path):
@@ -69,18 +78,26 @@ def _train_resources(tmp_path, train: dict) -> dict:
     """Resources Snakemake gives the train job for a config (from a dry run's job listing)."""
     d = copy_workflow(tmp_path / "repo")
     (d / "c.yaml").write_text(yaml.safe_dump({"train": train, "resources": {"train": {"mem_mb": 64000, "runtime": 2880}}}))
-    out = subprocess.run([str(BIN / "snakemake"), "-n", "--cores", "2", "results/train/model.ckpt", "--configfile", "c.yaml"],
-                         cwd=d, capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [str(BIN / "snakemake"), "-n", "--cores", "2", "results/train/model.ckpt", "--configfile", "c.yaml"],
+        cwd=d,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     block = out.split("rule train:")[1]
     line = re.search(r"^\s+resources: (.*)$", block, re.M).group(1)
     return dict(kv.split("=", 1) for kv in line.split(", "))
 
 
-@pytest.mark.parametrize("train,expect,absent", [
-    ({"device_target": "CPU", "device_num": 2}, {"nodes": "1", "devices": "2"}, ["gpu", "gres"]),
-    ({"device_target": "GPU", "device_num": 8, "nodes": 2}, {"nodes": "2", "gpu": "4", "tasks_per_gpu": "0"}, ["gres"]),
-    ({"device_target": "Ascend", "device_num": 8}, {"nodes": "1", "gres": "npu:8"}, ["gpu"]),
-])
+@pytest.mark.parametrize(
+    "train,expect,absent",
+    [
+        ({"device_target": "CPU", "device_num": 2}, {"nodes": "1", "devices": "2"}, ["gpu", "gres"]),
+        ({"device_target": "GPU", "device_num": 8, "nodes": 2}, {"nodes": "2", "gpu": "4", "tasks_per_gpu": "0"}, ["gres"]),
+        ({"device_target": "Ascend", "device_num": 8}, {"nodes": "1", "gres": "npu:8"}, ["gpu"]),
+    ],
+)
 def test_train_job_requests_follow_the_config(tmp_path, train, expect, absent):
     res = _train_resources(tmp_path, train)
     assert res["mem_mb"] == "64000" and res["runtime"] == "2880"

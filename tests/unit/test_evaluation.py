@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from alignedreid.evaluation import local_distance, rank, re_ranking
-from tests.unit.reference_eval import ref_local_distance, ref_rank, ref_re_ranking
+from alignedreid.evaluation.reference import ref_local_distance, ref_rank, ref_re_ranking
 
 
 def _ids(rng, nq, ng, n_ids=6, n_cams=3):
@@ -29,8 +29,7 @@ def test_rank_protocol_edge_cases():
     q_pids, q_cams = np.array([1, 2]), np.array([0, 0])
     g_pids = np.array([1, -1, 3, 2, 2, 0])
     g_cams = np.array([0, 1, 1, 0, 2, 1])
-    dist = np.array([[0.1, 0.2, 0.3, 0.4, 0.5, 0.6],
-                     [0.9, 0.1, 0.2, 0.05, 0.4, 0.3]])
+    dist = np.array([[0.1, 0.2, 0.3, 0.4, 0.5, 0.6], [0.9, 0.1, 0.2, 0.05, 0.4, 0.3]])
     cmc, mAP = rank(dist, q_pids, g_pids, q_cams, g_cams, max_rank=4)
     # for query 1 the valid order is: 3 (0.2), 0 (0.3, distractor), 2 (0.4) -> first match at rank 3
     np.testing.assert_allclose(cmc, [0, 0, 1, 1])

@@ -2,8 +2,8 @@ import mindspore as ms
 import numpy as np
 import pytest
 
+from alignedreid.evaluation.reference import ref_local_distance
 from alignedreid.training.losses import AlignedLoss, CrossEntropyLabelSmooth, euclidean_dist, hard_example_mining, paired_local_dist
-from tests.unit.reference_eval import ref_local_distance
 
 ms.set_context(mode=ms.PYNATIVE_MODE)
 ms.set_device("CPU")
@@ -25,7 +25,10 @@ def np_batch_hard(feat, labels):
         neg = np.where(labels != labels[i])[0]
         p = pos[np.argmax(d[i, pos])]
         n = neg[np.argmin(d[i, neg])]
-        ap.append(d[i, p]); an.append(d[i, n]); pi.append(p); ni.append(n)
+        ap.append(d[i, p])
+        an.append(d[i, n])
+        pi.append(p)
+        ni.append(n)
     return np.array(ap), np.array(an), np.array(pi), np.array(ni)
 
 

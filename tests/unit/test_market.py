@@ -7,8 +7,8 @@ import pytest
 from alignedreid.data.extract import safe_extract
 from alignedreid.data.market import MARKET1501_COUNTS, write_manifests
 from alignedreid.data.prepare import prepare_dataset
-from tests.conftest import dataset_section
 from alignedreid.errors import ConfigError, DatasetError
+from tests.conftest import dataset_section
 from tests.market_fixture import make_market
 
 
@@ -104,7 +104,7 @@ def test_zip_symlink_refused(tmp_path):
     z = tmp_path / "link.zip"
     with zipfile.ZipFile(z, "w") as zf:
         info = zipfile.ZipInfo("Market/query/link")
-        info.external_attr = (0o120777 << 16)
+        info.external_attr = 0o120777 << 16
         zf.writestr(info, "/etc/passwd")
     with pytest.raises(DatasetError, match="symbolic link"):
         safe_extract(z, tmp_path / "t")

@@ -1,5 +1,6 @@
 """The network's numerics: the padding used in graph mode, im2col vs native convolution, the
 train/test local branch and the export-time outputs."""
+
 import mindspore as ms
 import numpy as np
 import pytest

@@ -20,8 +20,16 @@ def test_valid_names(name, pid, camid, frame):
 
 @pytest.mark.parametrize(
     "name",
-    ["0002_c1s1_000451_03.png", "002_c1s1_000451_03.jpg", "0002_c0s1_000451_03.jpg", "0002_c1_000451_03.jpg",
-     "-2_c1s1_000451_03.jpg", "0002_c1s1_45_03.jpg", "Thumbs.db", "0002_c1s1_000451_03.jpg.bak"],
+    [
+        "0002_c1s1_000451_03.png",
+        "002_c1s1_000451_03.jpg",
+        "0002_c0s1_000451_03.jpg",
+        "0002_c1_000451_03.jpg",
+        "-2_c1s1_000451_03.jpg",
+        "0002_c1s1_45_03.jpg",
+        "Thumbs.db",
+        "0002_c1s1_000451_03.jpg.bak",
+    ],
 )
 def test_invalid_names(name):
     with pytest.raises(DatasetError, match="not a Market-1501 image name|camera"):

@@ -31,9 +31,11 @@ def zoo_style_checkpoint(path, depth=18, flavour="zoo", seed=0):
         if flavour == "zoo" and name.endswith("conv1.weight"):
             entries.append({"name": "moments." + name, "data": ms.Tensor(np.zeros(p.shape, np.float32))})
     head = "end_point" if flavour == "zoo" else "classifier"
-    entries += [{"name": f"{head}.weight", "data": ms.Tensor(np.zeros((1001, 512), np.float32))},
-                {"name": f"{head}.bias", "data": ms.Tensor(np.zeros((1001,), np.float32))},
-                {"name": "global_step", "data": ms.Tensor(np.array([5], np.int32))}]
+    entries += [
+        {"name": f"{head}.weight", "data": ms.Tensor(np.zeros((1001, 512), np.float32))},
+        {"name": f"{head}.bias", "data": ms.Tensor(np.zeros((1001,), np.float32))},
+        {"name": "global_step", "data": ms.Tensor(np.array([5], np.int32))},
+    ]
     ms.save_checkpoint(entries, str(path))
     return {e["name"]: e["data"].asnumpy() for e in entries}
 
@@ -74,8 +76,13 @@ def test_wrong_depth_and_garbage(tmp_path):
 
 
 def test_unrelated_checkpoint_loads_almost_nothing(tmp_path):
-    ms.save_checkpoint([{"name": "conv1.weight", "data": ms.Tensor(np.zeros((64, 3, 7, 7), np.float32))},
-                        {"name": "something.else", "data": ms.Tensor(np.zeros((3,), np.float32))}], str(tmp_path / "x.ckpt"))
+    ms.save_checkpoint(
+        [
+            {"name": "conv1.weight", "data": ms.Tensor(np.zeros((64, 3, 7, 7), np.float32))},
+            {"name": "something.else", "data": ms.Tensor(np.zeros((3,), np.float32))},
+        ],
+        str(tmp_path / "x.ckpt"),
+    )
     with pytest.raises(CheckpointError, match="only 1 of"):
         prepare_backbone_checkpoint(pretrained_section(path=str(tmp_path / "x.ckpt")), 18, tmp_path / "o.ckpt", tmp_path)
 

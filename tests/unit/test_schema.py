@@ -28,8 +28,14 @@ def test_defaults_are_filled():
     assert cfg["dataset"]["synthetic"]["train_ids"] == 32
     assert cfg["dataset"]["strict_counts"] is True
     assert cfg["train"]["augment"] == {"translate": True, "flip": True, "erasing": True}  # nested defaults
-    assert cfg["pretrained"] == {"path": "/x.ckpt", "url": None, "sha256": None, "cache_dir": "~/.cache/alignedreid/pretrained",
-                                 "retries": 5, "timeout_s": 60}  # a given nullable section gets its defaults
+    assert cfg["pretrained"] == {
+        "path": "/x.ckpt",
+        "url": None,
+        "sha256": None,
+        "cache_dir": "~/.cache/alignedreid/pretrained",
+        "retries": 5,
+        "timeout_s": 60,
+    }  # a given nullable section gets its defaults
     assert resolve({})["pretrained"] is None
     assert given == {"dataset": {"source": "synthetic"}, "pretrained": {"path": "/x.ckpt"}}  # input not modified
 

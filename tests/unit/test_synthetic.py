@@ -6,9 +6,9 @@ import pytest
 from PIL import Image
 
 from alignedreid.data.prepare import prepare_dataset
-from tests.conftest import dataset_section
 from alignedreid.data.synthetic import SyntheticSpec, generate
 from alignedreid.errors import ConfigError
+from tests.conftest import dataset_section
 
 SMALL = dict(seed=3, train_ids=4, test_ids=3, images_per_id=5, cameras=3, queries_per_id=2, distractors=3, junk=2)
 

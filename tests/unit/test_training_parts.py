@@ -1,5 +1,6 @@
 """The training package's parts, without a full run: the typed job, checkpoints and resume, the
 step log, the stall watchdog, and the compiled step against PyNative."""
+
 import time
 
 import mindspore as ms

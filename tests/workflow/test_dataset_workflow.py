@@ -40,8 +40,9 @@ def test_market_folder_not_generated_by_us(repo_copy, tmp_path):
 
     counts = make_market(tmp_path / "market", corrupt="0011_c3s1_001201_01.jpg")
     cfg = tmp_path / "market.yaml"
-    cfg.write_text(yaml.safe_dump({"dataset": {
-        "source": "market1501", "root": str(tmp_path / "market"), "skip_corrupt": True, "expected_counts": counts}}))
+    cfg.write_text(
+        yaml.safe_dump({"dataset": {"source": "market1501", "root": str(tmp_path / "market"), "skip_corrupt": True, "expected_counts": counts}})
+    )
     run_snakemake(repo_copy, "results/data/summary.json", "--configfile", str(cfg))
     gallery = pd.read_csv(repo_copy / "results/data/gallery.csv")
     assert len(gallery) == 6 and sorted(gallery.pid.tolist()) == [-1, -1, 0, 0, 11, 13]
@@ -51,7 +52,9 @@ def test_market_folder_not_generated_by_us(repo_copy, tmp_path):
 
 def test_bad_dataset_fails_clearly_and_leaves_nothing(repo_copy, tmp_path):
     (tmp_path / "notmarket").mkdir()
-    proc = run_snakemake(repo_copy, "results/data/summary.json", "--config", f"dataset={{source: market1501, root: '{tmp_path / 'notmarket'}'}}", check=False)
+    proc = run_snakemake(
+        repo_copy, "results/data/summary.json", "--config", f"dataset={{source: market1501, root: '{tmp_path / 'notmarket'}'}}", check=False
+    )
     assert proc.returncode != 0
     assert "not a Market-1501 folder" in proc.stderr
     assert not (repo_copy / "results/data/train.csv").exists()

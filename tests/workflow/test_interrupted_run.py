@@ -2,6 +2,7 @@
 of the whole process group, as a lost node or an OOM killer). Neither may leave an output marked
 complete, and the next run must resume training from the newest epoch checkpoint instead of
 starting over."""
+
 import json
 import os
 import signal
@@ -22,8 +23,14 @@ TARGET = "results/train/model.ckpt"
 def start(workdir, *args):
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
     log = open(workdir / f"snakemake_{time.time_ns()}.log", "w")
-    return subprocess.Popen([str(BIN / "snakemake"), "--cores", "2", TARGET, *args, "--configfile", "run.yaml"], cwd=workdir,
-                            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True), log.name
+    return subprocess.Popen(
+        [str(BIN / "snakemake"), "--cores", "2", TARGET, *args, "--configfile", "run.yaml"],
+        cwd=workdir,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    ), log.name
 
 
 def wait_for_checkpoint(workdir, proc, log, epoch):

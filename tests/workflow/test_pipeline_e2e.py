@@ -1,5 +1,6 @@
 """The whole DAG on a tiny synthetic config, for real: train, export, C++ build and inference,
 features, evaluation, report; then the caching and re-run behaviour users rely on."""
+
 import json
 import re
 import shutil
@@ -14,16 +15,29 @@ from tests.conftest import copy_workflow, report_numbers, run_snakemake
 pytestmark = pytest.mark.workflow
 
 TINY = {
-    "dataset": {"source": "synthetic", "synthetic": {"seed": 5, "train_ids": 8, "test_ids": 6, "images_per_id": 6, "cameras": 3,
-                                                     "queries_per_id": 2, "distractors": 4, "junk": 2}},
+    "dataset": {
+        "source": "synthetic",
+        "synthetic": {"seed": 5, "train_ids": 8, "test_ids": 6, "images_per_id": 6, "cameras": 3, "queries_per_id": 2, "distractors": 4, "junk": 2},
+    },
     "model": {"depth": 18, "height": 64, "width": 32},
     "train": {"epochs": 2, "batch_size": 16, "num_instances": 4, "lr_max": 0.01, "warmup_epochs": 1, "quick_eval": False},
     "export": {"batch_size": 1},
     "infer": {"batch_size": 4},
     "evaluation": {"max_rank": 10, "rerank": {"k1": 6, "k2": 3}},
 }
-ALL_JOBS = {"prepare_dataset", "train", "export", "build_infer", "preprocess", "infer_cpp", "features_cpp", "features_python",
-            "parity", "evaluate", "report"}
+ALL_JOBS = {
+    "prepare_dataset",
+    "train",
+    "export",
+    "build_infer",
+    "preprocess",
+    "infer_cpp",
+    "features_cpp",
+    "features_python",
+    "parity",
+    "evaluate",
+    "report",
+}
 
 
 def planned_jobs(workdir, *args, override=None):
@@ -114,7 +128,10 @@ def test_report_numbers_equal_metrics(pipeline):
 def test_cpp_program_errors_are_clear(pipeline, tmp_path):
     exe = pipeline / "results/infer/bin/aligned_infer"
     onnx = pipeline / "results/export/model.onnx"
-    run = lambda *a: __import__("subprocess").run([str(exe), *map(str, a)], capture_output=True, text=True)
+
+    def run(*a):
+        return subprocess.run([str(exe), *map(str, a)], capture_output=True, text=True)
+
     p = run("--model", tmp_path / "none.onnx", "--input_dir", tmp_path, "--output_dir", tmp_path / "o")
     assert p.returncode == 1 and "model file not found" in p.stderr
     (tmp_path / "in").mkdir()
@@ -137,10 +154,26 @@ def test_report_renders_in_a_browser(pipeline, tmp_path):
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     assert chromium, "chromium is not installed (.ci/run installs Debian's chromium)"
     shot = tmp_path / "report.png"
-    subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                    f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1200,2400", f"--screenshot={shot}",
-                    (pipeline / "results/report.html").as_uri()], check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--window-size=1200,2400",
+            f"--screenshot={shot}",
+            (pipeline / "results/report.html").as_uri(),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     img = np.asarray(Image.open(shot).convert("L"), dtype=np.float32)
     assert img.shape == (2400, 1200)
     assert img.std() > 20  # not a blank page

@@ -1,4 +1,5 @@
 """Real training runs: interruption and resume, and 2-rank data-parallel training with msrun on CPU."""
+
 import json
 import os
 import signal
@@ -13,11 +14,11 @@ import pandas as pd
 import pytest
 
 from alignedreid.config import resolve
-from alignedreid.errors import ConfigError
 from alignedreid.data.prepare import prepare_dataset
+from alignedreid.errors import ConfigError
 from alignedreid.training.job import TrainJob
-from tests.conftest import dataset_section
 from alignedreid.training.launch import msrun_command, rank_table_jobs
+from tests.conftest import dataset_section
 
 pytestmark = pytest.mark.workflow
 
@@ -28,18 +29,29 @@ def job(tmp_path, epochs, **train):
     data = tmp_path / "data"
     if not (data / "train.csv").exists():
         prepare_dataset(dataset_section({"source": "synthetic", "synthetic": SMALL}), data, work_dir=data)
-    t = {"device_target": "CPU", "epochs": epochs, "batch_size": 8, "num_instances": 4, "lr_max": 0.01, "warmup_epochs": 1,
-         "quick_eval": False, "save_every": 1, "data_workers": 1, **train}
+    t = {
+        "device_target": "CPU",
+        "epochs": epochs,
+        "batch_size": 8,
+        "num_instances": 4,
+        "lr_max": 0.01,
+        "warmup_epochs": 1,
+        "quick_eval": False,
+        "save_every": 1,
+        "data_workers": 1,
+        **train,
+    }
     cfg = resolve({"model": {"depth": 18, "height": 64, "width": 32}, "train": t})
     return TrainJob.from_config(cfg, data / "train.csv", tmp_path / "train")
 
 
 def run_job_process(j, log_file):
     job_file = j.save(Path(log_file).with_suffix(".job.json"))
-    code = ("import sys,logging; logging.basicConfig(level=logging.INFO); from alignedreid.training.job import TrainJob; "
-            "from alignedreid.training.launch import run_training; run_training(TrainJob.load(sys.argv[1]))")
-    return subprocess.Popen([sys.executable, "-c", code, str(job_file)], stdout=open(log_file, "w"), stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    code = (
+        "import sys,logging; logging.basicConfig(level=logging.INFO); from alignedreid.training.job import TrainJob; "
+        "from alignedreid.training.launch import run_training; run_training(TrainJob.load(sys.argv[1]))"
+    )
+    return subprocess.Popen([sys.executable, "-c", code, str(job_file)], stdout=open(log_file, "w"), stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def test_killed_training_resumes(tmp_path):
@@ -90,8 +102,17 @@ def test_generated_launch_commands(tmp_path):
     two_nodes = msrun_command(16, 8118, tmp_path, "j.json", nodes=2, node_rank=1, master_addr="node01")
     assert "--local_worker_num=8" in two_nodes and "--node_rank=1" in two_nodes and "--master_addr=node01" in two_nodes
     table = tmp_path / "rank_table_8pcs.json"
-    table.write_text(json.dumps({"version": "1.0", "server_count": "1", "server_list": [
-        {"server_id": "10.0.0.1", "device": [{"device_id": str(i), "device_ip": f"192.168.100.{i}", "rank_id": str(i)} for i in range(8)]}]}))
+    table.write_text(
+        json.dumps(
+            {
+                "version": "1.0",
+                "server_count": "1",
+                "server_list": [
+                    {"server_id": "10.0.0.1", "device": [{"device_id": str(i), "device_ip": f"192.168.100.{i}", "rank_id": str(i)} for i in range(8)]}
+                ],
+            }
+        )
+    )
     jobs = rank_table_jobs(8, table, tmp_path / "devices", tmp_path / "job.json", base_env={"PATH": "/usr/bin"})
     assert len(jobs) == 8
     for i, (argv, env, cwd) in enumerate(jobs):

@@ -8,15 +8,15 @@ rule prepare_dataset:
         query="results/data/query.csv",
         gallery="results/data/gallery.csv",
         summary="results/data/summary.json",
-    params:
-        dataset=config["dataset"],
-        work_dir=lambda wildcards, output: str(Path(output.train).parent),
-    threads: config["dataset"]["workers"]
-    resources:
-        **stage_resources("other"),
     log:
         "results/logs/prepare_dataset.log",
     benchmark:
         "results/benchmarks/prepare_dataset.tsv"
+    threads: config["dataset"]["workers"]
+    resources:
+        **stage_resources("other"),
+    params:
+        dataset=config["dataset"],
+        work_dir=lambda wildcards, output: str(Path(output.train).parent),
     script:
         "../scripts/prepare_dataset.py"

@@ -7,14 +7,14 @@ rule evaluate:
     output:
         metrics="results/eval/metrics.json",
         per_query="results/eval/per_query.csv",
-    params:
-        evaluation=config["evaluation"],
-    threads: config["evaluation"]["threads"]
-    resources:
-        **stage_resources("evaluate"),
     log:
         "results/logs/evaluate.log",
     benchmark:
         "results/benchmarks/evaluate.tsv"
+    threads: config["evaluation"]["threads"]
+    resources:
+        **stage_resources("evaluate"),
+    params:
+        evaluation=config["evaluation"],
     script:
         "../scripts/evaluate.py"

@@ -6,16 +6,16 @@ rule export:
     output:
         mindir="results/export/model.mindir",
         onnx="results/export/model.onnx",
-    params:
-        model=config["model"],
-        export=config["export"],
-        device_target=config["train"]["device_target"],
-    resources:
-        **stage_resources("other"),
     log:
         "results/logs/export.log",
     benchmark:
         "results/benchmarks/export.tsv"
+    resources:
+        **stage_resources("other"),
+    params:
+        model=config["model"],
+        export=config["export"],
+        device_target=config["train"]["device_target"],
     script:
         "../scripts/export.py"
 
@@ -26,16 +26,16 @@ rule build_infer:
         sources=sorted(str(p) for p in (REPO / "ascend310_infer").rglob("*") if p.is_file() and "build" not in p.parts),
     output:
         "results/infer/bin/aligned_infer",
-    params:
-        backend=config["infer"]["backend"],
-        src=lambda wildcards, input: os.path.commonpath(input.sources),  # the ascend310_infer/ folder
-    threads: 2
-    resources:
-        **stage_resources("other"),
     log:
         "results/logs/build_infer.log",
     benchmark:
         "results/benchmarks/build_infer.tsv"
+    threads: 2
+    resources:
+        **stage_resources("other"),
+    params:
+        backend=config["infer"]["backend"],
+        src=lambda wildcards, input: os.path.commonpath(input.sources),  # the ascend310_infer/ folder
     script:
         "../scripts/build_infer.py"
 
@@ -47,18 +47,18 @@ rule preprocess:
         code=package_sources("features/cpp_files.py", "data/loader.py"),
     output:
         directory("results/infer/input/{split}"),
-    params:
-        height=config["model"]["height"],
-        width=config["model"]["width"],
+    log:
+        "results/logs/preprocess_{split}.log",
+    benchmark:
+        "results/benchmarks/preprocess_{split}.tsv"
     wildcard_constraints:
         split="query|gallery",
     threads: config["infer"]["threads"]
     resources:
         **stage_resources("other"),
-    log:
-        "results/logs/preprocess_{split}.log",
-    benchmark:
-        "results/benchmarks/preprocess_{split}.tsv"
+    params:
+        height=config["model"]["height"],
+        width=config["model"]["width"],
     script:
         "../scripts/preprocess.py"
 
@@ -72,20 +72,20 @@ rule infer_cpp:
         code=package_sources("features/cpp_files.py", "runlog.py"),
     output:
         directory("results/infer/output/{split}"),
-    params:
-        batch=config["infer"]["batch_size"],
-        height=config["model"]["height"],
-        width=config["model"]["width"],
-        device_id=config["infer"]["device_id"],
+    log:
+        "results/logs/infer_cpp_{split}.log",
+    benchmark:
+        "results/benchmarks/infer_cpp_{split}.tsv"
     wildcard_constraints:
         split="query|gallery",
     threads: config["infer"]["threads"]
     resources:
         **stage_resources("other"),
-    log:
-        "results/logs/infer_cpp_{split}.log",
-    benchmark:
-        "results/benchmarks/infer_cpp_{split}.tsv"
+    params:
+        batch=config["infer"]["batch_size"],
+        height=config["model"]["height"],
+        width=config["model"]["width"],
+        device_id=config["infer"]["device_id"],
     script:
         "../scripts/infer_cpp.py"
 
@@ -98,10 +98,10 @@ rule features_cpp:
         code=package_sources("features/cpp_files.py", "evaluation/features_io.py"),
     output:
         "results/features/cpp/{split}.npz",
-    wildcard_constraints:
-        split="query|gallery",
     log:
         "results/logs/features_cpp_{split}.log",
+    wildcard_constraints:
+        split="query|gallery",
     script:
         "../scripts/features_cpp.py"
 
@@ -114,17 +114,17 @@ rule features_python:
         code=package_sources("features/python_ref.py", "export.py", "model.py", "data/loader.py", "cpu_runtime.py"),
     output:
         "results/features/python/{split}.npz",
-    params:
-        model=config["model"],
+    log:
+        "results/logs/features_python_{split}.log",
+    benchmark:
+        "results/benchmarks/features_python_{split}.tsv"
     wildcard_constraints:
         split="query|gallery",
     threads: config["infer"]["threads"]
     resources:
         **stage_resources("other"),
-    log:
-        "results/logs/features_python_{split}.log",
-    benchmark:
-        "results/benchmarks/features_python_{split}.tsv"
+    params:
+        model=config["model"],
     script:
         "../scripts/features_python.py"
 

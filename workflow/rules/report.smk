@@ -17,9 +17,9 @@ rule report:
         template=str(PKG / "templates" / "report.html.j2"),
     output:
         "results/report.html",
-    params:
-        config=config,
     log:
         "results/logs/report.log",
+    params:
+        config=config,
     script:
         "../scripts/report.py"

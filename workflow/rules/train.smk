@@ -5,13 +5,13 @@ rule fetch_pretrained:
     output:
         ckpt="results/pretrained/backbone.ckpt",
         info="results/pretrained/info.json",
-    params:
-        pretrained=config["pretrained"],
-        depth=config["model"]["depth"],
     log:
         "results/logs/fetch_pretrained.log",
     benchmark:
         "results/benchmarks/fetch_pretrained.tsv"
+    params:
+        pretrained=config["pretrained"],
+        depth=config["model"]["depth"],
     script:
         "../scripts/fetch_pretrained.py"
 
@@ -28,17 +28,17 @@ rule train:
         model="results/train/model.ckpt",
         log_csv="results/train/log.csv",
         summary="results/train/train_summary.json",
-    params:
-        model=config["model"],
-        train=config["train"],
-        out_dir=lambda wildcards, output: str(Path(output.model).parent),
-    threads: config["train"]["threads"]
-    resources:
-        **stage_resources("train"),
-        **train_cluster_resources(),
     log:
         "results/logs/train.log",
     benchmark:
         "results/benchmarks/train.tsv"
+    threads: config["train"]["threads"]
+    resources:
+        **stage_resources("train"),
+        **train_cluster_resources(),
+    params:
+        model=config["model"],
+        train=config["train"],
+        out_dir=lambda wildcards, output: str(Path(output.model).parent),
     script:
         "../scripts/train.py"

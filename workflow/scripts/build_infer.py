@@ -1,4 +1,5 @@
 """Snakemake adapter: CMake build of ascend310_infer/ into results/infer/build."""
+
 import shutil
 import subprocess
 import sys

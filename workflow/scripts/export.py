@@ -1,4 +1,5 @@
 """Snakemake adapter for alignedreid.export.export_model."""
+
 from pathlib import Path
 
 from alignedreid.export import export_model
@@ -6,5 +7,13 @@ from alignedreid.runlog import stage_logging
 
 with stage_logging(snakemake.log[0], "export"):
     m, e = snakemake.params.model, snakemake.params.export
-    export_model(snakemake.input.ckpt, Path(snakemake.output.mindir).parent, m["depth"], m["height"], m["width"],
-                 e["batch_size"], e["formats"], snakemake.params.device_target)
+    export_model(
+        snakemake.input.ckpt,
+        Path(snakemake.output.mindir).parent,
+        m["depth"],
+        m["height"],
+        m["width"],
+        e["batch_size"],
+        e["formats"],
+        snakemake.params.device_target,
+    )

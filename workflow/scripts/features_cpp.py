@@ -1,4 +1,5 @@
 """Snakemake adapter for alignedreid.features.cpp_files.collect_cpp_outputs."""
+
 from alignedreid.features.cpp_files import collect_cpp_outputs
 from alignedreid.runlog import stage_logging
 

@@ -1,9 +1,17 @@
 """Snakemake adapter for alignedreid.features.python_ref.python_features."""
+
 from alignedreid.features.python_ref import python_features
 from alignedreid.model import resolve_conv_impl
 from alignedreid.runlog import stage_logging
 
 with stage_logging(snakemake.log[0], "features_python"):
     m = snakemake.params.model
-    python_features(snakemake.input.ckpt, m["depth"], snakemake.input.manifest, snakemake.output[0], m["height"], m["width"],
-                    resolve_conv_impl(m["conv_impl"], "CPU"))
+    python_features(
+        snakemake.input.ckpt,
+        m["depth"],
+        snakemake.input.manifest,
+        snakemake.output[0],
+        m["height"],
+        m["width"],
+        resolve_conv_impl(m["conv_impl"], "CPU"),
+    )

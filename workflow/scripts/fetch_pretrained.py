@@ -1,4 +1,5 @@
 """Snakemake adapter for alignedreid.pretrained.prepare_backbone_checkpoint."""
+
 from alignedreid.io_utils import write_json
 from alignedreid.pretrained import prepare_backbone_checkpoint
 from alignedreid.runlog import stage_logging

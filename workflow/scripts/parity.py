@@ -1,4 +1,5 @@
 """Snakemake adapter for alignedreid.features.parity: writes parity.json, fails beyond the tolerance."""
+
 from alignedreid.features.parity import check_parity, parity
 from alignedreid.io_utils import write_json
 from alignedreid.runlog import stage_logging

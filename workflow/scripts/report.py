@@ -1,12 +1,21 @@
 """Snakemake adapter for alignedreid.report.write_report."""
+
 from pathlib import Path
 
 from alignedreid.report import write_report
 from alignedreid.runlog import stage_logging
 
 with stage_logging(snakemake.log[0], "report"):
-    files = {k: snakemake.input[k] for k in ("summary", "gallery", "train_summary", "train_log", "model", "mindir", "onnx",
-                                             "parity", "metrics", "per_query")}
+    files = {
+        k: snakemake.input[k]
+        for k in ("summary", "gallery", "train_summary", "train_log", "model", "mindir", "onnx", "parity", "metrics", "per_query")
+    }
     logs = {Path(p).stem: p for p in snakemake.input.stage_logs}
-    write_report(snakemake.output[0], inputs=files, config=snakemake.params.config, benchmarks=list(snakemake.input.benchmarks),
-                 logs=logs, infer_logs={s: logs[f"infer_cpp_{s}"] for s in ("query", "gallery")})
+    write_report(
+        snakemake.output[0],
+        inputs=files,
+        config=snakemake.params.config,
+        benchmarks=list(snakemake.input.benchmarks),
+        logs=logs,
+        infer_logs={s: logs[f"infer_cpp_{s}"] for s in ("query", "gallery")},
+    )

@@ -1,10 +1,16 @@
 """Snakemake adapter for alignedreid.training.launch.run_training."""
+
 from alignedreid.runlog import stage_logging
 from alignedreid.training.job import TrainJob
 from alignedreid.training.launch import run_training
 
 with stage_logging(snakemake.log[0], "train"):
-    job = TrainJob.from_config({"model": snakemake.params.model, "train": snakemake.params.train}, snakemake.input.train, snakemake.params.out_dir,
-                               snakemake.input.query, snakemake.input.gallery,
-                               snakemake.input.pretrained[0] if snakemake.input.pretrained else None)
+    job = TrainJob.from_config(
+        {"model": snakemake.params.model, "train": snakemake.params.train},
+        snakemake.input.train,
+        snakemake.params.out_dir,
+        snakemake.input.query,
+        snakemake.input.gallery,
+        snakemake.input.pretrained[0] if snakemake.input.pretrained else None,
+    )
     run_training(job)

@@ -1,4 +1,5 @@
 """Safe extraction of a dataset zip: every entry must stay inside the target folder."""
+
 from __future__ import annotations
 
 import logging

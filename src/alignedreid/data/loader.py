@@ -1,6 +1,7 @@
 """The MindSpore input pipelines (mindspore.dataset) over the manifests (train: P x K sampler + augmentation;
 eval: resize + normalise). Images are decoded and transformed by MindSpore's C++ ops so that
 runs are deterministic for a seed (mindspore.dataset.config.set_seed)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -46,9 +47,7 @@ def train_transforms(height: int, width: int, aug: dict) -> list:
     if aug["translate"]:
         big = (int(round(height * 1.125)), int(round(width * 1.125)))
         ops.append(
-            transforms.RandomChoice(
-                [vision.Resize((height, width)), transforms.Compose([vision.Resize(big), vision.RandomCrop((height, width))])]
-            )
+            transforms.RandomChoice([vision.Resize((height, width)), transforms.Compose([vision.Resize(big), vision.RandomCrop((height, width))])])
         )
     else:
         ops.append(vision.Resize((height, width)))
@@ -63,16 +62,25 @@ def eval_transforms(height: int, width: int) -> list:
     return [vision.Decode(), vision.Resize((height, width)), vision.Normalize(IMAGENET_MEAN, IMAGENET_STD), vision.HWC2CHW()]
 
 
-def train_dataset(manifest: pd.DataFrame, height: int, width: int, batch_size: int, num_instances: int,
-                  aug: dict, seed: int = 1, rank: int = 0, world_size: int = 1, workers: int = 2):
+def train_dataset(
+    manifest: pd.DataFrame,
+    height: int,
+    width: int,
+    batch_size: int,
+    num_instances: int,
+    aug: dict,
+    seed: int = 1,
+    rank: int = 0,
+    world_size: int = 1,
+    workers: int = 2,
+):
     """Returns (dataset, sampler, num_classes, steps_per_epoch)."""
     labels, mapping = relabel(manifest["pid"])
     sampler = IdentitySampler(manifest["pid"].to_numpy(), num_instances, seed, rank, world_size)
     steps = len(sampler) // batch_size
     if steps < 1:
         raise DatasetError(
-            f"train: {len(sampler)} samples per epoch on this rank (identities x num_instances) "
-            f"are fewer than one batch of {batch_size}"
+            f"train: {len(sampler)} samples per epoch on this rank (identities x num_instances) are fewer than one batch of {batch_size}"
         )
     if batch_size % num_instances:
         raise DatasetError(f"train.batch_size ({batch_size}) must be a multiple of train.num_instances ({num_instances})")

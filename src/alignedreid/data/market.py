@@ -1,4 +1,5 @@
 """Scan and validate a Market-1501-layout folder and write the manifests (docs/architecture.md §3)."""
+
 from __future__ import annotations
 
 import logging
@@ -37,9 +38,7 @@ def find_market_root(folder: str | os.PathLike) -> Path:
     folder = Path(folder)
     if not folder.is_dir():
         raise DatasetError(f"{folder}: dataset folder not found")
-    candidates = [folder] + sorted(p for p in folder.glob("*") if p.is_dir()) + sorted(
-        p for p in folder.glob("*/*") if p.is_dir()
-    )
+    candidates = [folder] + sorted(p for p in folder.glob("*") if p.is_dir()) + sorted(p for p in folder.glob("*/*") if p.is_dir())
     for c in candidates:
         if all((c / sub).is_dir() for sub in SPLIT_FOLDERS.values()):
             return c
@@ -77,19 +76,14 @@ def scan_split(root: Path, split: str, skip_corrupt: bool, workers: int = 4) -> 
             raise DatasetError(f"{folder / entry.name}: {e}") from None
         if split != "gallery" and n.pid in (JUNK_PID, DISTRACTOR_PID):
             kind = "junk (-1)" if n.pid == JUNK_PID else "distractor (0000)"
-            raise DatasetError(
-                f"{folder / entry.name}: {kind} images belong only in {SPLIT_FOLDERS['gallery']}, "
-                f"not in {SPLIT_FOLDERS[split]}"
-            )
+            raise DatasetError(f"{folder / entry.name}: {kind} images belong only in {SPLIT_FOLDERS['gallery']}, not in {SPLIT_FOLDERS[split]}")
         rows.append((Path(entry.path), n.pid, n.camid))
     if not rows:
         raise DatasetError(f"{folder}: no Market-1501 .jpg images found")
 
     paths = [r[0] for r in rows]
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        problems = list(
-            tqdm(pool.map(check_image, paths), total=len(paths), desc=f"verify {split}", unit="img", mininterval=2)
-        )
+        problems = list(tqdm(pool.map(check_image, paths), total=len(paths), desc=f"verify {split}", unit="img", mininterval=2))
     corrupt = [(str(p), why) for p, why in zip(paths, problems) if why is not None]
     if corrupt and not skip_corrupt:
         listing = "\n".join(f"  {p}: {why}" for p, why in corrupt[:20])
@@ -99,9 +93,9 @@ def scan_split(root: Path, split: str, skip_corrupt: bool, workers: int = 4) -> 
             "Fix or remove them, or set dataset.skip_corrupt: true to leave them out of the manifests."
         )
     bad = {p for p, _ in corrupt}
-    frame = pd.DataFrame(
-        [(display_path(p), pid, cam) for p, pid, cam in rows if str(p) not in bad], columns=MANIFEST_COLUMNS
-    ).astype({"pid": "int64", "camid": "int64"})
+    frame = pd.DataFrame([(display_path(p), pid, cam) for p, pid, cam in rows if str(p) not in bad], columns=MANIFEST_COLUMNS).astype(
+        {"pid": "int64", "camid": "int64"}
+    )
     return SplitScan(split=split, frame=frame, corrupt=corrupt, ignored=ignored)
 
 
@@ -111,12 +105,11 @@ def check_counts(scans: dict[str, SplitScan], expected: dict[str, int], strict: 
     actual = {s: len(scan.frame) + len(scan.corrupt) for s, scan in scans.items()}
     actual["train_ids"] = int(scans["train"].frame["pid"].nunique())
     labels = {"train": "train images", "train_ids": "train identities", "query": "query images", "gallery": "gallery images"}
-    mismatches = [
-        f"{labels[k]}: expected {v}, found {actual[k]}" for k, v in expected.items() if k in actual and actual[k] != v
-    ]
+    mismatches = [f"{labels[k]}: expected {v}, found {actual[k]}" for k, v in expected.items() if k in actual and actual[k] != v]
     if mismatches and strict:
         raise DatasetError(
-            "dataset counts differ from the expected ones:\n  " + "\n  ".join(mismatches)
+            "dataset counts differ from the expected ones:\n  "
+            + "\n  ".join(mismatches)
             + "\nSet dataset.strict_counts: false to accept a custom subset (mismatches become warnings)."
         )
     for m in mismatches:

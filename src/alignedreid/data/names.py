@@ -1,4 +1,5 @@
 """Market-1501 file names: ``PPPP_cCsS_FFFFFF_BB.jpg`` (``-1_cCsS_...`` for junk)."""
+
 from __future__ import annotations
 
 import re

@@ -1,4 +1,5 @@
 """The ``prepare_dataset`` stage: a Market-1501 folder, zip or synthetic spec -> manifests."""
+
 from __future__ import annotations
 
 import logging
@@ -39,8 +40,7 @@ def resolve_source(dataset_cfg: dict, work_dir: str | os.PathLike) -> tuple[Path
     return root, dict(expected)
 
 
-def prepare_dataset(dataset_cfg: dict, out_dir: str | os.PathLike, work_dir: str | os.PathLike | None = None,
-                    workers: int = 1) -> dict:
+def prepare_dataset(dataset_cfg: dict, out_dir: str | os.PathLike, work_dir: str | os.PathLike | None = None, workers: int = 1) -> dict:
     """The prepare_dataset stage. ``dataset_cfg`` is the validated ``dataset`` section (every key
     present, see alignedreid.config); ``workers`` the threads that decode-check images."""
     work_dir = Path(work_dir) if work_dir else Path(out_dir)

@@ -6,6 +6,7 @@ looks (illumination and colour cast, background, scale and position, blur, occlu
 identity is learnable across cameras, and the task is not solvable by background alone.
 The output goes through the same parser and checks as real Market-1501.
 """
+
 from __future__ import annotations
 
 import os
@@ -64,8 +65,18 @@ class SyntheticSpec:
 # A small palette: identities share colours, so only the combination (and texture, bag, build)
 # tells them apart, as with real clothing.
 PALETTE = np.array(
-    [[200, 30, 30], [30, 60, 170], [235, 235, 235], [25, 25, 25], [60, 140, 60], [220, 200, 60],
-     [130, 80, 40], [120, 120, 130], [190, 110, 170], [40, 160, 180]]
+    [
+        [200, 30, 30],
+        [30, 60, 170],
+        [235, 235, 235],
+        [25, 25, 25],
+        [60, 140, 60],
+        [220, 200, 60],
+        [130, 80, 40],
+        [120, 120, 130],
+        [190, 110, 170],
+        [40, 160, 180],
+    ]
 )
 
 

@@ -2,6 +2,7 @@
 
 The three public functions are a contract (docs/architecture.md §4): NumPy in, NumPy out.
 """
+
 from .local import local_distance
 from .ranking import rank
 from .rerank import re_ranking

@@ -1,4 +1,5 @@
 """Global-feature distances as the recipe evaluates them."""
+
 from __future__ import annotations
 
 import numpy as np

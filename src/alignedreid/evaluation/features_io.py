@@ -1,4 +1,5 @@
 """Feature files (docs/architecture.md §3): global [N, 2048], local [N, S, D], pid, camid, path."""
+
 from __future__ import annotations
 
 import os
@@ -57,6 +58,11 @@ def save_features(path: str | os.PathLike, global_, local, pid, camid, paths) ->
         with open(tmp, "wb") as fh:
             np.savez(
                 fh,
-                **{"global": np.asarray(global_, np.float32), "local": np.asarray(local, np.float32),
-                   "pid": np.asarray(pid, np.int64), "camid": np.asarray(camid, np.int64), "path": np.asarray(paths, dtype=str)},
+                **{
+                    "global": np.asarray(global_, np.float32),
+                    "local": np.asarray(local, np.float32),
+                    "pid": np.asarray(pid, np.int64),
+                    "camid": np.asarray(camid, np.int64),
+                    "path": np.asarray(paths, dtype=str),
+                },
             )

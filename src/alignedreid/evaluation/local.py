@@ -6,6 +6,7 @@ stripe (0, 0) to (m-1, n-1) moving down or right. The stripe distances of a bloc
 come from one matrix product; a compiled kernel turns the product into distances and runs
 the path recursion for every pair of the block, so memory stays bounded by the block size.
 """
+
 from __future__ import annotations
 
 import math

@@ -1,4 +1,5 @@
 """Market-1501 ranking protocol: CMC and mAP, vectorised over gallery items."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -16,6 +16,7 @@ sums run over the sparse entries, a chunk of queries at a time.
 Peak memory beyond the inputs: about ``chunk * (q+g) * 4`` bytes for the row chunks plus the
 output ``q * g * 4`` bytes and the sparse V (a few hundred entries per row).
 """
+
 from __future__ import annotations
 
 import numba
@@ -135,8 +136,9 @@ def _expansion_pairs(ranks: np.ndarray, recip: np.ndarray, half: np.ndarray, hal
     return key // n, key % n
 
 
-def re_ranking(q_g_dist, q_q_dist, g_g_dist, k1: int = RERANK_K1, k2: int = RERANK_K2, lambda_value: float = RERANK_LAMBDA,
-               chunk: int = 1024) -> np.ndarray:
+def re_ranking(
+    q_g_dist, q_q_dist, g_g_dist, k1: int = RERANK_K1, k2: int = RERANK_K2, lambda_value: float = RERANK_LAMBDA, chunk: int = 1024
+) -> np.ndarray:
     """k-reciprocal re-ranking. Inputs are distances (they are squared inside, as in the
     published code); returns float32 [num_q, num_g]."""
     q_g, q_q, g_g = (np.asarray(a) for a in (q_g_dist, q_q_dist, g_g_dist))

@@ -5,12 +5,11 @@ L2-normalised global features; ``global_local`` adds the DMLI distance of the (a
 per-stripe normalised) local features 1:1; the re-ranked variants run k-reciprocal
 re-ranking on the square root of those distances over all (q+g)^2 pairs.
 """
+
 from __future__ import annotations
 
 import logging
-import os
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -55,9 +54,7 @@ def evaluate_features(query: FeatureSet, gallery: FeatureSet, k1=RERANK_K1, k2=R
         gg += lgg
         del lgg
         np.sqrt(gg, out=gg)
-        dists["global_local_rerank"] = t(
-            "re-rank global+local", re_ranking, np.sqrt(dists["global_local"]), np.sqrt(qq), gg, k1, k2, lam
-        )
+        dists["global_local_rerank"] = t("re-rank global+local", re_ranking, np.sqrt(dists["global_local"]), np.sqrt(qq), gg, k1, k2, lam)
         del gg, qq
     metrics, rows = {}, []
     for name, dist in dists.items():
@@ -65,8 +62,9 @@ def evaluate_features(query: FeatureSet, gallery: FeatureSet, k1=RERANK_K1, k2=R
         metrics[name] = {"mAP": det.mAP, "cmc": det.cmc.tolist(), "num_valid_queries": int(len(det.query_index))}
         top = np.argsort(dist[det.query_index], axis=1, kind="stable")[:, :10]
         for qi, first, ap, tops in zip(det.query_index, det.first_match, det.ap, top):
-            rows.append((name, int(qi), query.path[qi], int(query.pid[qi]), int(query.camid[qi]), int(first) + 1, float(ap),
-                         " ".join(map(str, tops))))
+            rows.append(
+                (name, int(qi), query.path[qi], int(query.pid[qi]), int(query.camid[qi]), int(first) + 1, float(ap), " ".join(map(str, tops)))
+            )
     per_query = pd.DataFrame(rows, columns=["variant", "query_index", "query_path", "pid", "camid", "first_match_rank", "ap", "top10_gallery"])
     return metrics, per_query, t.times
 
@@ -89,15 +87,32 @@ def run_evaluation(query_npz, gallery_npz, metrics_out, per_query_out, eval_cfg:
     log.info("query %d x gallery %d; global %s, local %s", len(query), len(gallery), query.global_.shape[1:], query.local.shape[1:])
     rr = eval_cfg["rerank"]
     metrics, per_query, times = evaluate_features(
-        query, gallery, k1=rr["k1"], k2=rr["k2"], lam=rr["lambda"], max_rank=eval_cfg["max_rank"], rerank=rr["enabled"],
+        query,
+        gallery,
+        k1=rr["k1"],
+        k2=rr["k2"],
+        lam=rr["lambda"],
+        max_rank=eval_cfg["max_rank"],
+        rerank=rr["enabled"],
     )
     for name, m in metrics.items():
         c = m["cmc"]
-        log.info("%-20s mAP %.1f%%  R1 %.1f%%  R5 %.1f%%  R10 %.1f%%", name, 100 * m["mAP"], 100 * c[0],
-                 100 * c[min(4, len(c) - 1)], 100 * c[min(9, len(c) - 1)])
-    out = {**metrics, "feature_source": eval_cfg["feature_source"], "num_query": len(query), "num_gallery": len(gallery),
-           "rerank": {"k1": rr["k1"], "k2": rr["k2"], "lambda": rr["lambda"]},
-           "timings_s": times}
+        log.info(
+            "%-20s mAP %.1f%%  R1 %.1f%%  R5 %.1f%%  R10 %.1f%%",
+            name,
+            100 * m["mAP"],
+            100 * c[0],
+            100 * c[min(4, len(c) - 1)],
+            100 * c[min(9, len(c) - 1)],
+        )
+    out = {
+        **metrics,
+        "feature_source": eval_cfg["feature_source"],
+        "num_query": len(query),
+        "num_gallery": len(gallery),
+        "rerank": {"k1": rr["k1"], "k2": rr["k2"], "lambda": rr["lambda"]},
+        "timings_s": times,
+    }
     with atomic_path(per_query_out) as tmp:
         per_query.to_csv(tmp, index=False)
     write_json(metrics_out, out)

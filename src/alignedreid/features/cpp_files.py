@@ -4,6 +4,7 @@ Inputs: ``{index:06d}.bin`` float32 [3, H, W] per manifest row (the same decode,
 ImageNet normalisation as MindSpore Python inference, so both paths see identical tensors).
 Outputs: ``{index:06d}_0.bin`` global feature [C], ``{index:06d}_1.bin`` stripes [C, S].
 """
+
 from __future__ import annotations
 
 import logging
@@ -12,7 +13,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from tqdm import tqdm
 
 from ..data.loader import eval_dataset
@@ -30,7 +30,12 @@ def preprocess(manifest_csv, out_dir, height: int, width: int, workers: int) -> 
     out_dir.mkdir(parents=True, exist_ok=True)
     data = eval_dataset(df, height, width, batch_size=64, workers=workers)
     i = 0
-    for images, _ in tqdm(data.create_tuple_iterator(num_epochs=1, output_numpy=True), total=data.get_dataset_size(), desc=f"preprocess {Path(manifest_csv).stem}", mininterval=2):
+    for images, _ in tqdm(
+        data.create_tuple_iterator(num_epochs=1, output_numpy=True),
+        total=data.get_dataset_size(),
+        desc=f"preprocess {Path(manifest_csv).stem}",
+        mininterval=2,
+    ):
         for img in images:
             np.ascontiguousarray(img, dtype=np.float32).tofile(out_dir / f"{i:06d}.bin")
             i += 1
@@ -62,8 +67,25 @@ def run_cpp_program(exe, model, input_dir, output_dir, batch: int, height: int, 
     ``output_dir`` only when the program succeeded, so a killed run leaves nothing a later step reads.
     The program's own output (with its images/s line) goes to this stage's log."""
     with atomic_directory(output_dir) as tmp:
-        cmd = [str(exe), "--model", str(model), "--input_dir", str(input_dir), "--output_dir", str(tmp), "--batch", str(batch),
-               "--height", str(height), "--width", str(width), "--device_id", str(device_id), "--threads", str(threads)]
+        cmd = [
+            str(exe),
+            "--model",
+            str(model),
+            "--input_dir",
+            str(input_dir),
+            "--output_dir",
+            str(tmp),
+            "--batch",
+            str(batch),
+            "--height",
+            str(height),
+            "--width",
+            str(width),
+            "--device_id",
+            str(device_id),
+            "--threads",
+            str(threads),
+        ]
         log.info("running %s", " ".join(cmd))
         sys.stderr.flush()
         proc = subprocess.run(cmd, stdout=sys.stderr, stderr=subprocess.STDOUT)

@@ -1,4 +1,5 @@
 """Agreement of the C++ and the Python features: max |C++ - Python| over every value."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -30,7 +31,9 @@ def parity(cpp_npz: list, py_npz: list, tolerance: float = PARITY_TOLERANCE) -> 
 def check_parity(result: dict) -> None:
     """Raise ParityError (naming both numbers) when ``result`` is beyond its tolerance."""
     if not result["ok"]:
-        raise ParityError(f"C++ and Python features differ by {result['max_abs_diff']:.3e} (global "
-                          f"{result['global_max_abs_diff']:.3e}, local {result['local_max_abs_diff']:.3e}), above the "
-                          f"tolerance {result['tolerance']:g}: the exported model or the C++ program does not compute "
-                          "what the trained network computes")
+        raise ParityError(
+            f"C++ and Python features differ by {result['max_abs_diff']:.3e} (global "
+            f"{result['global_max_abs_diff']:.3e}, local {result['local_max_abs_diff']:.3e}), above the "
+            f"tolerance {result['tolerance']:g}: the exported model or the C++ program does not compute "
+            "what the trained network computes"
+        )

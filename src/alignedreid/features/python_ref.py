@@ -1,5 +1,6 @@
 """MindSpore Python inference: manifest -> global and local features (the reference path), and the
 quick global-feature evaluation used during training."""
+
 from __future__ import annotations
 
 import logging
@@ -35,7 +36,9 @@ def quick_global_map(net, query: pd.DataFrame, gallery: pd.DataFrame, height: in
     """Global-feature mAP / rank-1 of ``net`` on query vs gallery (no re-ranking)."""
     qg, _ = extract(net, query, height, width)
     gg, _ = extract(net, gallery, height, width)
-    cmc, mAP = rank(global_distance(qg, gg), query.pid.to_numpy(), gallery.pid.to_numpy(), query.camid.to_numpy(), gallery.camid.to_numpy(), max_rank=10)
+    cmc, mAP = rank(
+        global_distance(qg, gg), query.pid.to_numpy(), gallery.pid.to_numpy(), query.camid.to_numpy(), gallery.camid.to_numpy(), max_rank=10
+    )
     return {"mAP": float(mAP), "rank1": float(cmc[0])}
 
 

@@ -5,6 +5,7 @@ ratio log-uniform in [ratio, 1/ratio] at a uniform position is filled with ``fil
 channel). A rectangle larger than the image is clipped to it (the reference re-draws up to 100
 times instead). Random numbers come from MindSpore's seeded generator, so runs repeat.
 """
+
 from __future__ import annotations
 
 import math

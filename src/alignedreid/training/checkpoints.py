@@ -5,6 +5,7 @@ MindSpore's ``ModelCheckpoint`` callback rotates checkpoints only inside ``Model
 loop is custom (P x K sampler, four losses, per-step log), so rotation is done here: keep the
 newest ``train.keep_checkpoints`` files, each written atomically.
 """
+
 from __future__ import annotations
 
 import logging

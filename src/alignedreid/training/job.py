@@ -4,6 +4,7 @@ The Snakemake adapter builds it; the launcher fingerprints it and writes it as J
 processes (msrun, rank table, SLURM nodes); every worker reads the same file back. Nothing mutates
 it after construction.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -34,12 +35,18 @@ class TrainJob:
     provenance: dict = field(default_factory=dict)  # sha256 of the inputs and code, set by with_provenance
 
     @classmethod
-    def from_config(cls, config: dict, train_csv, out_dir, query_csv=None, gallery_csv=None, pretrained=None) -> "TrainJob":
+    def from_config(cls, config: dict, train_csv, out_dir, query_csv=None, gallery_csv=None, pretrained=None) -> TrainJob:
         model = dict(config["model"])
         model["conv_impl"] = resolve_conv_impl(model["conv_impl"], config["train"]["device_target"])
-        return cls(model, dict(config["train"]), str(train_csv), str(out_dir),
-                   str(query_csv) if query_csv else None, str(gallery_csv) if gallery_csv else None,
-                   str(pretrained) if pretrained else None)
+        return cls(
+            model,
+            dict(config["train"]),
+            str(train_csv),
+            str(out_dir),
+            str(query_csv) if query_csv else None,
+            str(gallery_csv) if gallery_csv else None,
+            str(pretrained) if pretrained else None,
+        )
 
     @property
     def out_path(self) -> Path:
@@ -49,15 +56,18 @@ class TrainJob:
     def checkpoint_dir(self) -> Path:
         return self.out_path / "checkpoints"
 
-    def with_provenance(self) -> "TrainJob":
+    def with_provenance(self) -> TrainJob:
         code = hashlib.sha256()
         for name in TRAINING_CODE:
             code.update((PACKAGE_ROOT / name).read_bytes())
-        return dataclasses.replace(self, provenance={
-            "manifest_sha256": sha256_of(self.train_csv),
-            "pretrained_sha256": sha256_of(self.pretrained) if self.pretrained else None,
-            "code_sha256": code.hexdigest(),
-        })
+        return dataclasses.replace(
+            self,
+            provenance={
+                "manifest_sha256": sha256_of(self.train_csv),
+                "pretrained_sha256": sha256_of(self.pretrained) if self.pretrained else None,
+                "code_sha256": code.hexdigest(),
+            },
+        )
 
     def fingerprint(self) -> str:
         """Hash of everything that defines what the run computes; epoch checkpoints written under
@@ -71,5 +81,5 @@ class TrainJob:
         return Path(path)
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "TrainJob":
+    def load(cls, path: str | os.PathLike) -> TrainJob:
         return cls(**json.loads(Path(path).read_text()))

@@ -3,6 +3,7 @@ model zoo's HCCL rank-table launch (Ascend 910: one process per device folder wi
 RANK_TABLE_FILE, RANK_SIZE, RANK_ID, DEVICE_ID). Inside a SLURM job that spans several nodes,
 ``srun`` starts one msrun per node (``alignedreid.training.slurm_node``), each with its node rank. Command
 and environment builders are pure functions so they can be checked without the hardware."""
+
 from __future__ import annotations
 
 import json
@@ -36,8 +37,9 @@ def msrun_executable() -> str:
     return str(here) if here.is_file() else (shutil.which("msrun") or "msrun")
 
 
-def msrun_command(n: int, master_port: int, log_dir: str | os.PathLike, job_file, nodes: int = 1, node_rank: int = 0,
-                  master_addr: str = "127.0.0.1") -> list[str]:
+def msrun_command(
+    n: int, master_port: int, log_dir: str | os.PathLike, job_file, nodes: int = 1, node_rank: int = 0, master_addr: str = "127.0.0.1"
+) -> list[str]:
     """msrun command for ``n`` ranks over ``nodes`` nodes (this node: ``node_rank``)."""
     if n < 2:
         raise ConfigError(f"train.device_num: msrun needs at least 2 ranks, got {n}")
@@ -83,8 +85,19 @@ def rank_table_jobs(n: int, rank_table: str | os.PathLike, base_dir: str | os.Pa
 def srun_node_command(nodes: int, job_file) -> list[str]:
     """srun line that runs ``alignedreid.training.slurm_node`` once on each node of the current SLURM job
     (a step beside the one running this process, hence --overlap)."""
-    return ["srun", "--overlap", f"--nodes={nodes}", f"--ntasks={nodes}", "--ntasks-per-node=1", "--kill-on-bad-exit=1",
-            sys.executable, "-m", "alignedreid.training.slurm_node", "--job", str(job_file)]
+    return [
+        "srun",
+        "--overlap",
+        f"--nodes={nodes}",
+        f"--ntasks={nodes}",
+        "--ntasks-per-node=1",
+        "--kill-on-bad-exit=1",
+        sys.executable,
+        "-m",
+        "alignedreid.training.slurm_node",
+        "--job",
+        str(job_file),
+    ]
 
 
 def check_allocation(tcfg: dict, alloc: dict | None, env: dict | None = None) -> None:
@@ -97,12 +110,15 @@ def check_allocation(tcfg: dict, alloc: dict | None, env: dict | None = None) ->
         raise ConfigError(f"train.device_num ({n}) must be a multiple of train.nodes ({nodes})")
     if nodes > 1 and (alloc is None or alloc["nodes"] < nodes):
         have = "no SLURM job" if alloc is None else f"SLURM job {alloc['job_id']} with {alloc['nodes']} node(s)"
-        raise ConfigError(f"train.nodes = {nodes} needs a SLURM allocation of {nodes} nodes (run with the cluster profile); "
-                          f"this process runs in {have}")
+        raise ConfigError(
+            f"train.nodes = {nodes} needs a SLURM allocation of {nodes} nodes (run with the cluster profile); this process runs in {have}"
+        )
     gpus = env.get("SLURM_GPUS_ON_NODE")
     if alloc is not None and tcfg["device_target"] == "GPU" and gpus and gpus.isdigit() and int(gpus) < n // nodes:
-        raise ConfigError(f"train.device_num = {n} over {nodes} node(s) needs {n // nodes} GPUs per node, "
-                          f"but SLURM job {alloc['job_id']} has {gpus} (SLURM_GPUS_ON_NODE)")
+        raise ConfigError(
+            f"train.device_num = {n} over {nodes} node(s) needs {n // nodes} GPUs per node, "
+            f"but SLURM job {alloc['job_id']} has {gpus} (SLURM_GPUS_ON_NODE)"
+        )
 
 
 def slurm_allocation(env: dict | None = None) -> dict | None:
@@ -115,7 +131,9 @@ def slurm_allocation(env: dict | None = None) -> dict | None:
     master = "127.0.0.1"
     if nodes > 1 and env.get("SLURM_JOB_NODELIST"):
         try:
-            master = subprocess.run(["scontrol", "show", "hostnames", env["SLURM_JOB_NODELIST"]], capture_output=True, text=True, check=True).stdout.split()[0]
+            master = subprocess.run(
+                ["scontrol", "show", "hostnames", env["SLURM_JOB_NODELIST"]], capture_output=True, text=True, check=True
+            ).stdout.split()[0]
         except (OSError, subprocess.CalledProcessError, IndexError):
             master = env["SLURM_JOB_NODELIST"].split(",")[0]
     return {"job_id": env["SLURM_JOB_ID"], "nodes": nodes, "node_rank": node_rank, "master_addr": master}

@@ -4,6 +4,7 @@ Rank 0 writes everything: epoch checkpoints (network + optimiser state, the newe
 ``train.keep_checkpoints`` kept), the per-step log, the final network checkpoint and the summary.
 A re-run after an interruption resumes after the newest epoch checkpoint (training/checkpoints.py).
 """
+
 from __future__ import annotations
 
 import logging
@@ -53,8 +54,16 @@ def build_run(job: TrainJob) -> Run:
     if dist.is_main:
         job.checkpoint_dir.mkdir(parents=True, exist_ok=True)
     data, sampler, num_classes, steps = train_dataset(
-        pd.read_csv(job.train_csv), m["height"], m["width"], t["batch_size"], t["num_instances"], t["augment"],
-        seed=t["seed"], rank=dist.rank, world_size=dist.size, workers=t["data_workers"],
+        pd.read_csv(job.train_csv),
+        m["height"],
+        m["width"],
+        t["batch_size"],
+        t["num_instances"],
+        t["augment"],
+        seed=t["seed"],
+        rank=dist.rank,
+        world_size=dist.size,
+        workers=t["data_workers"],
     )
     lrs = warmup_cosine(t["lr_init"], t["lr_max"], t["lr_end"], t["warmup_epochs"], t["epochs"], steps)
     net = build_model(num_classes, m["depth"], m["local_dim"], m["conv_impl"])
@@ -102,8 +111,15 @@ def run_epochs(run: Run, start_epoch: int, steplog: StepLog | None) -> None:
                 raise PipelineError(f"the input pipeline yielded no batch in epoch {epoch}")
             if dist.is_main:
                 steplog.append(rows)
-                log.info("epoch %d/%d loss %.4f (id %.3f tri %.3f local %.3f) lr %.2e %.1f img/s %.1f s", epoch, last_epoch,
-                         *rows[-1][4:8], rows[-1][3], np.mean([r[-1] for r in rows]), time.perf_counter() - t_epoch)
+                log.info(
+                    "epoch %d/%d loss %.4f (id %.3f tri %.3f local %.3f) lr %.2e %.1f img/s %.1f s",
+                    epoch,
+                    last_epoch,
+                    *rows[-1][4:8],
+                    rows[-1][3],
+                    np.mean([r[-1] for r in rows]),
+                    time.perf_counter() - t_epoch,
+                )
                 if epoch % t["save_every"] == 0 or epoch == last_epoch:
                     save_epoch(run.state, job.checkpoint_dir, epoch, t["keep_checkpoints"])
 
@@ -112,13 +128,24 @@ def finish(run: Run, start_epoch: int, steplog: StepLog | None, init_metrics, ev
     """Summary, final checkpoint and published step log (rank 0); every rank's final weights when distributed."""
     job, dist = run.job, run.dist
     last_loss, ips = steplog.totals() if steplog else (None, None)
-    summary = {"num_classes": run.num_classes, "steps_per_epoch": run.steps, "epochs": job.train["epochs"],
-               "max_steps": job.train["max_steps"], "resumed_from_epoch": start_epoch, "world_size": dist.size,
-               "final_loss": last_loss, "median_images_per_s": ips,
-               "median_step_s": job.train["batch_size"] * dist.size / ips if ips else None,
-               "device_target": job.train["device_target"], "execution": "graph" if ms.get_context("mode") == ms.GRAPH_MODE else "pynative",
-               "conv_impl": job.model["conv_impl"], "depth": job.model["depth"], "height": job.model["height"],
-               "width": job.model["width"], "pretrained": bool(job.pretrained)}
+    summary = {
+        "num_classes": run.num_classes,
+        "steps_per_epoch": run.steps,
+        "epochs": job.train["epochs"],
+        "max_steps": job.train["max_steps"],
+        "resumed_from_epoch": start_epoch,
+        "world_size": dist.size,
+        "final_loss": last_loss,
+        "median_images_per_s": ips,
+        "median_step_s": job.train["batch_size"] * dist.size / ips if ips else None,
+        "device_target": job.train["device_target"],
+        "execution": "graph" if ms.get_context("mode") == ms.GRAPH_MODE else "pynative",
+        "conv_impl": job.model["conv_impl"],
+        "depth": job.model["depth"],
+        "height": job.model["height"],
+        "width": job.model["width"],
+        "pretrained": bool(job.pretrained),
+    }
     if dist.size > 1:  # every rank's final weights, to check that data-parallel ranks agree
         ms.save_checkpoint(run.net, str(job.out_path / f"rank_{dist.rank}_final.ckpt"))
     if dist.is_main:
@@ -143,7 +170,16 @@ def train(job: TrainJob, eval_fn=None) -> dict:
     if steplog:
         steplog.start(start_epoch)
     run.net.set_train(True)
-    log.info("rank %d/%d: %d classes, %d steps/epoch, epochs %d..%d, batch %d, max_steps %s", run.dist.rank, run.dist.size,
-             run.num_classes, run.steps, start_epoch + 1, job.train["epochs"], job.train["batch_size"], job.train["max_steps"])
+    log.info(
+        "rank %d/%d: %d classes, %d steps/epoch, epochs %d..%d, batch %d, max_steps %s",
+        run.dist.rank,
+        run.dist.size,
+        run.num_classes,
+        run.steps,
+        start_epoch + 1,
+        job.train["epochs"],
+        job.train["batch_size"],
+        job.train["max_steps"],
+    )
     run_epochs(run, start_epoch, steplog)
     return finish(run, start_epoch, steplog, init_metrics, eval_fn)

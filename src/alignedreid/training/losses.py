@@ -4,6 +4,7 @@
 - batch-hard triplet on Euclidean distances of the raw global feature (margin 0.3)
 - local triplet on the same mined pairs with the DMLI distance (not divided by path length)
 """
+
 from __future__ import annotations
 
 import mindspore as ms

@@ -1,4 +1,5 @@
 """Per-step learning rates: linear warm-up from lr_init to lr_max, then cosine down to lr_end."""
+
 from __future__ import annotations
 
 import math
@@ -17,4 +18,3 @@ def warmup_cosine(lr_init: float, lr_max: float, lr_end: float, warmup_epochs: f
             t = (i - warm) / max(1, total - warm)
             lrs[i] = lr_end + (lr_max - lr_end) * 0.5 * (1.0 + math.cos(math.pi * t))
     return lrs
-

@@ -4,6 +4,7 @@ image indices, identities in random order; consecutive chunks of the sequence fo
 With several ranks, identities are split into disjoint shares (as the model-zoo 8-card run),
 so every rank sees different people and the same number of steps.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict

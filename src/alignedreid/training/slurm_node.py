@@ -1,6 +1,7 @@
 """One node's share of a multi-node msrun launch inside a SLURM job (started by ``srun`` once per
 node): ``python -m alignedreid.training.slurm_node --job job.json`` runs msrun with this node's
 rank, the first node of the allocation as master, and device_num / nodes local workers."""
+
 from __future__ import annotations
 
 import argparse
@@ -19,8 +20,9 @@ def node_command(job: TrainJob, job_file, env=None) -> list[str]:
         raise ConfigError("alignedreid.training.slurm_node runs inside a SLURM job step (SLURM_JOB_ID is not set)")
     t = job.train
     log_dir = job.out_path / "msrun_logs" / f"node{alloc['node_rank']}"
-    return msrun_command(t["device_num"], t["master_port"], log_dir, Path(job_file).resolve(), alloc["nodes"],
-                         alloc["node_rank"], alloc["master_addr"])
+    return msrun_command(
+        t["device_num"], t["master_port"], log_dir, Path(job_file).resolve(), alloc["nodes"], alloc["node_rank"], alloc["master_addr"]
+    )
 
 
 def main(argv=None) -> int:

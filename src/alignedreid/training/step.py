@@ -5,6 +5,7 @@ the optimiser update in one ``construct``. In graph mode MindSpore compiles the 
 on CPU this form runs about twice as fast as the same step compiled from a plain function with
 ``ms.jit`` (measured in bench/train_throughput.py; see docs/architecture.md, training).
 """
+
 from __future__ import annotations
 
 import os
@@ -62,8 +63,7 @@ def build_optimizer(net, tcfg: dict, lrs: np.ndarray):
     params = net.trainable_params()
     decay = [p for p in params if not is_batchnorm_param(p.name)]
     no_decay = [p for p in params if is_batchnorm_param(p.name)]
-    groups = [{"params": decay, "weight_decay": tcfg["weight_decay"]}, {"params": no_decay, "weight_decay": 0.0},
-              {"order_params": params}]
+    groups = [{"params": decay, "weight_decay": tcfg["weight_decay"]}, {"params": no_decay, "weight_decay": 0.0}, {"order_params": params}]
     lr = ms.Tensor(lrs)
     if tcfg["optimizer"] == "momentum":
         return nn.Momentum(groups, learning_rate=lr, momentum=tcfg["momentum"], use_nesterov=tcfg["nesterov"])

@@ -1,5 +1,6 @@
 """The per-step training log (CSV): grows next to the epoch checkpoints while training runs, so an
 interrupted run keeps it and a resumed one continues it; published as ``log.csv`` at the end."""
+
 from __future__ import annotations
 
 import csv

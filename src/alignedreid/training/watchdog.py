@@ -1,6 +1,7 @@
 """Stall detection: a training step that runs far longer than the usual step ends the process with
 a message naming the step, instead of hanging (a compiled step stuck inside a native kernel cannot
 be interrupted from Python, so the watchdog thread reports and exits)."""
+
 from __future__ import annotations
 
 import logging
@@ -60,9 +61,11 @@ class StallWatchdog:
             elapsed = time.monotonic() - current[1]
             if elapsed > limit:
                 median = float(np.median(self.durations[-50:]))
-                self.on_stall(f"training stalled at {current[0]}: no progress for {elapsed:.0f} s, the median step takes "
-                              f"{median:.2f} s (limit max(train.stall_factor {self.factor:g} x median, train.stall_min_s "
-                              f"{self.min_s:g} s))")
+                self.on_stall(
+                    f"training stalled at {current[0]}: no progress for {elapsed:.0f} s, the median step takes "
+                    f"{median:.2f} s (limit max(train.stall_factor {self.factor:g} x median, train.stall_min_s "
+                    f"{self.min_s:g} s))"
+                )
                 return
 
     @staticmethod

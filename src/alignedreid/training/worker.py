@@ -1,6 +1,7 @@
 """Entry of one training process: ``python -m alignedreid.training.worker --job job.json``, or this
 file run as a script (msrun takes a script path). Launchers start it once per rank; the in-process
 launcher calls :func:`run_worker` directly."""
+
 from __future__ import annotations
 
 import argparse

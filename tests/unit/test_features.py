@@ -1,0 +1,126 @@
+"""The C++ program's files, the Python reference features, parity, and the export they rest on."""
+
+import mindspore as ms
+import numpy as np
+import onnx
+import pandas as pd
+import pytest
+
+from alignedreid.config import resolve
+from alignedreid.data.prepare import prepare_dataset
+from alignedreid.errors import CheckpointError, PipelineError
+from alignedreid.evaluation.features_io import load_features, save_features
+from alignedreid.export import export_model, load_trained
+from alignedreid.features.cpp_files import collect_cpp_outputs, preprocess
+from alignedreid.features.parity import ParityError, check_parity, parity
+from alignedreid.features.python_ref import extract, python_features, quick_global_map
+from alignedreid.model import build_model
+
+SMALL = {"seed": 4, "train_ids": 3, "test_ids": 3, "images_per_id": 4, "cameras": 3, "queries_per_id": 1, "distractors": 2, "junk": 1}
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    d = tmp_path_factory.mktemp("data")
+    prepare_dataset(resolve({"dataset": {"synthetic": SMALL}})["dataset"], d, work_dir=d, workers=2)
+    return d
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    ms.set_context(mode=ms.PYNATIVE_MODE)
+    ms.set_seed(2)
+    net = build_model(3, 18, local_dim=8)
+    path = tmp_path_factory.mktemp("ckpt") / "model.ckpt"
+    ms.save_checkpoint(net, str(path))
+    return path
+
+
+def test_preprocess_writes_eval_tensors_in_manifest_order(data, tmp_path):
+    n = preprocess(data / "query.csv", tmp_path / "in", 64, 32, workers=1)
+    q = pd.read_csv(data / "query.csv")
+    assert n == len(q) and sorted(p.name for p in (tmp_path / "in").iterdir()) == [f"{i:06d}.bin" for i in range(n)]
+    x = np.fromfile(tmp_path / "in" / "000001.bin", np.float32)
+    assert x.size == 3 * 64 * 32 and -3 < x.min() < x.max() < 3  # ImageNet-normalised
+    ms.set_context(mode=ms.PYNATIVE_MODE)
+    from alignedreid.data.loader import eval_dataset
+
+    first = next(eval_dataset(q, 64, 32, batch_size=2).create_tuple_iterator(output_numpy=True))[0]
+    np.testing.assert_array_equal(first[1].ravel(), x)
+
+
+def test_collect_cpp_outputs_round_trip_and_errors(data, tmp_path):
+    q = pd.read_csv(data / "query.csv")
+    out = tmp_path / "out"
+    out.mkdir()
+    rng = np.random.default_rng(0)
+    g, stripes = rng.random((len(q), 6), np.float32), rng.random((len(q), 6, 2), np.float32)
+    for i in range(len(q)):
+        g[i].tofile(out / f"{i:06d}_0.bin")
+        stripes[i].tofile(out / f"{i:06d}_1.bin")
+    info = collect_cpp_outputs(data / "query.csv", out, tmp_path / "f.npz")
+    assert info == {"rows": len(q), "global_dim": 6, "stripes": 2}
+    f = load_features(tmp_path / "f.npz")
+    np.testing.assert_array_equal(f.global_, g)
+    np.testing.assert_array_equal(f.local, stripes.transpose(0, 2, 1))  # stripes first in feature files
+    assert f.pid.tolist() == q.pid.tolist() and f.path.tolist() == q.path.tolist()
+    (out / "000001_1.bin").unlink()
+    with pytest.raises(PipelineError, match=r"missing C\+\+ output for row 1 .*expected 000001_0.bin and 000001_1.bin"):
+        collect_cpp_outputs(data / "query.csv", out, tmp_path / "g.npz")
+    assert not (tmp_path / "g.npz").exists()
+
+
+def _features(path, g, loc):
+    n = len(g)
+    save_features(path, g, loc, np.arange(n), np.zeros(n), [f"{i}.jpg" for i in range(n)])
+    return str(path)
+
+
+def test_parity_measures_and_fails_beyond_tolerance(tmp_path):
+    g = np.ones((3, 4), np.float32)
+    loc = np.ones((3, 2, 4), np.float32)
+    a = _features(tmp_path / "a.npz", g, loc)
+    b = _features(tmp_path / "b.npz", g + 5e-5, loc)
+    res = parity([a], [b])
+    assert res["ok"] and res["global_max_abs_diff"] == pytest.approx(5e-5, rel=1e-2) and res["local_max_abs_diff"] == 0
+    check_parity(res)
+    c = _features(tmp_path / "c.npz", g, loc - 3e-3)
+    bad = parity([a, a], [b, c])
+    assert not bad["ok"] and bad["max_abs_diff"] == pytest.approx(3e-3, rel=1e-2)
+    with pytest.raises(ParityError, match=r"differ by 3\.000e-03 .*above the tolerance 0\.0001"):
+        check_parity(bad)
+    d = _features(tmp_path / "d.npz", g[:2], loc[:2])
+    with pytest.raises(PipelineError, match="have different shapes"):
+        parity([a], [d])
+
+
+def test_python_features_and_quick_eval(data, checkpoint, tmp_path):
+    python_features(checkpoint, 18, data / "query.csv", tmp_path / "q.npz", 64, 32, "native")
+    f = load_features(tmp_path / "q.npz")
+    q = pd.read_csv(data / "query.csv")
+    assert f.global_.shape == (len(q), 512) and f.local.shape == (len(q), 2, 512)
+    np.testing.assert_allclose(np.linalg.norm(f.local, axis=2), 1.0, atol=1e-5)
+    ms.set_context(mode=ms.PYNATIVE_MODE)
+    net = load_trained(checkpoint, 18, "unfold")
+    g2, l2 = extract(net, q, 64, 32, batch_size=2, workers=1)
+    np.testing.assert_allclose(g2, f.global_, rtol=1e-4, atol=1e-4)  # graph + native = PyNative + im2col
+    res = quick_global_map(net, q, pd.read_csv(data / "gallery.csv"), 64, 32)
+    assert set(res) == {"mAP", "rank1"} and 0 < res["mAP"] <= 1
+
+
+def test_export_writes_valid_onnx_with_the_eval_outputs(checkpoint, tmp_path):
+    written = export_model(checkpoint, tmp_path, 18, 64, 32, batch_size=2, formats=["MINDIR", "ONNX", "AIR"], device_target="CPU")
+    assert set(written) == {"MINDIR", "ONNX"}  # AIR needs Ascend: skipped with a warning
+    model = onnx.load(written["ONNX"])
+    onnx.checker.check_model(model)
+    dims = [[d.dim_value for d in o.type.tensor_type.shape.dim] for o in model.graph.output]
+    assert dims == [[2, 512], [2, 512, 2]]
+    assert not list(tmp_path.glob("*.part*"))
+
+
+def test_load_trained_refuses_wrong_checkpoints(checkpoint, tmp_path):
+    with pytest.raises(CheckpointError, match=r"lacks \d+ network tensors .*model.depth=50"):
+        load_trained(checkpoint, 50)
+    ms.save_checkpoint([{"name": "w", "data": ms.Tensor(np.zeros(2, np.float32))}], str(tmp_path / "other.ckpt"))
+    with pytest.raises(CheckpointError, match="no 'classifier.weight'; not an AlignedReID training checkpoint"):
+        load_trained(tmp_path / "other.ckpt", 18)
