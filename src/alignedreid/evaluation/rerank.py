@@ -136,17 +136,23 @@ def _expansion_pairs(ranks: np.ndarray, recip: np.ndarray, half: np.ndarray, hal
     return key // n, key % n
 
 
-def re_ranking(
-    q_g_dist, q_q_dist, g_g_dist, k1: int = RERANK_K1, k2: int = RERANK_K2, lambda_value: float = RERANK_LAMBDA, chunk: int = 1024
-) -> np.ndarray:
-    """k-reciprocal re-ranking. Inputs are distances (they are squared inside, as in the
-    published code); returns float32 [num_q, num_g]."""
+def _checked_inputs(q_g_dist, q_q_dist, g_g_dist, k1, k2, lambda_value):
     q_g, q_q, g_g = (np.asarray(a) for a in (q_g_dist, q_q_dist, g_g_dist))
     nq, ng = q_g.shape
     if q_q.shape != (nq, nq) or g_g.shape != (ng, ng):
         raise ValueError(f"re_ranking: shapes do not fit: q_g {q_g.shape}, q_q {q_q.shape}, g_g {g_g.shape}")
     if k1 < 1 or k2 < 1 or not 0.0 <= lambda_value <= 1.0:
         raise ValueError(f"re_ranking: need k1 >= 1, k2 >= 1, 0 <= lambda <= 1; got k1={k1}, k2={k2}, lambda={lambda_value}")
+    return q_g, q_q, g_g
+
+
+def re_ranking(
+    q_g_dist, q_q_dist, g_g_dist, k1: int = RERANK_K1, k2: int = RERANK_K2, lambda_value: float = RERANK_LAMBDA, chunk: int = 1024
+) -> np.ndarray:
+    """k-reciprocal re-ranking. Inputs are distances (they are squared inside, as in the
+    published code); returns float32 [num_q, num_g]."""
+    q_g, q_q, g_g = _checked_inputs(q_g_dist, q_q_dist, g_g_dist, k1, k2, lambda_value)
+    nq, ng = q_g.shape
     cols = _Columns(q_g, q_q, g_g)
     n = cols.n
     k_half = int(np.around(k1 / 2.0)) + 1
