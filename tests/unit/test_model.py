@@ -103,3 +103,23 @@ def test_conv_impl_resolution():
     with pytest.raises(ValueError, match="model.conv_impl: expected auto or one of .*got 'fft'"):
         resolve_conv_impl("fft", "CPU")
     assert ops is not None
+
+
+def test_random_erasing_fills_a_rectangle_or_nothing():
+    from alignedreid.data.loader import ERASE_FILL
+    from alignedreid.training.augment import RandomErasing
+
+    ms.set_context(mode=ms.PYNATIVE_MODE)
+    ms.set_seed(0)
+    x = ms.Tensor(np.full((6, 3, 32, 16), 9.0, np.float32))
+    out = RandomErasing(p=1.0)(x).asnumpy()
+    for img in out:
+        erased = img[0] != 9.0
+        assert erased.any() and not erased.all()
+        rows, cols = np.where(erased)
+        box = erased[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+        assert box.all()  # one filled rectangle
+        area = box.size / erased.size
+        assert 0.02 * 0.5 <= area <= 0.4 * 1.01  # area 0.02-0.4 of the image (rounded, clipped at the border)
+        np.testing.assert_allclose(img[:, rows[0], cols[0]], ERASE_FILL, rtol=1e-6)
+    np.testing.assert_array_equal(RandomErasing(p=0.0)(x).asnumpy(), x.asnumpy())

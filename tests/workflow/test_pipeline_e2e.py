@@ -65,7 +65,17 @@ def test_full_dag_outputs(pipeline):
     metrics = json.loads((r / "eval/metrics.json").read_text())
     assert metrics["feature_source"] == "cpp"
     for v in ["global", "global_local", "global_rerank", "global_local_rerank"]:
-        assert 0 <= metrics[v]["mAP"] <= 1 and len(metrics[v]["cmc"]) == 10
+        cmc = np.array(metrics[v]["cmc"])
+        assert len(cmc) == 10 and np.all(np.diff(cmc) >= 0) and 0 < metrics[v]["mAP"] <= 1
+    # the global numbers follow from the C++ feature files through the public evaluation API
+    from alignedreid.evaluation import rank
+    from alignedreid.evaluation.distance import global_distance
+    from alignedreid.evaluation.features_io import load_features
+
+    q, g = load_features(r / "features/cpp/query.npz"), load_features(r / "features/cpp/gallery.npz")
+    cmc, mAP = rank(global_distance(q.global_, g.global_), q.pid, g.pid, q.camid, g.camid, max_rank=10)
+    assert mAP == pytest.approx(metrics["global"]["mAP"], abs=1e-6)
+    np.testing.assert_allclose(cmc, metrics["global"]["cmc"], atol=1e-6)
     for src in ("cpp", "python"):
         z = np.load(r / f"features/{src}/query.npz")
         assert z["global"].shape == (12, 512) and z["local"].shape == (12, 2, 512)  # 64 px high -> 2 stripes
