@@ -46,4 +46,46 @@ void WriteFloats(const std::string &path, const float *data, size_t count) {
   fs::rename(tmp, path);
 }
 
+PackedImages::PackedImages(const std::string &path, int height, int width)
+    : path_(path), in_(path, std::ios::binary | std::ios::ate), height_(height), width_(width) {
+  if (!in_) throw std::runtime_error("cannot open " + path);
+  image_bytes_ = static_cast<size_t>(height) * width * 3;
+  const auto bytes = static_cast<size_t>(in_.tellg());
+  if (bytes == 0 || bytes % image_bytes_) {
+    throw std::runtime_error(path + ": " + std::to_string(bytes) + " bytes, not a multiple of one uint8 [" + std::to_string(height) + ", " +
+                             std::to_string(width) + ", 3] image (" + std::to_string(image_bytes_) + " bytes); was it made for another input size?");
+  }
+  count_ = bytes / image_bytes_;
+}
+
+void PackedImages::ReadNormalised(size_t start, size_t n, float *out) {
+  buffer_.resize(n * image_bytes_);
+  in_.seekg(static_cast<std::streamoff>(start * image_bytes_));
+  in_.read(reinterpret_cast<char *>(buffer_.data()), static_cast<std::streamsize>(buffer_.size()));
+  if (!in_) throw std::runtime_error("short read from " + path_);
+  const size_t plane = static_cast<size_t>(height_) * width_;
+  for (size_t i = 0; i < n; ++i) {
+    const uint8_t *src = buffer_.data() + i * image_bytes_;
+    float *dst = out + i * 3 * plane;
+    for (size_t p = 0; p < plane; ++p) {
+      for (int c = 0; c < 3; ++c) dst[c * plane + p] = (static_cast<float>(src[3 * p + c]) - kMean[c]) / kStd[c];
+    }
+  }
+}
+
+FloatWriter::FloatWriter(std::string path) : path_(std::move(path)), out_(path_ + ".part", std::ios::binary | std::ios::trunc) {
+  if (!out_) throw std::runtime_error("cannot write " + path_ + ".part");
+}
+
+void FloatWriter::Write(const float *data, size_t count) {
+  out_.write(reinterpret_cast<const char *>(data), static_cast<std::streamsize>(count * sizeof(float)));
+  if (!out_) throw std::runtime_error("write failed: " + path_ + ".part");
+}
+
+void FloatWriter::Commit() {
+  out_.close();
+  if (!out_) throw std::runtime_error("write failed: " + path_ + ".part");
+  fs::rename(path_ + ".part", path_);
+}
+
 }  // namespace aligned

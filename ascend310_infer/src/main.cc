@@ -1,15 +1,21 @@
-// aligned_infer: exported AlignedReID++ model over a folder of preprocessed inputs.
-//   aligned_infer --model FILE --input_dir DIR --output_dir DIR [--batch N] [--height H] [--width W]
-//                 [--device_id ID] [--threads T]
-// Every input DIR/NAME.bin (float32 [3, H, W]) gives DIR_OUT/NAME_<k>.bin for each model output k
-// (0: global feature [C], 1: stripes [C, S]).  Exit status 0 on success, 1 on bad input or
-// backend failure, 2 on bad arguments.
+// aligned_infer: exported AlignedReID++ model over preprocessed images, in one of two layouts.
+//   packed: aligned_infer --model FILE --input IMAGES.u8 --output_dir DIR [options]
+//     IMAGES.u8 holds N images as uint8 [N, H, W, 3] (RGB after the resize, before normalisation);
+//     the program normalises with the ImageNet mean/std on 0-255 pixels and writes
+//     DIR/output_<k>.f32 = float32 [N, size_k] for each model output k (0: global feature [C],
+//     1: stripes [C, S]), each complete or absent (written to .part, renamed at the end).
+//   files:  aligned_infer --model FILE --input_dir DIR --output_dir DIR [options]
+//     every DIR/NAME.bin (float32 [3, H, W], normalised) gives DIR_OUT/NAME_<k>.bin.
+// options: [--batch N] [--height H] [--width W] [--device_id ID] [--threads T]
+// Exit status 0 on success, 1 on bad input or backend failure, 2 on bad arguments.
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "backend.h"
 #include "io.h"
@@ -19,8 +25,8 @@ namespace fs = std::filesystem;
 namespace {
 
 void Usage() {
-  std::cerr << "usage: aligned_infer --model FILE --input_dir DIR --output_dir DIR [--batch N] [--height H] "
-               "[--width W] [--device_id ID] [--threads T]\n";
+  std::cerr << "usage: aligned_infer --model FILE (--input IMAGES.u8 | --input_dir DIR) --output_dir DIR [--batch N] "
+               "[--height H] [--width W] [--device_id ID] [--threads T]\n";
 }
 
 int ParsePositive(const std::string &key, const std::string &value) {
@@ -28,6 +34,37 @@ int ParsePositive(const std::string &key, const std::string &value) {
   long v = std::strtol(value.c_str(), &end, 10);
   if (end == value.c_str() || *end != '\0' || v < 0 || v > 1 << 20) throw std::invalid_argument(key + ": not a valid number: " + value);
   return static_cast<int>(v);
+}
+
+// Packed layout: one uint8 image file in, one float32 file per model output.
+int RunPacked(const aligned::ModelSpec &spec, const std::string &input_file, const std::string &output_dir) {
+  aligned::PackedImages images(input_file, spec.height, spec.width);
+  fs::create_directories(output_dir);
+  auto backend = aligned::CreateBackend();
+  backend->Load(spec);
+  const auto out_sizes = backend->OutputSizes();
+  const size_t n_images = images.Count();
+  std::cout << "backend " << backend->Name() << ", " << n_images << " images in " << input_file << ", batch " << spec.batch << ", "
+            << out_sizes.size() << " outputs\n";
+  std::vector<aligned::FloatWriter> writers;
+  for (size_t k = 0; k < out_sizes.size(); ++k) writers.emplace_back((fs::path(output_dir) / ("output_" + std::to_string(k) + ".f32")).string());
+  const size_t image_size = static_cast<size_t>(3) * spec.height * spec.width;
+  std::vector<float> batch(image_size * spec.batch, 0.0f);
+  double infer_seconds = 0.0;
+  for (size_t start = 0; start < n_images; start += spec.batch) {
+    const size_t n = std::min<size_t>(spec.batch, n_images - start);
+    std::fill(batch.begin(), batch.end(), 0.0f);  // a short last batch is padded with zeros
+    images.ReadNormalised(start, n, batch.data());
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto outputs = backend->Run(batch);
+    infer_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    for (size_t k = 0; k < outputs.size(); ++k) writers[k].Write(outputs[k].data(), n * out_sizes[k]);
+    if ((start / spec.batch) % 20 == 0) std::cout << "  " << start + n << "/" << n_images << "\n" << std::flush;
+  }
+  for (auto &w : writers) w.Commit();
+  std::cout << "images/s " << n_images / std::max(infer_seconds, 1e-9) << " (" << n_images << " images, " << infer_seconds
+            << " s in the backend)\n";
+  return 0;
 }
 
 }  // namespace
@@ -48,13 +85,15 @@ int main(int argc, char **argv) {
     args[key.substr(2)] = argv[++i];
   }
   aligned::ModelSpec spec;
-  std::string input_dir, output_dir;
+  std::string input_dir, input_file, output_dir;
   try {
-    for (const auto &required : {"model", "input_dir", "output_dir"}) {
+    for (const auto &required : {"model", "output_dir"}) {
       if (!args.count(required)) throw std::invalid_argument(std::string("missing --") + required);
     }
+    if (args.count("input") == args.count("input_dir")) throw std::invalid_argument("give exactly one of --input and --input_dir");
     spec.path = args["model"];
-    input_dir = args["input_dir"];
+    input_dir = args.count("input_dir") ? args["input_dir"] : "";
+    input_file = args.count("input") ? args["input"] : "";
     output_dir = args["output_dir"];
     if (args.count("batch")) spec.batch = ParsePositive("--batch", args["batch"]);
     if (args.count("height")) spec.height = ParsePositive("--height", args["height"]);
@@ -70,6 +109,7 @@ int main(int argc, char **argv) {
 
   try {
     if (!fs::is_regular_file(spec.path)) throw std::runtime_error("model file not found: " + spec.path);
+    if (!input_file.empty()) return RunPacked(spec, input_file, output_dir);
     const auto files = aligned::ListBinFiles(input_dir);
     if (files.empty()) throw std::runtime_error("no .bin inputs in " + input_dir);
     fs::create_directories(output_dir);

@@ -48,7 +48,22 @@ def resolve(config: dict | None = None, schema_path=None) -> dict:
         e = errors[0]
         where = ".".join(str(p) for p in e.absolute_path) or "(top level)"
         raise ConfigError(f"config key {where}: {e.message}")
+    check_consistency(cfg)
     return cfg
+
+
+def check_consistency(cfg: dict) -> None:
+    """Rules between keys that a JSON schema cannot say; each error names both keys."""
+    infer, export, train = cfg["infer"], cfg["export"], cfg["train"]
+    if infer["backend"] == "ascend" and infer["batch_size"] != export["batch_size"]:
+        raise ConfigError(
+            f"infer.batch_size ({infer['batch_size']}) must equal export.batch_size ({export['batch_size']}) with "
+            "infer.backend ascend: the MindIR model runs at its exported batch size"
+        )
+    if train["device_num"] % train["nodes"]:
+        raise ConfigError(f"train.device_num ({train['device_num']}) must be a multiple of train.nodes ({train['nodes']})")
+    if train["device_num"] > 1 and train["launcher"] == "rank_table" and not train["rank_table_file"]:
+        raise ConfigError("train.rank_table_file: required with train.launcher rank_table and train.device_num > 1")
 
 
 def section_defaults(name: str) -> dict:

@@ -25,7 +25,7 @@ from PIL import Image  # noqa: E402
 
 from .contracts import JUNK_PID, PARITY_TOLERANCE, VARIANT_LABELS, VARIANTS  # noqa: E402
 from .io_utils import atomic_path, sha256_of  # noqa: E402
-from .runlog import parse_run_location  # noqa: E402
+from .runlog import disk_usage, parse_output_size, parse_run_location  # noqa: E402
 
 # Published Market-1501 numbers of the model-zoo AlignedReID++ (Ascend 910), docs/architecture.md §5.
 SEED = {"global_local": {"mAP": 79.2, "ranks": [91.7, 97.4, 98.6, 99.3]}, "global_local_rerank": {"mAP": 91.4, "ranks": [93.3, 96.7, 97.6, 98.5]}}
@@ -117,6 +117,15 @@ def training_plot(log_csv) -> str | None:
 
 
 def training_context(ts: dict, log_csv) -> dict:
+    if ts.get("source") == "checkpoint":
+        rows = [
+            ["given checkpoint (not trained in this run)", ts["checkpoint"]],
+            ["sha256 (first 16)", ts["checkpoint_sha256"][:16]],
+            ["ResNet depth", ts["depth"]],
+            ["input", f"{ts['height']}x{ts['width']}"],
+            ["identities", ts["num_classes"]],
+        ]
+        return {"rows": rows, "plot": None}
     step_s = ts.get("median_step_s")
     rows = [
         ["ResNet depth", ts["depth"]],
@@ -165,19 +174,28 @@ def rank_list_rows(per_query_csv, gallery_csv, n_queries=6) -> list[dict]:
     return rows
 
 
+def _log_head_and_size(log_file) -> tuple[str, tuple[int, int] | None]:
+    """(where the stage ran, its outputs' size) from its log."""
+    try:
+        text = Path(log_file).read_text(errors="replace")
+    except (OSError, TypeError):
+        return "this host", None
+    found = parse_run_location("\n".join(text.splitlines()[:20]))
+    return (f"SLURM job {found[0]} on {found[1]}" if found else "this host"), parse_output_size(text)
+
+
 def where_ran(log_file) -> str:
     """'SLURM job N on host' from the first lines of a stage log, else 'this host'."""
-    try:
-        with open(log_file, errors="replace") as fh:
-            head = "".join(fh.readline() for _ in range(20))
-    except OSError:
-        return "this host"
-    found = parse_run_location(head)
-    return f"SLURM job {found[0]} on {found[1]}" if found else "this host"
+    return _log_head_and_size(log_file)[0]
+
+
+def _mb(n: float) -> str:
+    return f"{n / 2**20:,.1f}"
 
 
 def stage_rows(benchmarks: list, logs: dict) -> list[dict]:
-    """One row per benchmark file (stage = file stem); ``logs`` maps stage -> its log file."""
+    """One row per benchmark file (stage = file stem): wall time, peak RSS, the disk its outputs took
+    when written (temporary outputs included) and where it ran; ``logs`` maps stage -> log file."""
     rows = []
     for f in sorted(benchmarks, key=lambda p: Path(p).stem):
         b = pd.read_csv(f, sep="\t")
@@ -185,7 +203,17 @@ def stage_rows(benchmarks: list, logs: dict) -> list[dict]:
             continue
         r = b.iloc[-1]
         name = Path(f).stem
-        rows.append({"name": name, "seconds": f"{r['s']:.1f}", "rss": f"{r['max_rss']:.0f}", "where": where_ran(logs.get(name))})
+        where, size = _log_head_and_size(logs.get(name))
+        rows.append(
+            {
+                "name": name,
+                "seconds": f"{r['s']:.1f}",
+                "rss": f"{r['max_rss']:.0f}",
+                "where": where,
+                "disk": _mb(size[0]) if size else "-",
+                "files": f"{size[1]:,}" if size else "-",
+            }
+        )
     return rows
 
 
@@ -260,6 +288,7 @@ def write_report(out, inputs: dict, config: dict, benchmarks: list, logs: dict, 
             for s, v in summary["splits"].items()
         ],
         "stages": stage_rows(benchmarks, logs),
+        "results_mb": _mb(disk_usage([Path(out).parent])[0]),
         "provenance": provenance_context(config, {k: inputs[k] for k in ("model", "mindir", "onnx")}),
     }
     with atomic_path(out) as tmp:

@@ -16,6 +16,28 @@ from pathlib import Path
 from .errors import PipelineError
 
 RUN_LOCATION = re.compile(r"running in SLURM job (\d+) on (\S+)")  # what run_location writes
+OUTPUT_SIZE = re.compile(r"outputs: (\d+) bytes in (\d+) files")  # what output_size_line writes
+
+
+def disk_usage(paths) -> tuple[int, int]:
+    """(bytes, files) under the given files and folders (missing ones count nothing)."""
+    total = count = 0
+    for p in map(Path, paths):
+        files = [p] if p.is_file() else (f for f in p.rglob("*") if f.is_file()) if p.is_dir() else []
+        for f in files:
+            total += f.stat().st_size
+            count += 1
+    return total, count
+
+
+def output_size_line(paths) -> str:
+    return "outputs: {} bytes in {} files".format(*disk_usage(paths))
+
+
+def parse_output_size(text: str) -> tuple[int, int] | None:
+    """(bytes, files) of the last output_size_line in ``text``, else None."""
+    found = OUTPUT_SIZE.findall(text)
+    return (int(found[-1][0]), int(found[-1][1])) if found else None
 
 
 def run_location(env=None) -> str:
@@ -37,7 +59,8 @@ def parse_run_location(text: str) -> tuple[str, str] | None:
 
 
 @contextlib.contextmanager
-def stage_logging(log_path: str | None, name: str) -> Iterator[logging.Logger]:
+def stage_logging(log_path: str | None, name: str, outputs=None) -> Iterator[logging.Logger]:
+    """Send everything to the stage's log; on success log the size of ``outputs`` (the report shows it)."""
     console = sys.__stderr__
     if log_path:
         Path(log_path).parent.mkdir(parents=True, exist_ok=True)
@@ -58,6 +81,8 @@ def stage_logging(log_path: str | None, name: str) -> Iterator[logging.Logger]:
         logger.info("%s", where)
     try:
         yield logger
+        if outputs is not None:
+            logger.info("%s", output_size_line(list(outputs)))
     except PipelineError as e:
         logger.error("%s", e)
         print(f"[{name}] error: {e}", file=console)

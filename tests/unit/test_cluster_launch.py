@@ -90,6 +90,7 @@ def _train_resources(tmp_path, train: dict) -> dict:
     return dict(kv.split("=", 1) for kv in line.split(", "))
 
 
+@pytest.mark.slow  # a snakemake dry run per case
 @pytest.mark.parametrize(
     "train,expect,absent",
     [

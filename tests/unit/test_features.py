@@ -37,7 +37,7 @@ def checkpoint(tmp_path_factory):
 
 
 def test_preprocess_writes_eval_tensors_in_manifest_order(data, tmp_path):
-    n = preprocess(data / "query.csv", tmp_path / "in", 64, 32, workers=1)
+    n = preprocess(data / "query.csv", tmp_path / "in", 64, 32, workers=1, layout="files")
     q = pd.read_csv(data / "query.csv")
     assert n == len(q) and sorted(p.name for p in (tmp_path / "in").iterdir()) == [f"{i:06d}.bin" for i in range(n)]
     x = np.fromfile(tmp_path / "in" / "000001.bin", np.float32)
@@ -124,3 +124,67 @@ def test_load_trained_refuses_wrong_checkpoints(checkpoint, tmp_path):
     ms.save_checkpoint([{"name": "w", "data": ms.Tensor(np.zeros(2, np.float32))}], str(tmp_path / "other.ckpt"))
     with pytest.raises(CheckpointError, match="no 'classifier.weight'; not an AlignedReID training checkpoint"):
         load_trained(tmp_path / "other.ckpt", 18)
+
+
+def test_packed_inputs_hold_the_same_tensors_as_per_image_files(data, tmp_path):
+    from alignedreid.data.loader import IMAGENET_MEAN, IMAGENET_STD
+
+    n = preprocess(data / "gallery.csv", tmp_path / "g.u8", 64, 32, workers=1, layout="packed")
+    preprocess(data / "gallery.csv", tmp_path / "files", 64, 32, workers=1, layout="files")
+    packed = np.fromfile(tmp_path / "g.u8", np.uint8).reshape(n, 64, 32, 3)
+    assert (tmp_path / "g.u8").stat().st_size == n * 64 * 32 * 3  # a quarter of float32, one file
+    for i in (0, n - 1):
+        want = np.fromfile(tmp_path / "files" / f"{i:06d}.bin", np.float32).reshape(3, 64, 32)
+        got = ((packed[i].astype(np.float32) - np.float32(IMAGENET_MEAN)) / np.float32(IMAGENET_STD)).transpose(2, 0, 1)
+        np.testing.assert_allclose(got, want, atol=1e-6)  # what the C++ program computes from the packed file
+
+
+def test_packed_cpp_outputs_are_read_like_per_image_files(data, tmp_path):
+    q = pd.read_csv(data / "query.csv")
+    rng = np.random.default_rng(1)
+    g, stripes = rng.random((len(q), 6), np.float32), rng.random((len(q), 6, 2), np.float32)
+    (tmp_path / "out").mkdir()
+    g.tofile(tmp_path / "out" / "output_0.f32")
+    stripes.tofile(tmp_path / "out" / "output_1.f32")
+    collect_cpp_outputs(data / "query.csv", tmp_path / "out", tmp_path / "f.npz")
+    f = load_features(tmp_path / "f.npz")
+    np.testing.assert_array_equal(f.local, stripes.transpose(0, 2, 1))
+    assert f.complete
+    (tmp_path / "out" / "output_1.f32").write_bytes(b"\0" * 12)
+    with pytest.raises(PipelineError, match=r"output_1.f32 holds 3 values, not 3 rows of stripes of 6 channels"):
+        collect_cpp_outputs(data / "query.csv", tmp_path / "out", tmp_path / "h.npz")
+
+
+def test_parity_on_a_sample_matches_rows(tmp_path):
+    from alignedreid.features.python_ref import sample_rows
+
+    rows = sample_rows(10, 4)
+    assert len(rows) == 4 and list(rows) == sorted(set(rows)) and list(sample_rows(10, 4)) == list(rows)  # fixed, seeded
+    assert list(sample_rows(3, 4)) == [0, 1, 2] and list(sample_rows(3, 0)) == [0, 1, 2]
+    g = np.random.default_rng(0).random((10, 4), np.float32)
+    loc = np.ones((10, 2, 4), np.float32)
+    paths = [f"{i}.jpg" for i in range(10)]
+    save_features(tmp_path / "cpp.npz", g, loc, np.arange(10), np.zeros(10), paths)
+    save_features(tmp_path / "py.npz", g[rows] + 1e-6, loc[rows], rows, np.zeros(4), [paths[i] for i in rows], row=rows)
+    res = parity([str(tmp_path / "cpp.npz")], [str(tmp_path / "py.npz")])
+    assert res["ok"] and res["rows_compared"] == 4 and res["global_max_abs_diff"] < 2e-6
+    save_features(tmp_path / "wrong.npz", g[rows], loc[rows], rows, np.zeros(4), ["x.jpg"] * 4, row=rows)
+    with pytest.raises(PipelineError, match="list other images for the same rows"):
+        parity([str(tmp_path / "cpp.npz")], [str(tmp_path / "wrong.npz")])
+
+
+def test_import_checkpoint_checks_and_copies(checkpoint, tmp_path):
+    from alignedreid.export import import_checkpoint
+
+    summary = import_checkpoint(checkpoint, 18, 64, 32, tmp_path / "train")
+    assert summary["source"] == "checkpoint" and summary["num_classes"] == 3 and len(summary["checkpoint_sha256"]) == 64
+    assert (tmp_path / "train" / "log.csv").read_text().startswith("epoch,step,")
+    a, b = load_trained(checkpoint, 18), load_trained(tmp_path / "train" / "model.ckpt", 18)
+    for p, q in zip(a.get_parameters(), b.get_parameters()):
+        np.testing.assert_array_equal(p.asnumpy(), q.asnumpy())
+    params = {p.name: p for p in a.get_parameters()}
+    params["local_conv.weight"] = ms.Parameter(ms.Tensor(np.zeros((8, 256, 1, 1), np.float32)), name="local_conv.weight")
+    ms.save_checkpoint([{"name": f"network.{k}", "data": v} for k, v in params.items()], str(tmp_path / "wrapped.ckpt"))
+    with pytest.raises(CheckpointError, match=r"parameter 'local_conv.weight' has shape \(8, 256, 1, 1\), .* expects \(8, 512, 1, 1\)"):
+        import_checkpoint(tmp_path / "wrapped.ckpt", 18, 64, 32, tmp_path / "t2")  # wrapper prefix stripped, shape named
+    assert not (tmp_path / "t2" / "model.ckpt").exists()

@@ -88,3 +88,20 @@ def test_every_key_documented():
 
     assert schema["additionalProperties"] is False
     walk(schema, "")
+
+
+@pytest.mark.parametrize(
+    "patch,needle",
+    [
+        (
+            {"infer": {"backend": "ascend", "batch_size": 16}, "export": {"batch_size": 1}},
+            r"infer.batch_size \(16\) must equal export.batch_size \(1\) with infer.backend ascend",
+        ),
+        ({"train": {"device_num": 6, "nodes": 4}}, r"train.device_num \(6\) must be a multiple of train.nodes \(4\)"),
+        ({"train": {"device_num": 8, "launcher": "rank_table"}}, "train.rank_table_file: required"),
+    ],
+)
+def test_inconsistent_keys_are_refused_before_any_work(patch, needle):
+    with pytest.raises(ConfigError, match=needle):
+        resolve(patch)
+    resolve({"infer": {"backend": "ascend", "batch_size": 4}, "export": {"batch_size": 4}})  # consistent: fine

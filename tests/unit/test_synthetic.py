@@ -70,3 +70,29 @@ def test_identity_is_learnable_across_cameras(tmp_path):
 def test_bad_spec(bad):
     with pytest.raises(ConfigError, match="dataset.synthetic"):
         SyntheticSpec(**{**SMALL, **bad})
+
+
+def test_exact_counts_at_market_scale_are_planned_exactly():
+    from collections import Counter
+
+    from alignedreid.data.synthetic import plan_images
+
+    spec = SyntheticSpec(
+        train_ids=751, test_ids=750, cameras=6, train_images=12936, query_images=3368, gallery_images=13120, distractors=2793, junk=3819
+    )
+    plan = plan_images(spec)
+    assert Counter(p[0] for p in plan) == {"train": 12936, "query": 3368, "gallery": 19732}
+    assert spec.expected_counts() == {"train": 12936, "train_ids": 751, "query": 3368, "gallery": 19732}
+    assert len({(p[1], p[2], p[3]) for p in plan}) == len(plan)  # every file name distinct
+    queries = Counter((p[1], p[2]) for p in plan if p[0] == "query")
+    assert max(queries.values()) == 1  # at most one query per identity and camera
+    assert {p[1] for p in plan if p[0] == "query"} <= {p[1] for p in plan if p[0] == "gallery"}
+    with pytest.raises(ConfigError, match="query_images must be between test_ids and test_ids x cameras"):
+        SyntheticSpec(test_ids=2, cameras=3, query_images=7)
+
+
+def test_exact_counts_go_through_the_market_checks(tmp_path):
+    cfg = dict(SMALL, train_images=11, query_images=4, gallery_images=7)
+    summary = prepare_dataset(dataset_section({"source": "synthetic", "synthetic": cfg}), tmp_path / "out", work_dir=tmp_path)
+    s = summary["splits"]
+    assert (s["train"]["images"], s["query"]["images"], s["gallery"]["images"]) == (11, 4, 7 + 3 + 2)

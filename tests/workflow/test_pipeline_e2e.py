@@ -23,7 +23,7 @@ TINY = {
     "train": {"epochs": 2, "batch_size": 16, "num_instances": 4, "lr_max": 0.01, "warmup_epochs": 1, "quick_eval": False},
     "export": {"batch_size": 1},
     "infer": {"batch_size": 4},
-    "evaluation": {"max_rank": 10, "rerank": {"k1": 6, "k2": 3}},
+    "evaluation": {"max_rank": 10, "rerank": {"k1": 6, "k2": 3}, "parity_sample": 5},
 }
 ALL_JOBS = {
     "prepare_dataset",
@@ -76,12 +76,17 @@ def test_full_dag_outputs(pipeline):
     cmc, mAP = rank(global_distance(q.global_, g.global_), q.pid, g.pid, q.camid, g.camid, max_rank=10)
     assert mAP == pytest.approx(metrics["global"]["mAP"], abs=1e-6)
     np.testing.assert_allclose(cmc, metrics["global"]["cmc"], atol=1e-6)
-    for src in ("cpp", "python"):
+    for src, rows in (("cpp", 12), ("python", 5)):  # Python reference: a sample of parity_sample rows
         z = np.load(r / f"features/{src}/query.npz")
-        assert z["global"].shape == (12, 512) and z["local"].shape == (12, 2, 512)  # 64 px high -> 2 stripes
+        assert z["global"].shape == (rows, 512) and z["local"].shape == (rows, 2, 512)  # 64 px high -> 2 stripes
         np.testing.assert_allclose(np.linalg.norm(z["local"], axis=2), 1.0, atol=1e-4)
         assert z["pid"].dtype == np.int64 and list(z["path"][:1])[0].endswith(".jpg")
-    assert json.loads((r / "features/parity.json").read_text())["max_abs_diff"] <= 1e-4
+    assert len(set(np.load(r / "features/python/query.npz")["row"])) == 5
+    parity = json.loads((r / "features/parity.json").read_text())
+    assert parity["max_abs_diff"] <= 1e-4 and parity["rows_compared"] == 10 and parity["ok"]
+    # the C++ program's packed inputs and its outputs are temporary: gone once read
+    assert not list((r / "infer/input").glob("*")) and not (r / "infer/output/query").exists()
+    assert "outputs MB" in (r / "report.html").read_text()
     assert (r / "export/model.mindir").stat().st_size > 1e6 and (r / "export/model.onnx").stat().st_size > 1e6
     html = (r / "report.html").read_text()
     assert "SYNTHETIC" in html and "data:image/png;base64" in html
@@ -97,7 +102,8 @@ def test_second_run_does_nothing(pipeline):
 
 def test_evaluation_change_reruns_only_evaluate_and_report(pipeline):
     assert planned_jobs(pipeline, override={"evaluation": {"rerank": {"k1": 5}}}) == {"evaluate", "report"}
-    assert planned_jobs(pipeline, override={"evaluation": {"feature_source": "python"}}) == {"evaluate", "report"}
+    # evaluating the Python features needs them for every image, not the parity sample
+    assert planned_jobs(pipeline, override={"evaluation": {"feature_source": "python"}}) == {"features_python", "parity", "evaluate", "report"}
 
 
 def test_export_change_never_retrains(pipeline):

@@ -6,7 +6,6 @@ from alignedreid.training import TRAINING_CODE  # a list of file names; imports 
 
 REPO = Path(workflow.basedir)
 PKG = REPO / "src" / "alignedreid"
-# Stages with a benchmark: file (file stem = stage name), read by the report.
 SPLITS = ["query", "gallery"]
 
 
@@ -19,6 +18,17 @@ def package_sources(*names):
         p = PKG / name
         files += sorted(str(f) for f in p.rglob("*.py")) if p.is_dir() else [str(p)]
     return files
+
+
+def infer_input_path():
+    """The C++ program's input of split {split}: one packed file, or a folder of .bin files (infer.io)."""
+    return "results/infer/input/{split}.u8" if config["infer"]["io"] == "packed" else "results/infer/input/{split}"
+
+
+def infer_input_output():
+    """Rule preprocess's output (temporary: removed once infer_cpp has read it)."""
+    path = infer_input_path()
+    return temp(path) if config["infer"]["io"] == "packed" else temp(directory(path))
 
 
 def dataset_inputs(wildcards):
@@ -54,8 +64,8 @@ def pretrained_input(wildcards):
 
 def benchmarked_stages():
     """Stage names (rule, or rule_split) that write results/benchmarks/<stage>.tsv."""
-    stages = ["prepare_dataset", "train", "export", "build_infer", "evaluate"]
+    stages = ["prepare_dataset", "import_checkpoint" if config["model"]["checkpoint"] else "train", "export", "build_infer", "evaluate"]
     stages += [f"{r}_{s}" for r in ("preprocess", "infer_cpp", "features_python") for s in SPLITS]
-    if config["pretrained"]:
+    if config["pretrained"] and not config["model"]["checkpoint"]:
         stages.append("fetch_pretrained")
     return stages

@@ -41,12 +41,12 @@ rule build_infer:
 
 
 rule preprocess:
-    """Query/gallery images -> float32 NCHW .bin inputs of the C++ program."""
+    """Query/gallery images -> the C++ program's inputs (infer.io: one packed uint8 file, or a .bin per image); temporary."""
     input:
         manifest="results/data/{split}.csv",
         code=package_sources("features/cpp_files.py", "data/loader.py"),
     output:
-        directory("results/infer/input/{split}"),
+        infer_input_output(),
     log:
         "results/logs/preprocess_{split}.log",
     benchmark:
@@ -59,6 +59,7 @@ rule preprocess:
     params:
         height=config["model"]["height"],
         width=config["model"]["width"],
+        layout=config["infer"]["io"],
     script:
         "../scripts/preprocess.py"
 
@@ -68,10 +69,10 @@ rule infer_cpp:
     input:
         bin="results/infer/bin/aligned_infer",
         model=lambda wc: "results/export/model.onnx" if config["infer"]["backend"] == "cpu" else "results/export/model.mindir",
-        inputs="results/infer/input/{split}",
+        inputs=infer_input_path(),
         code=package_sources("features/cpp_files.py", "runlog.py"),
     output:
-        directory("results/infer/output/{split}"),
+        temp(directory("results/infer/output/{split}")),
     log:
         "results/logs/infer_cpp_{split}.log",
     benchmark:
@@ -107,7 +108,8 @@ rule features_cpp:
 
 
 rule features_python:
-    """Reference features: MindSpore Python inference on the trained checkpoint."""
+    """Reference features: MindSpore Python inference on the trained checkpoint, on the training device,
+    for a fixed sample of evaluation.parity_sample images (every image when evaluate reads them)."""
     input:
         ckpt="results/train/model.ckpt",
         manifest="results/data/{split}.csv",
@@ -125,12 +127,14 @@ rule features_python:
         **stage_resources("other"),
     params:
         model=config["model"],
+        device_target=config["train"]["device_target"],
+        sample=0 if config["evaluation"]["feature_source"] == "python" else config["evaluation"]["parity_sample"],
     script:
         "../scripts/features_python.py"
 
 
 rule parity:
-    """max |C++ - Python| over all features; fails beyond the tolerance (contracts.PARITY_TOLERANCE)."""
+    """max |C++ - Python| over the Python reference rows; fails beyond the tolerance (contracts.PARITY_TOLERANCE)."""
     input:
         cpp=expand("results/features/cpp/{split}.npz", split=["query", "gallery"]),
         python=expand("results/features/python/{split}.npz", split=["query", "gallery"]),

@@ -16,29 +16,54 @@ rule fetch_pretrained:
         "../scripts/fetch_pretrained.py"
 
 
-rule train:
-    """AlignedReID++ training: one device in-process, or N ranks via msrun / rank table."""
-    input:
-        train="results/data/train.csv",
-        query="results/data/query.csv",
-        gallery="results/data/gallery.csv",
-        pretrained=pretrained_input,
-        code=package_sources(*TRAINING_CODE, "training/launch.py", "training/slurm_node.py", "training/watchdog.py", "cpu_runtime.py"),
-    output:
-        model="results/train/model.ckpt",
-        log_csv="results/train/log.csv",
-        summary="results/train/train_summary.json",
-    log:
-        "results/logs/train.log",
-    benchmark:
-        "results/benchmarks/train.tsv"
-    threads: config["train"]["threads"]
-    resources:
-        **stage_resources("train"),
-        **train_cluster_resources(),
-    params:
-        model=config["model"],
-        train=config["train"],
-        out_dir=lambda wildcards, output: str(Path(output.model).parent),
-    script:
-        "../scripts/train.py"
+if config["model"]["checkpoint"]:
+
+    rule import_checkpoint:
+        """model.checkpoint given: check that it fits the configured network and use it instead of training."""
+        input:
+            ckpt=config["model"]["checkpoint"],
+            code=package_sources("export.py", "model.py", "pretrained.py"),
+        output:
+            model="results/train/model.ckpt",
+            log_csv="results/train/log.csv",
+            summary="results/train/train_summary.json",
+        log:
+            "results/logs/import_checkpoint.log",
+        benchmark:
+            "results/benchmarks/import_checkpoint.tsv"
+        resources:
+            **stage_resources("other"),
+        params:
+            model=config["model"],
+            out_dir=lambda wildcards, output: str(Path(output.model).parent),
+        script:
+            "../scripts/import_checkpoint.py"
+
+else:
+
+    rule train:
+        """AlignedReID++ training: one device in-process, or N ranks via msrun / rank table."""
+        input:
+            train="results/data/train.csv",
+            query="results/data/query.csv",
+            gallery="results/data/gallery.csv",
+            pretrained=pretrained_input,
+            code=package_sources(*TRAINING_CODE, "training/launch.py", "training/slurm_node.py", "training/watchdog.py", "cpu_runtime.py"),
+        output:
+            model="results/train/model.ckpt",
+            log_csv="results/train/log.csv",
+            summary="results/train/train_summary.json",
+        log:
+            "results/logs/train.log",
+        benchmark:
+            "results/benchmarks/train.tsv"
+        threads: config["train"]["threads"]
+        resources:
+            **stage_resources("train"),
+            **train_cluster_resources(),
+        params:
+            model=config["model"],
+            train=config["train"],
+            out_dir=lambda wildcards, output: str(Path(output.model).parent),
+        script:
+            "../scripts/train.py"

@@ -8,7 +8,7 @@ from pathlib import Path
 from alignedreid.errors import PipelineError
 from alignedreid.runlog import stage_logging
 
-with stage_logging(snakemake.log[0], "build_infer") as log:
+with stage_logging(snakemake.log[0], "build_infer", snakemake.output) as log:
     out = Path(snakemake.output[0])
     build = out.parent.parent / f"build-{snakemake.params.backend}"
     cmd = ["bash", str(Path(snakemake.params.src) / "build.sh"), snakemake.params.backend, str(build.resolve())]

@@ -3,7 +3,7 @@
 from alignedreid.evaluation.run import run_evaluation
 from alignedreid.runlog import stage_logging
 
-with stage_logging(snakemake.log[0], "evaluate"):
+with stage_logging(snakemake.log[0], "evaluate", snakemake.output):
     run_evaluation(
         snakemake.input.query,
         snakemake.input.gallery,

@@ -5,7 +5,7 @@ from pathlib import Path
 from alignedreid.export import export_model
 from alignedreid.runlog import stage_logging
 
-with stage_logging(snakemake.log[0], "export"):
+with stage_logging(snakemake.log[0], "export", snakemake.output):
     m, e = snakemake.params.model, snakemake.params.export
     export_model(
         snakemake.input.ckpt,

@@ -4,7 +4,7 @@ from alignedreid.io_utils import write_json
 from alignedreid.pretrained import prepare_backbone_checkpoint
 from alignedreid.runlog import stage_logging
 
-with stage_logging(snakemake.log[0], "fetch_pretrained"):
+with stage_logging(snakemake.log[0], "fetch_pretrained", snakemake.output):
     cfg = snakemake.params.pretrained
     info = prepare_backbone_checkpoint(cfg, snakemake.params.depth, snakemake.output.ckpt, cfg["cache_dir"])
     write_json(snakemake.output.info, info)

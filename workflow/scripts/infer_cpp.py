@@ -3,7 +3,7 @@
 from alignedreid.features.cpp_files import run_cpp_program
 from alignedreid.runlog import stage_logging
 
-with stage_logging(snakemake.log[0], "infer_cpp"):
+with stage_logging(snakemake.log[0], "infer_cpp", snakemake.output):
     p = snakemake.params
     run_cpp_program(
         snakemake.input.bin,

@@ -5,7 +5,7 @@ from pathlib import Path
 from alignedreid.report import write_report
 from alignedreid.runlog import stage_logging
 
-with stage_logging(snakemake.log[0], "report"):
+with stage_logging(snakemake.log[0], "report", snakemake.output):
     files = {
         k: snakemake.input[k]
         for k in ("summary", "gallery", "train_summary", "train_log", "model", "mindir", "onnx", "parity", "metrics", "per_query")

@@ -4,7 +4,7 @@ from alignedreid.runlog import stage_logging
 from alignedreid.training.job import TrainJob
 from alignedreid.training.launch import run_training
 
-with stage_logging(snakemake.log[0], "train"):
+with stage_logging(snakemake.log[0], "train", snakemake.output):
     job = TrainJob.from_config(
         {"model": snakemake.params.model, "train": snakemake.params.train},
         snakemake.input.train,

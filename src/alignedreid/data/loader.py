@@ -58,8 +58,11 @@ def train_transforms(height: int, width: int, aug: dict) -> list:
     return ops + [vision.Normalize(IMAGENET_MEAN, IMAGENET_STD), vision.HWC2CHW()]
 
 
-def eval_transforms(height: int, width: int) -> list:
-    return [vision.Decode(), vision.Resize((height, width)), vision.Normalize(IMAGENET_MEAN, IMAGENET_STD), vision.HWC2CHW()]
+def eval_transforms(height: int, width: int, normalise: bool = True) -> list:
+    """Decode, bilinear resize (uint8 HWC out), then ImageNet normalisation and CHW. Without
+    ``normalise`` the pipeline stops at the resized uint8 pixels (the C++ program's packed input)."""
+    resized = [vision.Decode(), vision.Resize((height, width))]
+    return resized + ([vision.Normalize(IMAGENET_MEAN, IMAGENET_STD), vision.HWC2CHW()] if normalise else [])
 
 
 def train_dataset(
@@ -91,8 +94,8 @@ def train_dataset(
     return data, sampler, len(mapping), steps
 
 
-def eval_dataset(manifest: pd.DataFrame, height: int, width: int, batch_size: int, workers: int = 2):
+def eval_dataset(manifest: pd.DataFrame, height: int, width: int, batch_size: int, workers: int = 2, normalise: bool = True):
     source = ManifestImages(manifest["path"], manifest["pid"].to_numpy())
     data = ds.GeneratorDataset(source, column_names=["image", "label"], shuffle=False, python_multiprocessing=False)
-    data = data.map(operations=eval_transforms(height, width), input_columns="image", num_parallel_workers=workers)
+    data = data.map(operations=eval_transforms(height, width, normalise), input_columns="image", num_parallel_workers=workers)
     return data.batch(batch_size, drop_remainder=False)

@@ -35,6 +35,10 @@ class SyntheticSpec:
     width: int = 64
     height: int = 128
     jpeg_quality: int = 90
+    # exact totals (None = ids x per-id counts); spread as evenly as possible over the identities
+    train_images: int | None = None
+    query_images: int | None = None
+    gallery_images: int | None = None  # person images in the gallery, without distractors and junk
 
     def __post_init__(self):
         checks = [
@@ -47,18 +51,28 @@ class SyntheticSpec:
             (self.train_ids + self.test_ids <= 9999, "train_ids + test_ids must be <= 9999 (4-digit ids)"),
             (self.distractors >= 0 and self.junk >= 0, "distractors and junk must be >= 0"),
             (self.width >= 16 and self.height >= 32, "width must be >= 16 and height >= 32"),
+            (self.train_images is None or self.train_images >= 2 * self.train_ids, "train_images must be >= 2 x train_ids"),
+            (
+                self.query_images is None or self.test_ids <= self.query_images <= self.test_ids * self.cameras,
+                "query_images must be between test_ids and test_ids x cameras (one query per camera and identity)",
+            ),
+            (self.gallery_images is None or self.gallery_images >= self.test_ids, "gallery_images must be >= test_ids"),
         ]
         for ok, msg in checks:
             if not ok:
                 raise ConfigError(f"dataset.synthetic: {msg}")
 
+    def totals(self) -> tuple[int, int, int]:
+        """(train images, query images, gallery person images)."""
+        return (
+            self.train_images if self.train_images is not None else self.train_ids * self.images_per_id,
+            self.query_images if self.query_images is not None else self.test_ids * self.queries_per_id,
+            self.gallery_images if self.gallery_images is not None else self.test_ids * (self.images_per_id - self.queries_per_id),
+        )
+
     def expected_counts(self) -> dict[str, int]:
-        return {
-            "train": self.train_ids * self.images_per_id,
-            "train_ids": self.train_ids,
-            "query": self.test_ids * self.queries_per_id,
-            "gallery": self.test_ids * (self.images_per_id - self.queries_per_id) + self.distractors + self.junk,
-        }
+        train, query, gallery = self.totals()
+        return {"train": train, "train_ids": self.train_ids, "query": query, "gallery": gallery + self.distractors + self.junk}
 
 
 # --------------------------------------------------------------------------- appearance
@@ -169,25 +183,38 @@ def render_person(ident: dict, cam: dict, rng: np.random.Generator, width: int, 
 
 
 # --------------------------------------------------------------------------- layout
+def _spread(total: int, parts: int) -> list[int]:
+    """``total`` split into ``parts`` counts that differ by at most one (larger ones first)."""
+    base, extra = divmod(total, parts)
+    return [base + (i < extra) for i in range(parts)]
+
+
+def _per_identity(spec: SyntheticSpec) -> dict[int, tuple[int, int]]:
+    """pid -> (queries, images in all) for every identity (train identities have no queries)."""
+    train, query, gallery = spec.totals()
+    if spec.train_images is None and spec.query_images is None and spec.gallery_images is None:
+        counts = {pid: (0, spec.images_per_id) for pid in range(1, spec.train_ids + 1)}
+        counts.update({spec.train_ids + i + 1: (spec.queries_per_id, spec.images_per_id) for i in range(spec.test_ids)})
+        return counts
+    counts = {pid + 1: (0, n) for pid, n in enumerate(_spread(train, spec.train_ids))}
+    for i, (q, g) in enumerate(zip(_spread(query, spec.test_ids), _spread(gallery, spec.test_ids)[::-1])):
+        counts[spec.train_ids + i + 1] = (q, q + g)
+    return counts
+
+
 def plan_images(spec: SyntheticSpec) -> list[tuple[str, int, int, int, str]]:
     """List (split, pid, camera 1-based, frame, kind) for every image, in a fixed order."""
     plan = []
-    pids = list(range(1, spec.train_ids + spec.test_ids + 1))
-    train_pids, test_pids = pids[: spec.train_ids], pids[spec.train_ids :]
-    for pid in pids:
-        queries_left = set()
-        if pid in test_pids:
-            queries_left = {((pid + q) % spec.cameras) + 1 for q in range(spec.queries_per_id)}
-        for k in range(spec.images_per_id):
+    for pid, (n_query, n_images) in _per_identity(spec).items():
+        queries_left = {((pid + q) % spec.cameras) + 1 for q in range(n_query)}
+        for k in range(n_images):
             cam = ((pid + k) % spec.cameras) + 1
-            frame = 1000 * pid + 25 * k
-            if pid in train_pids:
-                split = "train"
-            elif cam in queries_left:
+            frame = (1000 * pid + 25 * k) % 1_000_000  # six digits in the file name; pid keeps names unique
+            if pid > spec.train_ids and cam in queries_left:
                 split = "query"
                 queries_left.discard(cam)
             else:
-                split = "gallery"
+                split = "train" if pid <= spec.train_ids else "gallery"
             plan.append((split, pid, cam, frame, "person"))
     for j in range(spec.distractors):
         plan.append(("gallery", DISTRACTOR_PID, (j % spec.cameras) + 1, 10 * j, "distractor"))

@@ -1,4 +1,5 @@
-"""Feature files (docs/architecture.md §3): global [N, 2048], local [N, S, D], pid, camid, path."""
+"""Feature files (docs/architecture.md §3): global [N, 2048], local [N, S, D], pid, camid, path, and
+for a sample of a split the manifest rows it holds (``row``)."""
 
 from __future__ import annotations
 
@@ -21,9 +22,15 @@ class FeatureSet:
     pid: np.ndarray
     camid: np.ndarray
     path: np.ndarray
+    row: np.ndarray  # manifest row of each feature: 0..N-1 for a complete file, the sampled rows otherwise
+    sampled: bool = False  # the file holds a sample of its split (it has a 'row' array)
 
     def __len__(self):
         return len(self.pid)
+
+    @property
+    def complete(self) -> bool:
+        return not self.sampled
 
 
 def load_features(path: str | os.PathLike) -> FeatureSet:
@@ -44,16 +51,23 @@ def load_features(path: str | os.PathLike) -> FeatureSet:
     for key in REQUIRED:
         if len(arrays[key]) != n:
             raise PipelineError(f"{path}: array {key!r} has {len(arrays[key])} rows, 'pid' has {n}")
+    row = arrays["row"].astype(np.int64) if "row" in arrays else np.arange(n, dtype=np.int64)
+    if len(row) != n:
+        raise PipelineError(f"{path}: array 'row' has {len(row)} rows, 'pid' has {n}")
     return FeatureSet(
         arrays["global"].astype(np.float32, copy=False),
         arrays["local"].astype(np.float32, copy=False),
         arrays["pid"].astype(np.int64),
         arrays["camid"].astype(np.int64),
         arrays["path"].astype(str),
+        row,
+        "row" in arrays,
     )
 
 
-def save_features(path: str | os.PathLike, global_, local, pid, camid, paths) -> None:
+def save_features(path: str | os.PathLike, global_, local, pid, camid, paths, row=None) -> None:
+    """Write a feature file; ``row`` (the manifest rows, for a sample) is stored only when given."""
+    extra = {} if row is None else {"row": np.asarray(row, np.int64)}
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
             np.savez(
@@ -64,5 +78,6 @@ def save_features(path: str | os.PathLike, global_, local, pid, camid, paths) ->
                     "pid": np.asarray(pid, np.int64),
                     "camid": np.asarray(camid, np.int64),
                     "path": np.asarray(paths, dtype=str),
+                    **extra,
                 },
             )

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..contracts import RERANK_K1, RERANK_K2, RERANK_LAMBDA
+from ..errors import PipelineError
 from ..io_utils import atomic_path, write_json
 from .distance import global_distance
 from .features_io import FeatureSet, load_features
@@ -84,6 +85,9 @@ def run_evaluation(query_npz, gallery_npz, metrics_out, per_query_out, eval_cfg:
     the CPU threads the job was given (Snakemake's ``threads``)."""
     log.info("kernel threads: %d", limit_kernel_threads(threads))
     query, gallery = load_features(query_npz), load_features(gallery_npz)
+    for name, f in ((query_npz, query), (gallery_npz, gallery)):
+        if not f.complete:
+            raise PipelineError(f"{name}: holds a sample of {len(f)} rows, evaluation needs every image of the split")
     log.info("query %d x gallery %d; global %s, local %s", len(query), len(gallery), query.global_.shape[1:], query.local.shape[1:])
     rr = eval_cfg["rerank"]
     metrics, per_query, times = evaluate_features(

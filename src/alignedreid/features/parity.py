@@ -14,10 +14,21 @@ class ParityError(PipelineError):
 
 
 def parity(cpp_npz: list, py_npz: list, tolerance: float = PARITY_TOLERANCE) -> dict:
-    """Max abs differences of the global and local features over every pair of files."""
-    out = {"global_max_abs_diff": 0.0, "local_max_abs_diff": 0.0}
+    """Max abs differences of the global and local features over every pair of files. The Python
+    file may hold a sample of the rows (its ``row`` array); the C++ rows are matched to it."""
+    out = {"global_max_abs_diff": 0.0, "local_max_abs_diff": 0.0, "rows_compared": 0}
     for c, p in zip(cpp_npz, py_npz):
         a, b = load_features(c), load_features(p)
+        if not a.complete:
+            raise PipelineError(f"{c}: the C++ features must cover every manifest row")
+        if b.complete and len(b) != len(a):
+            raise PipelineError(f"{c} and {p} have different shapes: {len(a)} and {len(b)} rows (and {p} is no sample)")
+        if len(b) and b.row.max() >= len(a):
+            raise PipelineError(f"{p}: rows up to {b.row.max()} but {c} has {len(a)} rows; were they made from the same manifest?")
+        a = type(a)(a.global_[b.row], a.local[b.row], a.pid[b.row], a.camid[b.row], a.path[b.row], b.row, b.sampled)
+        if not np.array_equal(a.path, b.path):
+            raise PipelineError(f"{c} and {p} list other images for the same rows; were they made from the same manifest?")
+        out["rows_compared"] += len(b)
         if a.global_.shape != b.global_.shape or a.local.shape != b.local.shape:
             raise PipelineError(f"{c} and {p} have different shapes: {a.global_.shape}/{a.local.shape} vs {b.global_.shape}/{b.local.shape}")
         out["global_max_abs_diff"] = max(out["global_max_abs_diff"], float(np.abs(a.global_ - b.global_).max()))

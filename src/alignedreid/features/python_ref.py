@@ -42,13 +42,27 @@ def quick_global_map(net, query: pd.DataFrame, gallery: pd.DataFrame, height: in
     return {"mAP": float(mAP), "rank1": float(cmc[0])}
 
 
-def python_features(ckpt, depth: int, manifest_csv, out_npz, height: int, width: int, conv_impl: str) -> None:
-    """Reference features from MindSpore Python inference on the trained checkpoint (graph mode)."""
+def sample_rows(n: int, size: int, seed: int = 0) -> np.ndarray:
+    """The fixed, seeded sample of manifest rows that parity checks (all rows when size is 0 or >= n), sorted."""
+    if size <= 0 or size >= n:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size, replace=False))
+
+
+def python_features(
+    ckpt, depth: int, manifest_csv, out_npz, height: int, width: int, conv_impl: str, sample: int = 0, device_target: str = "CPU"
+) -> int:
+    """Reference features from MindSpore Python inference (graph mode) on the trained checkpoint, for
+    every manifest row or a fixed sample of ``sample`` rows (stored with their row numbers).
+    Runs on ``device_target``, the training device. Returns the number of rows computed."""
     from ..export import load_trained
 
     ms.set_context(mode=ms.GRAPH_MODE)
-    ms.set_device("CPU")
+    ms.set_device(device_target)
     df = read_manifest(manifest_csv)
+    rows = sample_rows(len(df), sample)
+    sub = df.iloc[rows].reset_index(drop=True)
     net = load_trained(ckpt, depth, conv_impl)
-    g, l = extract(net, df, height, width)
-    save_features(out_npz, g, l, df.pid, df.camid, df.path)
+    g, l = extract(net, sub, height, width)
+    save_features(out_npz, g, l, sub.pid, sub.camid, sub.path, row=None if len(rows) == len(df) else rows)
+    return len(rows)

@@ -1,0 +1,100 @@
+"""config/rehearsal.yaml at 1/20 of Market-1501 (same count ratios, junk and distractors included),
+through the real DAG: ResNet-50 at 256x128, bounded training, export, C++ inference, parity on a
+sample, evaluation, report. Then the same model as a given checkpoint (model.checkpoint), with the
+C++ program's other file layout (infer.io: files): the metrics must not change."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from tests.conftest import REPO, copy_workflow, run_snakemake
+
+pytestmark = pytest.mark.workflow
+
+SCALED = {  # Market-1501 / 20
+    "dataset": {
+        "synthetic": {
+            "train_ids": 38,
+            "test_ids": 38,
+            "train_images": 647,
+            "query_images": 168,
+            "gallery_images": 656,
+            "distractors": 140,
+            "junk": 191,
+        }
+    },
+    "train": {"max_steps": 3},
+    "evaluation": {"parity_sample": 32},
+}
+
+
+def _config(dst, name, extra):
+    cfg = yaml.safe_load((REPO / "config" / "rehearsal.yaml").read_text())
+
+    def merge(a, b):
+        for k, v in b.items():
+            if isinstance(v, dict) and isinstance(a.get(k), dict):
+                merge(a[k], v)
+            else:
+                a[k] = v
+
+    merge(cfg, SCALED)
+    merge(cfg, extra)
+    (dst / name).write_text(yaml.safe_dump(cfg))
+    return name
+
+
+@pytest.fixture(scope="module")
+def rehearsal(tmp_path_factory):
+    dst = copy_workflow(tmp_path_factory.mktemp("rehearsal") / "repo")
+    run_snakemake(dst, "results/report.html", "--configfile", _config(dst, "scaled.yaml", {}), timeout=3600)
+    return dst
+
+
+def test_scaled_rehearsal_runs_the_recipe(rehearsal):
+    r = rehearsal / "results"
+    summary = json.loads((r / "data/summary.json").read_text())["splits"]
+    assert summary["train"]["images"] == 647 and summary["train"]["ids"] == 38
+    assert summary["query"]["images"] == 168
+    assert summary["gallery"]["images"] == 656 + 140 + 191 and summary["gallery"]["junk"] == 191
+    assert summary["gallery"]["distractors"] == 140 and len(summary["gallery"]["cameras"]) == 6
+    ts = json.loads((r / "train/train_summary.json").read_text())
+    assert ts["depth"] == 50 and (ts["height"], ts["width"]) == (256, 128) and ts["execution"] == "graph"
+    assert len(pd.read_csv(r / "train/log.csv")) == 3  # train.max_steps
+    g = np.load(r / "features/cpp/gallery.npz")
+    assert g["global"].shape == (987, 2048) and g["local"].shape == (987, 8, 2048)
+    parity = json.loads((r / "features/parity.json").read_text())
+    assert parity["ok"] and parity["rows_compared"] == 64
+    metrics = json.loads((r / "eval/metrics.json").read_text())
+    assert metrics["num_gallery"] == 987 and all(v in metrics for v in ("global", "global_local", "global_rerank", "global_local_rerank"))
+    html = (r / "report.html").read_text()
+    assert (r / "report.html").stat().st_size < 5 * 2**20
+    assert "79 ms on one Ascend 910" in html and "outputs MB" in html
+
+
+def test_given_checkpoint_and_per_image_files_give_the_same_metrics(rehearsal, tmp_path):
+    dst = copy_workflow(tmp_path / "repo")
+    ckpt = rehearsal / "results/train/model.ckpt"
+    name = _config(dst, "ckpt.yaml", {"model": {"checkpoint": str(ckpt)}, "infer": {"io": "files"}})
+    plan = run_snakemake(dst, "-n", "results/report.html", "--configfile", name).stdout
+    assert "import_checkpoint" in plan and "rule train:" not in plan
+    run_snakemake(dst, "results/report.html", "--configfile", name, timeout=3600)
+    a = json.loads((rehearsal / "results/eval/metrics.json").read_text())
+    b = json.loads((dst / "results/eval/metrics.json").read_text())
+    for v in ("global", "global_local", "global_rerank", "global_local_rerank"):
+        assert b[v]["mAP"] == pytest.approx(a[v]["mAP"], abs=1e-6)
+        np.testing.assert_allclose(b[v]["cmc"], a[v]["cmc"], atol=1e-6)
+    assert "given checkpoint (not trained in this run)" in (dst / "results/report.html").read_text()
+
+
+def test_checkpoint_of_another_model_is_refused(rehearsal, tmp_path):
+    dst = copy_workflow(tmp_path / "repo")
+    ckpt = rehearsal / "results/train/model.ckpt"
+    name = _config(dst, "bad.yaml", {"model": {"checkpoint": str(ckpt), "depth": 18}})
+    proc = run_snakemake(dst, "results/train/model.ckpt", "--configfile", name, check=False)
+    assert proc.returncode != 0
+    assert "[import_checkpoint] error:" in proc.stderr
+    assert "has shape" in proc.stderr and "a ResNet-18 AlignedReID network expects" in proc.stderr

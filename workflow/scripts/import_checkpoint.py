@@ -1,0 +1,8 @@
+"""Snakemake adapter for alignedreid.export.import_checkpoint."""
+
+from alignedreid.export import import_checkpoint
+from alignedreid.runlog import stage_logging
+
+with stage_logging(snakemake.log[0], "import_checkpoint", snakemake.output):
+    m = snakemake.params.model
+    import_checkpoint(snakemake.input.ckpt, m["depth"], m["height"], m["width"], snakemake.params.out_dir)
