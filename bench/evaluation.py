@@ -3,6 +3,7 @@
   python bench/evaluation.py --part market    # 3,368 x 15,913, 8x2048-d stripes (minutes)
   python bench/evaluation.py --part market128 # same with 8x128-d stripes
   python bench/evaluation.py --part small     # 1,000 x 5,000 vs straightforward implementations
+  python bench/evaluation.py --part kernel    # DMLI kernel: previous vs current, same run, 8x128 and 8x2048
   python bench/evaluation.py --part all
 Random unit-norm features with identity structure stand in for a trained model's.
 """
@@ -130,13 +131,46 @@ def small():
     )
 
 
+def kernel(rate: float, nq: int = 800, ng: int = 4000):
+    """Previous and current DMLI kernel on the same features (q-g), with the GEMM floor."""
+    from _previous_local import previous_local_distance
+
+    rows = []
+    for dim in (128, 2048):
+        q, g = make_features(nq, ng, 8, dim, seed=3)
+        previous_local_distance(q[1][:2], g[1][:2])  # compile
+        old, t_old, _ = measure(previous_local_distance, q[1], g[1])
+        new, t_new, _ = measure(local_distance, q[1], g[1])
+        floor = 2.0 * nq * ng * 64 * dim / rate
+        per_pair_ns = 1e9 * t_new / (nq * ng * 64)
+        rows.append(
+            [
+                f"8x{dim}",
+                f"{t_old:.2f}",
+                f"{t_new:.2f}",
+                f"{t_old / t_new:.2f}x",
+                f"{floor:.2f}",
+                f"{t_new / floor:.2f}",
+                f"{per_pair_ns:.2f}",
+                f"{np.abs(old - new).max():.1e}",
+            ]
+        )
+    print_table(
+        f"DMLI local distance {nq} x {ng}: previous kernel vs current (same run)",
+        ["stripes", "previous s", "current s", "speed-up", "GEMM floor s", "current/floor", "ns per stripe pair", "max |diff|"],
+        rows,
+    )
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--part", choices=["market", "market128", "small", "all"], default="all")
+    ap.add_argument("--part", choices=["market", "market128", "small", "kernel", "all"], default="all")
     args = ap.parse_args()
     local_distance(np.ones((2, 2, 4), np.float32), np.ones((2, 2, 4), np.float32))  # compile the kernel
     rate = gemm_rate()
     print(f"float32 GEMM rate on this machine: {rate / 1e9:.1f} GFLOP/s")
+    if args.part in ("kernel", "all"):
+        kernel(rate)
     if args.part in ("small", "all"):
         small()
     if args.part in ("market128", "all"):

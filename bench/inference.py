@@ -1,5 +1,6 @@
 """Inference throughput: the C++ program (OpenVINO CPU backend on the ONNX export) against
-MindSpore Python inference of the same checkpoint, same batch sizes, same machine, same run.
+MindSpore Python inference of the same checkpoint (before: PyNative + im2col; now: graph mode +
+native convolutions), same batch sizes, same machine, same run.
 
   python bench/inference.py --ckpt results/train/model.ckpt --onnx results/export/model.onnx \
       --exe results/infer/bin/aligned_infer --depth 18 --height 128 --width 64
@@ -36,34 +37,27 @@ def python_rate(net, batch: int, h: int, w: int, n_images: int) -> float:
 
 
 def cpp_rate(exe, onnx, batch: int, h: int, w: int, n_images: int, threads: int) -> float:
+    """The C++ program on a packed uint8 input file (infer.io: packed), model time only."""
     with tempfile.TemporaryDirectory() as d:
-        inp = Path(d) / "in"
-        inp.mkdir()
-        rng = np.random.default_rng(0)
-        for i in range(n_images):
-            rng.standard_normal(3 * h * w).astype(np.float32).tofile(inp / f"{i:06d}.bin")
-        out = subprocess.run(
-            [
-                str(exe),
-                "--model",
-                str(onnx),
-                "--input_dir",
-                str(inp),
-                "--output_dir",
-                str(Path(d) / "out"),
-                "--batch",
-                str(batch),
-                "--height",
-                str(h),
-                "--width",
-                str(w),
-                "--threads",
-                str(threads),
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
+        np.random.default_rng(0).integers(0, 256, (n_images, h, w, 3), dtype=np.uint8).tofile(Path(d) / "in.u8")
+        cmd = [
+            str(exe),
+            "--model",
+            str(onnx),
+            "--input",
+            str(Path(d) / "in.u8"),
+            "--output_dir",
+            str(Path(d) / "out"),
+            "--batch",
+            str(batch),
+            "--height",
+            str(h),
+            "--width",
+            str(w),
+            "--threads",
+            str(threads),
+        ]
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     return float(re.search(r"images/s ([\d.]+)", out).group(1))
 
 
@@ -80,15 +74,13 @@ def main():
     args = ap.parse_args()
     ms.set_device("CPU")
     rows = []
-    # PyNative only: compiled (graph-mode) execution of this network stalls on CPU after a few
-    # calls with MindSpore 2.10 (README, known limitations)
-    for mode, name in ((ms.PYNATIVE_MODE, "pynative"),):
+    # before: PyNative with the im2col convolution (the CPU default until the architecture pass);
+    # now: graph mode with the native convolution (features_python and the quick evaluation)
+    for mode, name, impl in ((ms.PYNATIVE_MODE, "pynative", "unfold"), (ms.GRAPH_MODE, "graph", "native")):
         ms.set_context(mode=mode)
-        for impl in ("native", "unfold"):
-            net = load_trained(args.ckpt, args.depth, impl)
-            for batch in (1, 32):
-                n = min(args.images, 16) if impl == "native" else args.images  # native CPU conv is slow
-                rows.append([f"MindSpore Python ({name}, {impl} conv)", batch, f"{python_rate(net, batch, args.height, args.width, n):.1f}"])
+        net = load_trained(args.ckpt, args.depth, impl)
+        for batch in (1, 32):
+            rows.append([f"MindSpore Python ({name}, {impl} conv)", batch, f"{python_rate(net, batch, args.height, args.width, args.images):.1f}"])
     for batch in (1, 32):
         rows.append(
             [

@@ -101,3 +101,22 @@ def test_re_ranking_small_chunks_equal_large():
 def test_re_ranking_rejects_bad_shapes():
     with pytest.raises(ValueError, match="shapes do not fit"):
         re_ranking(np.zeros((3, 4)), np.zeros((3, 3)), np.zeros((5, 5)))
+
+
+@pytest.mark.parametrize("scale_row", [None, 3])
+def test_local_distance_of_normalised_stripes_matches_reference(scale_row):
+    """L2-normalised stripes (the feature-file contract) take the polynomial squashing path; a row
+    scaled away from unit length takes the exact one. Both must equal the reference."""
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((9, 8, 32)).astype(np.float32)
+    y = rng.standard_normal((14, 8, 32)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=2, keepdims=True)
+    y /= np.linalg.norm(y, axis=2, keepdims=True)
+    y[:3] = 0.6 * y[:3] + 0.4 * x[:3]  # some close pairs (small distances)
+    y[:3] /= np.linalg.norm(y[:3], axis=2, keepdims=True)
+    if scale_row is not None:
+        x[scale_row] *= 4.0
+    np.testing.assert_allclose(local_distance(x, y), ref_local_distance(x, y), rtol=1e-5, atol=2e-6)
+    off = ~np.eye(len(x), dtype=bool)  # the diagonal's float32 cancellation: see the test above
+    np.testing.assert_allclose(local_distance(x, x)[off], ref_local_distance(x, x)[off], rtol=1e-5, atol=2e-6)
+    np.testing.assert_allclose(np.diag(local_distance(x, x)), np.diag(ref_local_distance(x, x)), atol=5e-3)
