@@ -266,6 +266,8 @@ def write_report(out, inputs: dict, config: dict, benchmarks: list, logs: dict, 
     metrics = json.loads(Path(inputs["metrics"]).read_text())
     parity = json.loads(Path(inputs["parity"]).read_text())
     parity.setdefault("tolerance", PARITY_TOLERANCE)
+    for key in ("rows_compared", "global_raw_max_abs_diff", "global_raw_max_rel_diff"):
+        parity.setdefault(key, float("nan"))
     parity["ok"] = parity["max_abs_diff"] <= parity["tolerance"]
     synthetic = summary["source"] == "synthetic"
     warnings = []

@@ -77,14 +77,16 @@ def _features(path, g, loc):
 
 
 def test_parity_measures_and_fails_beyond_tolerance(tmp_path):
-    g = np.ones((3, 4), np.float32)
+    g = np.array([[1, 0, 0, 0], [0, 2, 0, 0], [600, 0, 0, 0]], np.float32)
     loc = np.ones((3, 2, 4), np.float32)
     a = _features(tmp_path / "a.npz", g, loc)
-    b = _features(tmp_path / "b.npz", g + 5e-5, loc)
+    b = _features(tmp_path / "b.npz", g + np.array([[0, 5e-5, 0, 0], [0, 0, 0, 0], [0, 0, 4e-3, 0]], np.float32), loc)
     res = parity([a], [b])
+    # compared as evaluation sees them: L2-normalised (the 4e-3 on a norm of 600 is 7e-6 of it)
     assert res["ok"] and res["global_max_abs_diff"] == pytest.approx(5e-5, rel=1e-2) and res["local_max_abs_diff"] == 0
+    assert res["global_raw_max_abs_diff"] == pytest.approx(4e-3, rel=1e-2) and res["global_raw_max_rel_diff"] == pytest.approx(5e-5, rel=1e-2)
     check_parity(res)
-    c = _features(tmp_path / "c.npz", g, loc - 3e-3)
+    c = _features(tmp_path / "c.npz", g, loc - 3e-3)  # the stripes are compared as they are
     bad = parity([a, a], [b, c])
     assert not bad["ok"] and bad["max_abs_diff"] == pytest.approx(3e-3, rel=1e-2)
     with pytest.raises(ParityError, match=r"differ by 3\.000e-03 .*above the tolerance 0\.0001"):
