@@ -29,6 +29,16 @@ def repo_copy(tmp_path):
     return copy_workflow(tmp_path / "repo")
 
 
+def merge_config(dst: dict, src: dict) -> dict:
+    """Merge ``src`` into ``dst`` key by key, recursing into sections (as a second config file does)."""
+    for k, v in src.items():
+        if isinstance(v, dict) and isinstance(dst.get(k), dict):
+            merge_config(dst[k], v)
+        else:
+            dst[k] = v
+    return dst
+
+
 def dataset_section(dataset: dict) -> dict:
     """The ``dataset`` config section as the pipeline sees it: validated, defaults filled."""
     from alignedreid.config import resolve

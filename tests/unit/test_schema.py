@@ -7,6 +7,7 @@ import yaml
 from alignedreid import contracts
 from alignedreid.config import resolve
 from alignedreid.errors import ConfigError
+from tests.conftest import merge_config
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA = str(REPO / "config" / "schema.yaml")
@@ -61,16 +62,7 @@ def test_schema_defaults_equal_the_code_constants():
     ],
 )
 def test_bad_values_rejected(patch, needle):
-    cfg = copy.deepcopy(load("config.yaml"))
-
-    def merge(dst, src):
-        for k, v in src.items():
-            if isinstance(v, dict) and isinstance(dst.get(k), dict):
-                merge(dst[k], v)
-            else:
-                dst[k] = v
-
-    merge(cfg, patch)
+    cfg = merge_config(copy.deepcopy(load("config.yaml")), patch)
     with pytest.raises(ConfigError, match=needle):
         resolve(cfg)
 

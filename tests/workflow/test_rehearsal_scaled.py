@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.conftest import REPO, copy_workflow, run_snakemake
+from tests.conftest import REPO, copy_workflow, merge_config, run_snakemake
 
 pytestmark = pytest.mark.workflow
 
@@ -33,16 +33,7 @@ SCALED = {  # Market-1501 / 20
 
 def _config(dst, name, extra):
     cfg = yaml.safe_load((REPO / "config" / "rehearsal.yaml").read_text())
-
-    def merge(a, b):
-        for k, v in b.items():
-            if isinstance(v, dict) and isinstance(a.get(k), dict):
-                merge(a[k], v)
-            else:
-                a[k] = v
-
-    merge(cfg, SCALED)
-    merge(cfg, extra)
+    merge_config(merge_config(cfg, SCALED), extra)
     (dst / name).write_text(yaml.safe_dump(cfg))
     return name
 
