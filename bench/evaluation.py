@@ -3,6 +3,7 @@
   python bench/evaluation.py --part market    # 3,368 x 15,913, 8x2048-d stripes (minutes)
   python bench/evaluation.py --part market128 # same with 8x128-d stripes
   python bench/evaluation.py --part small     # 1,000 x 5,000 vs straightforward implementations
+  python bench/evaluation.py --part rank     # CMC/mAP and top-10: previous vs current at Market shape
   python bench/evaluation.py --part kernel    # DMLI kernel: previous vs current, same run, 8x128 and 8x2048
   python bench/evaluation.py --part all
 Random unit-norm features with identity structure stand in for a trained model's.
@@ -22,7 +23,9 @@ from _common import gemm_rate, measure, print_table  # noqa: E402
 
 from alignedreid.evaluation import local_distance, rank, re_ranking  # noqa: E402
 from alignedreid.evaluation.distance import global_distance  # noqa: E402
+from alignedreid.evaluation.ranking import rank_details  # noqa: E402
 from alignedreid.evaluation.reference import ref_local_distance, ref_re_ranking  # noqa: E402
+from alignedreid.evaluation.topk import smallest_k  # noqa: E402
 
 
 def make_features(nq, ng, stripes, dim, seed=0, ids=750):
@@ -162,15 +165,41 @@ def kernel(rate: float, nq: int = 800, ng: int = 4000):
     )
 
 
+def ranking(nq: int = 3368, ng: int = 19732):
+    """Previous (argsort of every row) vs current (numba, sorts only the matches) CMC/mAP and
+    top-10 lists, Market-1501's shape, same distances."""
+    from _previous_rank import previous_rank_details
+
+    q, g = make_features(nq, ng, 1, 4, seed=5)
+    noise = np.random.default_rng(6).random((nq, ng), dtype=np.float32)
+    dist = global_distance(q[0], g[0]) + 2.5 * noise  # blur the easy synthetic identities to a mid-range mAP
+    g_pid = g[2].copy()
+    g_pid[:2798] = -1  # Market-1501's gallery holds 2,798 junk boxes
+    rank_details(dist[:4], q[2][:4], g_pid, q[3][:4], g[3])  # compile
+    smallest_k(dist[:4], 10)
+    old, t_old, _ = measure(previous_rank_details, dist, q[2], g_pid, q[3], g[3])
+    new, t_new, _ = measure(rank_details, dist, q[2], g_pid, q[3], g[3])
+    top_old, t_top_old, _ = measure(lambda d: np.argsort(d, axis=1, kind="stable")[:, :10], dist)
+    top_new, t_top_new, _ = measure(smallest_k, dist, 10)
+    same = abs(old[4] - new.mAP) < 1e-12 and np.array_equal(old[3], new.cmc) and np.array_equal(top_old, top_new)
+    rows = [
+        ["CMC + mAP", f"{t_old:.2f}", f"{t_new:.2f}", f"{t_old / t_new:.1f}x", f"mAP {new.mAP:.6f}"],
+        ["top-10 lists", f"{t_top_old:.2f}", f"{t_top_new:.2f}", f"{t_top_old / t_top_new:.1f}x", "identical" if same else "DIFFERENT"],
+    ]
+    print_table(f"rank, {nq} x {ng} (Market-1501 shape): previous vs current, same run", ["part", "previous s", "current s", "speed-up", "result"], rows)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--part", choices=["market", "market128", "small", "kernel", "all"], default="all")
+    ap.add_argument("--part", choices=["market", "market128", "small", "kernel", "rank", "all"], default="all")
     args = ap.parse_args()
     local_distance(np.ones((2, 2, 4), np.float32), np.ones((2, 2, 4), np.float32))  # compile the kernel
     rate = gemm_rate()
     print(f"float32 GEMM rate on this machine: {rate / 1e9:.1f} GFLOP/s")
     if args.part in ("kernel", "all"):
         kernel(rate)
+    if args.part in ("rank", "all"):
+        ranking()
     if args.part in ("small", "all"):
         small()
     if args.part in ("market128", "all"):

@@ -2,7 +2,9 @@ import numpy as np
 import pytest
 
 from alignedreid.evaluation import local_distance, rank, re_ranking
+from alignedreid.evaluation.ranking import rank_details
 from alignedreid.evaluation.reference import ref_local_distance, ref_rank, ref_re_ranking
+from alignedreid.evaluation.topk import smallest_k
 
 
 def _ids(rng, nq, ng, n_ids=6, n_cams=3):
@@ -45,6 +47,29 @@ def test_rank_ties_and_no_valid_query():
     assert mAP == pytest.approx((1 / 2 + 2 / 3) / 2)
     with pytest.raises(ValueError, match="no query has a valid gallery match"):
         rank(dist, q_pids, np.array([-1, -1, -1]), q_cams, g_cams)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_rank_with_many_ties_matches_reference(dtype):
+    # integer distances: most gallery items tie with some match; the kernel's binary search must
+    # order them by gallery index exactly as a stable full sort does
+    rng = np.random.default_rng(7)
+    for _ in range(20):
+        nq, ng = int(rng.integers(1, 25)), int(rng.integers(5, 150))
+        q_pids, g_pids, q_cams, g_cams = _ids(rng, nq, ng)
+        g_pids[0], g_cams[0] = q_pids[0], (q_cams[0] + 1) % 3
+        dist = rng.integers(0, 4, (nq, ng)).astype(dtype)
+        det = rank_details(dist, q_pids, g_pids, q_cams, g_cams, max_rank=15)
+        rcmc, rmap = ref_rank(dist, q_pids, g_pids, q_cams, g_cams, max_rank=15)
+        np.testing.assert_allclose(det.cmc, rcmc, atol=1e-12)
+        assert det.mAP == pytest.approx(rmap, abs=1e-12)
+
+
+def test_smallest_k_is_the_head_of_a_stable_sort():
+    rng = np.random.default_rng(3)
+    rows = rng.integers(0, 6, (40, 300)).astype(np.float32)
+    np.testing.assert_array_equal(smallest_k(rows, 10), np.argsort(rows, axis=1, kind="stable")[:, :10])
+    assert smallest_k(rows[:, :4], 10).shape == (40, 4)
 
 
 @pytest.mark.parametrize("M,N,m,n,d", [(5, 7, 8, 8, 16), (3, 4, 4, 6, 5), (1, 1, 1, 1, 3), (6, 9, 7, 3, 32)])

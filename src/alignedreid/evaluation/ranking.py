@@ -1,9 +1,10 @@
-"""Market-1501 ranking protocol: CMC and mAP, vectorised over gallery items."""
+"""Market-1501 ranking protocol: CMC and mAP (a numba kernel that sorts only each query's true matches)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 from ..contracts import JUNK_PID
@@ -20,8 +21,58 @@ class RankDetails:
     mAP: float
 
 
-def rank_details(distmat, q_pids, g_pids, q_camids, g_camids, max_rank: int = 50, chunk: int = 256) -> RankDetails:
-    """Like :func:`rank` but also returns per-query first-match ranks and APs."""
+@numba.njit(parallel=True, cache=True)
+def _rank_kernel(dist, q_pids, q_camids, g_pids, g_camids, junk, first, ap, n_match):
+    """Per query: rank of the first true match among valid gallery items, AP, and the number of
+    true matches, without sorting the gallery row. Only the matches are sorted (by distance,
+    ties by gallery index, as a stable full sort orders them); every other valid item is placed
+    among them by binary search and counted, so a query costs O(g log m) for m matches."""
+    nq, ng = dist.shape
+    for i in numba.prange(nq):
+        qp, qc = q_pids[i], q_camids[i]
+        m = 0
+        for j in range(ng):
+            if g_pids[j] == qp and g_camids[j] != qc and qp != junk:
+                m += 1
+        n_match[i] = m
+        if m == 0:
+            continue
+        md = np.empty(m, dtype=dist.dtype)
+        mi = np.empty(m, dtype=np.int64)
+        t = 0
+        for j in range(ng):
+            if g_pids[j] == qp and g_camids[j] != qc and qp != junk:
+                md[t] = dist[i, j]
+                mi[t] = j
+                t += 1
+        order = np.argsort(md, kind="mergesort")  # stable: equal distances keep index order
+        md, mi = md[order], mi[order]
+        before = np.zeros(m + 1, dtype=np.int64)  # before[p]: valid non-matches with p matches ahead
+        for j in range(ng):
+            gp = g_pids[j]
+            if gp == junk or gp == qp:  # junk, a match, or same id and camera (excluded)
+                continue
+            d = dist[i, j]
+            lo, hi = 0, m  # count matches ordered before item j: (md, mi) < (d, j)
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if md[mid] < d or (md[mid] == d and mi[mid] < j):
+                    lo = mid + 1
+                else:
+                    hi = mid
+            before[lo] += 1
+        acc = 0.0
+        ahead = 0
+        for k in range(m):
+            ahead += before[k]
+            pos = k + ahead  # 0-based rank of match k among valid items
+            if k == 0:
+                first[i] = pos
+            acc += (k + 1.0) / (pos + 1.0)
+        ap[i] = acc / m
+
+
+def _checked(distmat, q_pids, g_pids, q_camids, g_camids, max_rank):
     distmat = np.asarray(distmat)
     q_pids, g_pids = np.asarray(q_pids).astype(np.int64), np.asarray(g_pids).astype(np.int64)
     q_camids, g_camids = np.asarray(q_camids).astype(np.int64), np.asarray(g_camids).astype(np.int64)
@@ -33,32 +84,25 @@ def rank_details(distmat, q_pids, g_pids, q_camids, g_camids, max_rank: int = 50
         )
     if max_rank < 1:
         raise ValueError(f"rank: max_rank must be >= 1, got {max_rank}")
-    idx_all, first_all, ap_all = [], [], []
-    for s in range(0, num_q, chunk):
-        e = min(s + chunk, num_q)
-        order = np.argsort(distmat[s:e], axis=1, kind="stable")
-        gp, gc = g_pids[order], g_camids[order]
-        qp, qc = q_pids[s:e, None], q_camids[s:e, None]
-        valid = (gp != JUNK_PID) & ~((gp == qp) & (gc == qc))
-        match = (gp == qp) & valid
-        n_match = match.sum(1)
-        keep = n_match > 0
-        if not keep.any():
-            continue
-        valid, match, n_match = valid[keep], match[keep], n_match[keep]
-        pos = np.cumsum(valid, axis=1)  # 1-based position among valid items
-        hits = np.cumsum(match, axis=1)
-        first = np.argmax(match, axis=1)
-        first_all.append(pos[np.arange(len(first)), first] - 1)
-        precision = np.where(match, hits / np.maximum(pos, 1), 0.0)
-        ap_all.append(precision.sum(1) / n_match)
-        idx_all.append(np.arange(s, e)[keep])
-    if not idx_all:
+    return distmat, q_pids, g_pids, q_camids, g_camids
+
+
+def rank_details(distmat, q_pids, g_pids, q_camids, g_camids, max_rank: int = 50) -> RankDetails:
+    """Like :func:`rank` but also returns per-query first-match ranks and APs."""
+    distmat, q_pids, g_pids, q_camids, g_camids = _checked(distmat, q_pids, g_pids, q_camids, g_camids, max_rank)
+    num_q = distmat.shape[0]
+    first = np.zeros(num_q, dtype=np.int64)
+    ap = np.zeros(num_q, dtype=np.float64)
+    n_match = np.zeros(num_q, dtype=np.int64)
+    if not distmat.flags.c_contiguous or distmat.dtype not in (np.float32, np.float64):
+        distmat = np.ascontiguousarray(distmat, dtype=np.float64)
+    _rank_kernel(distmat, q_pids, q_camids, g_pids, g_camids, JUNK_PID, first, ap, n_match)
+    keep = np.flatnonzero(n_match > 0)
+    if not len(keep):
         raise ValueError("rank: no query has a valid gallery match (all were same-camera, junk or absent)")
-    first = np.concatenate(first_all)
-    ap = np.concatenate(ap_all)
+    first, ap = first[keep], ap[keep]
     cmc = (first[:, None] <= np.arange(max_rank)[None]).mean(0).astype(np.float64)
-    return RankDetails(np.concatenate(idx_all), first, ap, cmc, float(ap.mean()))
+    return RankDetails(keep, first, ap, cmc, float(ap.mean()))
 
 
 def rank(distmat, q_pids, g_pids, q_camids, g_camids, max_rank: int = 50):

@@ -22,6 +22,7 @@ from .features_io import FeatureSet, load_features
 from .local import local_distance
 from .ranking import rank_details
 from .rerank import re_ranking
+from .topk import smallest_k
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ def evaluate_features(query: FeatureSet, gallery: FeatureSet, k1=RERANK_K1, k2=R
     for name, dist in dists.items():
         det = t(f"rank {name}", rank_details, dist, query.pid, gallery.pid, query.camid, gallery.camid, max_rank)
         metrics[name] = {"mAP": det.mAP, "cmc": det.cmc.tolist(), "num_valid_queries": int(len(det.query_index))}
-        top = np.argsort(dist[det.query_index], axis=1, kind="stable")[:, :10]
+        top = t(f"top-10 {name}", smallest_k, dist, 10)[det.query_index]
         for qi, first, ap, tops in zip(det.query_index, det.first_match, det.ap, top):
             rows.append(
                 (name, int(qi), query.path[qi], int(query.pid[qi]), int(query.camid[qi]), int(first) + 1, float(ap), " ".join(map(str, tops)))
