@@ -64,6 +64,24 @@ def check_consistency(cfg: dict) -> None:
         raise ConfigError(f"train.device_num ({train['device_num']}) must be a multiple of train.nodes ({train['nodes']})")
     if train["device_num"] > 1 and train["launcher"] == "rank_table" and not train["rank_table_file"]:
         raise ConfigError("train.rank_table_file: required with train.launcher rank_table and train.device_num > 1")
+    for where, ds in (("dataset", cfg["dataset"]), ("evaluation.dataset", cfg["evaluation"]["dataset"])):
+        if ds is not None:
+            check_dataset(ds, where)
+
+
+def check_dataset(ds: dict, where: str) -> None:
+    """What the schema cannot say about a dataset section (the synthetic spec's rules between
+    keys, the camera pattern's named group), checked before any rule runs."""
+    from .data.own_folder import compile_pattern  # the data package imports this module
+    from .data.synthetic import SyntheticSpec
+
+    try:
+        if ds["source"] == "synthetic":
+            SyntheticSpec(**ds["synthetic"])
+        if ds["source"] == "folder":
+            compile_pattern(ds["folder"]["camera_pattern"])
+    except ConfigError as e:
+        raise ConfigError(str(e).replace("dataset.", f"{where}.", 1) if where != "dataset" else str(e)) from None
 
 
 def section_defaults(name: str) -> dict:

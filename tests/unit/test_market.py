@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 
 from alignedreid.data.extract import safe_extract
-from alignedreid.data.market import MARKET1501_COUNTS, write_manifests
-from alignedreid.data.prepare import prepare_dataset
+from alignedreid.data.market_style import PUBLISHED_COUNTS
+from alignedreid.data.prepare import prepare_dataset, write_manifests
 from alignedreid.errors import ConfigError, DatasetError
 from tests.conftest import dataset_section
 from tests.market_fixture import make_market
@@ -51,8 +51,8 @@ def test_corrupt_image_skipped_when_asked(tmp_path):
 def test_count_mismatch_strict_and_relaxed(tmp_path):
     make_market(tmp_path / "m")
     with pytest.raises(DatasetError, match=r"train images: expected 12936, found 6"):
-        write_manifests(tmp_path / "m", tmp_path / "out", expected=MARKET1501_COUNTS)
-    summary = write_manifests(tmp_path / "m", tmp_path / "out", expected=MARKET1501_COUNTS, strict_counts=False)
+        write_manifests(tmp_path / "m", tmp_path / "out", expected=PUBLISHED_COUNTS["market1501"])
+    summary = write_manifests(tmp_path / "m", tmp_path / "out", expected=PUBLISHED_COUNTS["market1501"], strict_counts=False)
     assert any("query images: expected 3368, found 2" in w for w in summary["count_warnings"])
 
 
@@ -61,7 +61,7 @@ def test_bad_names_and_layout(tmp_path):
     (tmp_path / "m" / "query" / "person_12.jpg").write_bytes(b"x")
     with pytest.raises(DatasetError, match=r"query/person_12.jpg.*PPPP_cCsS"):
         write_manifests(tmp_path / "m", tmp_path / "out", expected=None)
-    with pytest.raises(DatasetError, match="missing: bounding_box_train, query, bounding_box_test"):
+    with pytest.raises(DatasetError, match="missing here: bounding_box_train, query, bounding_box_test"):
         write_manifests(tmp_path / "empty_dir_that_exists" if (tmp_path / "empty_dir_that_exists").mkdir() is None else None, tmp_path / "o", None)
 
 

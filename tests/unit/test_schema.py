@@ -50,7 +50,14 @@ def test_schema_defaults_equal_the_code_constants():
     "patch,needle",
     [
         ({"dataset": {"source": "imagenet"}}, r"config key dataset.source: 'imagenet' is not one of"),
-        ({"dataset": {"synthetic": {"cameras": 12}}}, r"config key dataset.synthetic.cameras: 12 is greater than the maximum of 9"),
+        ({"dataset": {"synthetic": {"cameras": 120}}}, r"config key dataset.synthetic.cameras: 120 is greater than the maximum of 99"),
+        ({"dataset": {"synthetic": {"cameras": 12}}}, r"dataset.synthetic: cameras must be between 2 and 9 for layout market1501"),
+        ({"dataset": {"synthetic": {"layout": "dukemtmc"}}}, r"dataset.synthetic: junk must be 0 for layout dukemtmc"),
+        ({"evaluation": {"dataset": {"source": "msmt17", "rooot": "/x"}}}, r"config key evaluation.dataset: Additional properties .*'rooot'"),
+        (
+            {"dataset": {"source": "folder", "root": "/x", "folder": {"camera_pattern": r"cam(\d+)"}}},
+            r"dataset.folder.camera_pattern: .* has no named group 'cam'",
+        ),
         ({"dataset": {"synthetic": {"train_ids": "many"}}}, r"config key dataset.synthetic.train_ids: 'many' is not of type 'integer'"),
         ({"dataset": {"skip_corrupt": "yes"}}, r"config key dataset.skip_corrupt: 'yes' is not of type 'boolean'"),
         ({"dataset": {"colour": 1}}, r"config key dataset: Additional properties are not allowed \('colour' was unexpected\)"),
@@ -72,6 +79,8 @@ def test_every_key_documented():
 
     def walk(node, path):
         for key, sub in node.get("properties", {}).items():
+            if "$ref" in sub:  # a shared definition (the dataset section, also evaluation.dataset)
+                sub = {**schema["$defs"][sub["$ref"].rsplit("/", 1)[1]], **sub}
             assert "description" in sub, f"{path}{key} has no description"
             assert "type" in sub or "enum" in sub, f"{path}{key} has no type"
             if sub.get("type") == "object" or "object" in (sub.get("type") or []):

@@ -96,3 +96,21 @@ def test_exact_counts_go_through_the_market_checks(tmp_path):
     summary = prepare_dataset(dataset_section({"source": "synthetic", "synthetic": cfg}), tmp_path / "out", work_dir=tmp_path)
     s = summary["splits"]
     assert (s["train"]["images"], s["query"]["images"], s["gallery"]["images"]) == (11, 4, 7 + 3 + 2)
+
+
+@pytest.mark.parametrize("layout", ["market1501", "dukemtmc", "cuhk03", "msmt17", "folder"])
+def test_every_layout_reads_back_through_its_source(tmp_path, layout):
+    syn = {**SMALL, "layout": layout, "junk": SMALL["junk"] if layout == "market1501" else 0, "images_per_id": 12}
+    summary = prepare_dataset(dataset_section({"source": "synthetic", "synthetic": syn}), tmp_path / "out", work_dir=tmp_path)
+    exp = SyntheticSpec(**syn).expected_counts()
+    assert {s: summary["splits"][s]["images"] for s in ("train", "query", "gallery")} == {s: exp[s] for s in ("train", "query", "gallery")}
+    assert summary["source"] == "synthetic" and summary["synthetic_layout"] == layout
+    train, query, gallery = (pd.read_csv(tmp_path / "out" / f"{s}.csv") for s in ("train", "query", "gallery"))
+    assert train.pid.nunique() == SMALL["train_ids"] and query.pid.nunique() == SMALL["test_ids"]
+    gallery_only = set(gallery.pid) - set(query.pid)
+    if layout == "market1501":
+        assert gallery_only == {0, -1}
+    else:  # distractors are identities seen only in the gallery, one image each
+        assert len(gallery_only) == SMALL["distractors"] and (gallery.pid == -1).sum() == 0
+    if layout == "msmt17":
+        assert (tmp_path / "synthetic" / "MSMT17_V1" / "list_val.txt").read_text().count("\n") == SMALL["train_ids"]

@@ -1,10 +1,11 @@
-"""Deterministic synthetic dataset in the Market-1501 layout, for demos and tests.
+"""Deterministic synthetic dataset in the layout of any supported source, for demos and tests.
 
 Each identity is a drawn pedestrian whose look is fixed by the identity (colours of hair, upper
 and lower body, a texture on the upper body, a bag on one side); each camera changes how it
 looks (illumination and colour cast, background, scale and position, blur, occlusion). So an
 identity is learnable across cameras, and the task is not solvable by background alone.
-The output goes through the same parser and checks as real Market-1501.
+The output goes through the same reader and checks as the real release of its layout
+(synthetic_layouts.py says where each layout puts the files).
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from ..errors import ConfigError
 from ..io_utils import atomic_directory
-from .market import SPLIT_FOLDERS
-from .names import DISTRACTOR_PID, JUNK_PID, format_name
+from .names import DISTRACTOR_PID, JUNK_PID
+from .synthetic_layouts import LAYOUTS, MAX_CAMERAS, make_writer
 
 
 @dataclass(frozen=True)
@@ -39,12 +40,18 @@ class SyntheticSpec:
     train_images: int | None = None
     query_images: int | None = None
     gallery_images: int | None = None  # person images in the gallery, without distractors and junk
+    layout: str = "market1501"  # which source's layout to write (synthetic_layouts.LAYOUTS)
 
     def __post_init__(self):
         checks = [
             (self.train_ids >= 2, "train_ids must be >= 2"),
             (self.test_ids >= 1, "test_ids must be >= 1"),
-            (2 <= self.cameras <= 9, "cameras must be between 2 and 9 (one digit in Market file names)"),
+            (self.layout in LAYOUTS, f"layout must be one of {', '.join(LAYOUTS)}, got {self.layout!r}"),
+            (
+                2 <= self.cameras <= MAX_CAMERAS.get(self.layout, 9),
+                f"cameras must be between 2 and {MAX_CAMERAS.get(self.layout, 9)} for layout {self.layout} (camera digits in its file names)",
+            ),
+            (self.junk == 0 or self.layout == "market1501", f"junk must be 0 for layout {self.layout}: only Market-1501 has junk images"),
             (1 <= self.queries_per_id <= self.cameras, "queries_per_id must be between 1 and cameras"),
             (self.images_per_id > self.queries_per_id, "images_per_id must exceed queries_per_id"),
             (self.images_per_id >= 2, "images_per_id must be >= 2"),
@@ -223,12 +230,13 @@ def plan_images(spec: SyntheticSpec) -> list[tuple[str, int, int, int, str]]:
     return plan
 
 
-def generate(spec: SyntheticSpec, out_root: str | os.PathLike) -> Path:
-    """Write the dataset to ``out_root`` (replaced atomically). Same spec -> identical bytes."""
+def generate(spec: SyntheticSpec, out_root: str | os.PathLike, cuhk03_images: str = "labeled") -> Path:
+    """Write the dataset in ``spec.layout`` to ``out_root`` (replaced atomically); for layout
+    cuhk03 into the ``cuhk03_images`` (labeled/detected) folder. Same spec -> identical bytes."""
     out_root = Path(out_root)
     with atomic_directory(out_root) as tmp:
-        for sub in SPLIT_FOLDERS.values():
-            (tmp / sub).mkdir()
+        writer = make_writer(spec.layout, tmp, spec.train_ids + spec.test_ids, cuhk03_images)
+        made: set[Path] = set()
         cams = {c: _camera(spec.seed, c) for c in range(1, spec.cameras + 1)}
         idents: dict[int, dict] = {}
         for split, pid, cam, frame, kind in plan_images(spec):
@@ -240,6 +248,10 @@ def generate(spec: SyntheticSpec, out_root: str | os.PathLike) -> Path:
             else:  # every distractor / junk box shows someone not in the id set
                 ident = _identity(np.random.default_rng([spec.seed, 15485863, pid + 2, frame]))
             img = render_person(ident, cams[cam], rng, spec.width, spec.height, junk=(kind == "junk"))
-            name = format_name(pid, cam, 1, frame, 1)
-            img.save(tmp / SPLIT_FOLDERS[split] / name, format="JPEG", quality=spec.jpeg_quality)
+            path = writer.path(split, pid, cam, frame, kind)
+            if path.parent not in made:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                made.add(path.parent)
+            img.save(path, format=writer.image_format, quality=spec.jpeg_quality)
+        writer.finish()
     return out_root

@@ -16,7 +16,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..data.loader import eval_dataset
-from ..data.market import read_manifest
+from ..data.manifests import read_manifest
 from ..errors import PipelineError
 from ..evaluation.features_io import save_features
 from ..io_utils import atomic_directory, atomic_path

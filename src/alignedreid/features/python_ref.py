@@ -11,7 +11,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from ..data.loader import eval_dataset
-from ..data.market import read_manifest
+from ..data.manifests import read_manifest
 from ..evaluation import rank
 from ..evaluation.distance import global_distance
 from ..evaluation.features_io import save_features

@@ -1,0 +1,116 @@
+"""Datasets laid out as Market-1501: three folders of images whose file names carry the person
+id and the camera. Market-1501, DukeMTMC-reID and CUHK03-NP (labeled or detected) differ only in
+folder names, file-name pattern and image type; only Market-1501's pattern admits junk (-1).
+A person id 0000 is a distractor and -1 junk (docs/architecture.md §3), in the gallery only."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..contracts import DISTRACTOR_PID, JUNK_PID
+from ..errors import DatasetError
+from .manifests import DatasetListing, SplitListing, listing_frame
+from .names import NAME_RE as MARKET_NAME_RE
+
+MARKET_FOLDERS = {"train": "bounding_box_train", "query": "query", "gallery": "bounding_box_test"}
+
+
+@dataclass(frozen=True)
+class NamedLayout:
+    source: str
+    pattern: re.Pattern  # named groups pid and cam (1-based camera)
+    expected_name: str  # the pattern in words, for error messages
+    extension: str
+    folders: dict = None  # split -> folder name
+
+    def split_folders(self) -> dict:
+        return self.folders or MARKET_FOLDERS
+
+
+MARKET1501 = NamedLayout(
+    "market1501",
+    MARKET_NAME_RE,
+    "PPPP_cCsS_FFFFFF_BB.jpg (4-digit person id or -1, camera digit, sequence digit, 6-digit frame, 2-digit box)",
+    ".jpg",
+)
+DUKEMTMC = NamedLayout(
+    "dukemtmc",
+    re.compile(r"^(?P<pid>\d{4})_c(?P<cam>\d)_f(?P<frame>\d{7})\.jpg$"),
+    "PPPP_cC_fFFFFFFF.jpg (4-digit person id, camera digit, 7-digit frame)",
+    ".jpg",
+)
+CUHK03 = NamedLayout(
+    "cuhk03",
+    re.compile(r"^(?P<pid>\d{4})_c(?P<cam>\d)_(?P<index>\d+)\.png$"),
+    "PPPP_cC_N.png (4-digit person id, camera digit, image number)",
+    ".png",
+)
+# Published counts: files per folder; train identities.
+PUBLISHED_COUNTS = {
+    "market1501": {"train": 12936, "train_ids": 751, "query": 3368, "gallery": 19732},
+    "dukemtmc": {"train": 16522, "train_ids": 702, "query": 2228, "gallery": 17661},
+    "cuhk03/labeled": {"train": 7368, "train_ids": 767, "query": 1400, "gallery": 5328},
+    "cuhk03/detected": {"train": 7365, "train_ids": 767, "query": 1400, "gallery": 5332},
+}
+
+
+def find_root(folder, layout: NamedLayout, subfolder: str | None = None) -> Path:
+    """The folder holding the three split folders: ``folder`` itself or a folder up to three
+    levels down (release zips wrap them, e.g. ``Market-1501-v15.09.15/``, ``cuhk03-np/labeled/``).
+    With ``subfolder`` (CUHK03-NP's labeled/detected) only a folder of that name counts."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DatasetError(f"{folder}: dataset folder not found")
+    names = layout.split_folders().values()
+    candidates = [folder] + [p for depth in ("*", "*/*", "*/*/*") for p in sorted(folder.glob(depth)) if p.is_dir()]
+    for c in candidates:
+        if (subfolder is None or c.name.lower() == subfolder) and all((c / sub).is_dir() for sub in names):
+            return c
+    what = f"a folder named {subfolder!r} holding " if subfolder else ""
+    missing = [sub for sub in names if not (folder / sub).is_dir()]
+    raise DatasetError(
+        f"{folder}: not a {layout.source} folder; expected {what}sub-folders {', '.join(names)} "
+        f"(here or up to three levels down), missing here: {', '.join(missing) or 'none, but the folder name does not fit'}"
+    )
+
+
+def parse(layout: NamedLayout, name: str) -> tuple[int, int]:
+    """(pid, 0-based camera) from a file name; DatasetError if the name does not fit."""
+    m = layout.pattern.match(name)
+    if m is None:
+        raise DatasetError(f"{name!r} is not a {layout.source} image name; expected {layout.expected_name}")
+    cam = int(m["cam"])
+    if cam < 1:
+        raise DatasetError(f"{name!r}: camera index must start at c1, got c{cam}")
+    return int(m["pid"]), cam - 1
+
+
+def list_split(root: Path, layout: NamedLayout, split: str) -> SplitListing:
+    folder = root / layout.split_folders()[split]
+    rows, ignored = [], []
+    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+        if not entry.is_file():
+            continue
+        if not entry.name.lower().endswith(layout.extension):
+            ignored.append(entry.name)  # e.g. Thumbs.db in the Market-1501 release
+            continue
+        try:
+            pid, cam = parse(layout, entry.name)
+        except DatasetError as e:
+            raise DatasetError(f"{folder / entry.name}: {e}") from None
+        if pid in (JUNK_PID, DISTRACTOR_PID) and split != "gallery":
+            kind = "junk (-1)" if pid == JUNK_PID else "distractor (0000)"
+            gallery = layout.split_folders()["gallery"]
+            raise DatasetError(f"{folder / entry.name}: {kind} images belong only in {gallery}, not in {folder.name}")
+        rows.append((Path(entry.path), pid, cam))
+    return SplitListing(listing_frame(rows), where=str(folder), ignored=ignored)
+
+
+def list_dataset(folder, layout: NamedLayout, subfolder: str | None = None) -> DatasetListing:
+    root = find_root(folder, layout, subfolder)
+    splits = {split: list_split(root, layout, split) for split in layout.split_folders()}
+    extra = {"images": subfolder} if subfolder else {}
+    return DatasetListing(layout.source, root, splits, extra)
