@@ -8,7 +8,7 @@ import numpy as np
 from alignedreid.contracts import JUNK_PID
 
 
-def previous_rank_details(distmat, q_pids, g_pids, q_camids, g_camids, max_rank: int = 50, chunk: int = 256) :
+def previous_rank_details(distmat, q_pids, g_pids, q_camids, g_camids, max_rank: int = 50, chunk: int = 256):
     distmat = np.asarray(distmat)
     q_pids, g_pids = np.asarray(q_pids).astype(np.int64), np.asarray(g_pids).astype(np.int64)
     q_camids, g_camids = np.asarray(q_camids).astype(np.int64), np.asarray(g_camids).astype(np.int64)

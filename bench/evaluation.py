@@ -186,7 +186,9 @@ def ranking(nq: int = 3368, ng: int = 19732):
         ["CMC + mAP", f"{t_old:.2f}", f"{t_new:.2f}", f"{t_old / t_new:.1f}x", f"mAP {new.mAP:.6f}"],
         ["top-10 lists", f"{t_top_old:.2f}", f"{t_top_new:.2f}", f"{t_top_old / t_top_new:.1f}x", "identical" if same else "DIFFERENT"],
     ]
-    print_table(f"rank, {nq} x {ng} (Market-1501 shape): previous vs current, same run", ["part", "previous s", "current s", "speed-up", "result"], rows)
+    print_table(
+        f"rank, {nq} x {ng} (Market-1501 shape): previous vs current, same run", ["part", "previous s", "current s", "speed-up", "result"], rows
+    )
 
 
 def main():

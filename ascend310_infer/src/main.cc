@@ -6,7 +6,8 @@
 //     1: stripes [C, S]), each complete or absent (written to .part, renamed at the end).
 //   files:  aligned_infer --model FILE --input_dir DIR --output_dir DIR [options]
 //     every DIR/NAME.bin (float32 [3, H, W], normalised) gives DIR_OUT/NAME_<k>.bin.
-// options: [--batch N] [--height H] [--width W] [--device_id ID] [--threads T]
+// options: [--batch N] [--height H] [--width W] [--device_id ID] [--threads T] [--flip 0|1]
+//   --flip 1: test-time flip; every output is the mean of the image's and its horizontal mirror's.
 // Exit status 0 on success, 1 on bad input or backend failure, 2 on bad arguments.
 #include <algorithm>
 #include <chrono>
@@ -26,7 +27,24 @@ namespace {
 
 void Usage() {
   std::cerr << "usage: aligned_infer --model FILE (--input IMAGES.u8 | --input_dir DIR) --output_dir DIR [--batch N] "
-               "[--height H] [--width W] [--device_id ID] [--threads T]\n";
+               "[--height H] [--width W] [--device_id ID] [--threads T] [--flip 0|1]\n";
+}
+
+// Reverse every image row of an NCHW float batch in place (the horizontal mirror).
+void MirrorRows(std::vector<float> &batch, int width) {
+  for (size_t row = 0; row + width <= batch.size(); row += width) std::reverse(batch.begin() + row, batch.begin() + row + width);
+}
+
+// The backend's outputs for one batch; with flip, the mean of the batch's and its mirror's.
+std::vector<std::vector<float>> RunBatch(aligned::Backend &backend, std::vector<float> &batch, int width, bool flip) {
+  auto outputs = backend.Run(batch);
+  if (!flip) return outputs;
+  MirrorRows(batch, width);
+  const auto mirrored = backend.Run(batch);
+  for (size_t k = 0; k < outputs.size(); ++k) {
+    for (size_t i = 0; i < outputs[k].size(); ++i) outputs[k][i] = 0.5f * (outputs[k][i] + mirrored[k][i]);
+  }
+  return outputs;
 }
 
 int ParsePositive(const std::string &key, const std::string &value) {
@@ -37,7 +55,7 @@ int ParsePositive(const std::string &key, const std::string &value) {
 }
 
 // Packed layout: one uint8 image file in, one float32 file per model output.
-int RunPacked(const aligned::ModelSpec &spec, const std::string &input_file, const std::string &output_dir) {
+int RunPacked(const aligned::ModelSpec &spec, const std::string &input_file, const std::string &output_dir, bool flip) {
   aligned::PackedImages images(input_file, spec.height, spec.width);
   fs::create_directories(output_dir);
   auto backend = aligned::CreateBackend();
@@ -45,7 +63,7 @@ int RunPacked(const aligned::ModelSpec &spec, const std::string &input_file, con
   const auto out_sizes = backend->OutputSizes();
   const size_t n_images = images.Count();
   std::cout << "backend " << backend->Name() << ", " << n_images << " images in " << input_file << ", batch " << spec.batch << ", "
-            << out_sizes.size() << " outputs\n";
+            << out_sizes.size() << " outputs, flip " << (flip ? "on" : "off") << "\n";
   std::vector<aligned::FloatWriter> writers;
   for (size_t k = 0; k < out_sizes.size(); ++k) writers.emplace_back((fs::path(output_dir) / ("output_" + std::to_string(k) + ".f32")).string());
   const size_t image_size = static_cast<size_t>(3) * spec.height * spec.width;
@@ -56,7 +74,7 @@ int RunPacked(const aligned::ModelSpec &spec, const std::string &input_file, con
     std::fill(batch.begin(), batch.end(), 0.0f);  // a short last batch is padded with zeros
     images.ReadNormalised(start, n, batch.data());
     const auto t0 = std::chrono::steady_clock::now();
-    const auto outputs = backend->Run(batch);
+    const auto outputs = RunBatch(*backend, batch, spec.width, flip);
     infer_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     for (size_t k = 0; k < outputs.size(); ++k) writers[k].Write(outputs[k].data(), n * out_sizes[k]);
     if ((start / spec.batch) % 20 == 0) std::cout << "  " << start + n << "/" << n_images << "\n" << std::flush;
@@ -86,6 +104,7 @@ int main(int argc, char **argv) {
   }
   aligned::ModelSpec spec;
   std::string input_dir, input_file, output_dir;
+  bool flip = false;
   try {
     for (const auto &required : {"model", "output_dir"}) {
       if (!args.count(required)) throw std::invalid_argument(std::string("missing --") + required);
@@ -100,6 +119,10 @@ int main(int argc, char **argv) {
     if (args.count("width")) spec.width = ParsePositive("--width", args["width"]);
     if (args.count("device_id")) spec.device_id = ParsePositive("--device_id", args["device_id"]);
     if (args.count("threads")) spec.threads = ParsePositive("--threads", args["threads"]);
+    if (args.count("flip")) {
+      if (args["flip"] != "0" && args["flip"] != "1") throw std::invalid_argument("--flip: expected 0 or 1, got " + args["flip"]);
+      flip = args["flip"] == "1";
+    }
     if (spec.batch < 1 || spec.height < 1 || spec.width < 1) throw std::invalid_argument("--batch, --height and --width must be >= 1");
   } catch (const std::exception &e) {
     std::cerr << "error: " << e.what() << "\n";
@@ -109,7 +132,7 @@ int main(int argc, char **argv) {
 
   try {
     if (!fs::is_regular_file(spec.path)) throw std::runtime_error("model file not found: " + spec.path);
-    if (!input_file.empty()) return RunPacked(spec, input_file, output_dir);
+    if (!input_file.empty()) return RunPacked(spec, input_file, output_dir, flip);
     const auto files = aligned::ListBinFiles(input_dir);
     if (files.empty()) throw std::runtime_error("no .bin inputs in " + input_dir);
     fs::create_directories(output_dir);
@@ -118,7 +141,7 @@ int main(int argc, char **argv) {
     const auto out_sizes = backend->OutputSizes();
     const size_t image_size = static_cast<size_t>(3) * spec.height * spec.width;
     std::cout << "backend " << backend->Name() << ", " << files.size() << " inputs, batch " << spec.batch << ", "
-              << out_sizes.size() << " outputs\n";
+              << out_sizes.size() << " outputs, flip " << (flip ? "on" : "off") << "\n";
 
     double infer_seconds = 0.0;
     std::vector<float> batch(image_size * spec.batch, 0.0f);
@@ -130,7 +153,7 @@ int main(int argc, char **argv) {
         std::copy(img.begin(), img.end(), batch.begin() + i * image_size);
       }
       const auto t0 = std::chrono::steady_clock::now();
-      const auto outputs = backend->Run(batch);
+      const auto outputs = RunBatch(*backend, batch, spec.width, flip);
       infer_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       for (size_t i = 0; i < n; ++i) {
         const std::string stem = fs::path(files[start + i]).stem().string();

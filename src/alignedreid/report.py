@@ -69,7 +69,26 @@ def cmc_plot(metrics: dict) -> str:
     return _png(fig)
 
 
-def results_context(metrics: dict, synthetic: bool) -> dict:
+DATASET_NAMES = {
+    "market1501": "Market-1501",
+    "dukemtmc": "DukeMTMC-reID",
+    "cuhk03": "CUHK03-NP",
+    "msmt17": "MSMT17",
+    "folder": "own folder",
+}
+
+
+def dataset_name(summary: dict) -> str:
+    """Human name of the dataset a summary.json describes (synthetic ones say so and their layout)."""
+    if summary["source"] == "synthetic":
+        return f"synthetic ({DATASET_NAMES[summary.get('synthetic_layout', 'market1501')]} layout)"
+    name = DATASET_NAMES.get(summary["source"], summary["source"])
+    return f"{name} {summary['images']}" if summary.get("images") else name
+
+
+def results_context(metrics: dict, trained_on: dict, evaluated_on: dict) -> dict:
+    """The headline table; the seed's columns only beside a Market-1501 -> Market-1501 run."""
+    with_seed = trained_on["source"] == evaluated_on["source"] == "market1501"
     rows = []
     for v in VARIANTS:
         if v not in metrics:
@@ -82,14 +101,17 @@ def results_context(metrics: dict, synthetic: bool) -> dict:
                 "label": VARIANT_LABELS[v],
                 "mAP": _pct(metrics[v]["mAP"]),
                 "cmc": [(r, _pct(cmc[r - 1]) if r <= len(cmc) else None) for r in RANKS],
-                "seed": [f"{seed['mAP']:.1f}"] + [f"{x:.1f}" for x in seed["ranks"]] if seed else ["-"] * 5,
+                "seed": ([f"{seed['mAP']:.1f}"] + [f"{x:.1f}" for x in seed["ranks"]] if seed else ["-"] * 5) if with_seed else [],
             }
         )
     return {
         "rows": rows,
         "ranks": RANKS,
-        "synthetic": synthetic,
-        "dataset": "synthetic demo data" if synthetic else "Market-1501",
+        "synthetic": "synthetic" in (trained_on["source"], evaluated_on["source"]),
+        "with_seed": with_seed,
+        "trained_on": dataset_name(trained_on),
+        "dataset": dataset_name(evaluated_on),
+        "cross_domain": trained_on is not evaluated_on,
         "source": metrics["feature_source"],
         "num_query": metrics["num_query"],
         "num_gallery": metrics["num_gallery"],
@@ -259,36 +281,42 @@ def render(context: dict) -> str:
 
 
 def write_report(out, inputs: dict, config: dict, benchmarks: list, logs: dict, infer_logs: dict) -> None:
-    """Render the report. ``inputs``: summary, gallery, train_summary, train_log, model, mindir, onnx,
+    """Render the report. ``inputs``: summary, eval_summary (optional: the evaluation dataset's
+    when it is not the training one), gallery (the evaluated gallery manifest), train_summary, train_log, model, mindir, onnx,
     parity, metrics, per_query (paths); ``benchmarks``: benchmark TSV files; ``logs``: stage -> log
     file (for where each stage ran); ``infer_logs``: split -> the C++ program's log."""
     summary = json.loads(Path(inputs["summary"]).read_text())
+    same = inputs.get("eval_summary") in (None, inputs["summary"])  # not cross-domain: one dataset
+    eval_summary = summary if same else json.loads(Path(inputs["eval_summary"]).read_text())
     metrics = json.loads(Path(inputs["metrics"]).read_text())
     parity = json.loads(Path(inputs["parity"]).read_text())
     parity.setdefault("tolerance", PARITY_TOLERANCE)
     for key in ("rows_compared", "global_raw_max_abs_diff", "global_raw_max_rel_diff"):
         parity.setdefault(key, float("nan"))
     parity["ok"] = parity["max_abs_diff"] <= parity["tolerance"]
-    synthetic = summary["source"] == "synthetic"
+    synthetic = "synthetic" in (summary["source"], eval_summary["source"])
     warnings = []
     if not parity["ok"]:
         warnings.append(f"C++ and Python features differ by {parity['max_abs_diff']:.2e}, above the {parity['tolerance']:g} tolerance.")
     if synthetic:
-        warnings.append("Dataset: SYNTHETIC demo (generated Market-1501 layout), not Market-1501.")
+        warnings.append(f"Dataset: SYNTHETIC demo data (trained on {dataset_name(summary)}, evaluated on {dataset_name(eval_summary)}), not a real benchmark.")
     if config["pretrained"] is None:
         warnings.append("No pretrained checkpoint: the backbone was trained from scratch.")
     context = {
         "warnings": warnings,
-        "results": results_context(metrics, synthetic),
+        "results": results_context(metrics, summary, eval_summary),
         "training": training_context(json.loads(Path(inputs["train_summary"]).read_text()), inputs["train_log"]),
         "parity": parity,
         "exports": [(Path(inputs[k]).name, f"{os.path.getsize(inputs[k]) / 2**20:.1f}") for k in ("mindir", "onnx")],
         "inference": inference_rows(infer_logs),
         "rank_lists": rank_list_rows(inputs["per_query"], inputs["gallery"]),
         "dataset": [
-            [s, v["images"], v["ids"], len(v["cameras"]), v["distractors"], v["junk"], len(v["corrupt_skipped"])]
-            for s, v in summary["splits"].items()
+            [f"{role}: {s}", v["images"], v["ids"], len(v["cameras"]), v["distractors"], v["junk"], len(v["corrupt_skipped"])]
+            for role, summ in (("training", summary), ("evaluation", eval_summary))
+            for s, v in summ["splits"].items()
+            if role == "training" or (eval_summary is not summary and s != "train")
         ],
+        "flip": config["infer"]["flip"],
         "stages": stage_rows(benchmarks, logs),
         "results_mb": _mb(disk_usage([Path(out).parent])[0]),
         "provenance": provenance_context(config, {k: inputs[k] for k in ("model", "mindir", "onnx")}),

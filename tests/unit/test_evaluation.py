@@ -145,3 +145,31 @@ def test_local_distance_of_normalised_stripes_matches_reference(scale_row):
     off = ~np.eye(len(x), dtype=bool)  # the diagonal's float32 cancellation: see the test above
     np.testing.assert_allclose(local_distance(x, x)[off], ref_local_distance(x, x)[off], rtol=1e-5, atol=2e-6)
     np.testing.assert_allclose(np.diag(local_distance(x, x)), np.diag(ref_local_distance(x, x)), atol=5e-3)
+
+
+def test_re_ranking_from_features_equals_matrix_api():
+    from alignedreid.evaluation.distance import global_distance
+    from alignedreid.evaluation.rerank import re_ranking_features
+
+    rng = np.random.default_rng(11)
+    ids = rng.integers(0, 15, 260)
+    f = rng.standard_normal((15, 32)).astype(np.float32)[ids] + rng.standard_normal((260, 32)).astype(np.float32)
+    q, g = f[:60], f[60:]
+    dense = re_ranking(np.sqrt(global_distance(q, g)), np.sqrt(global_distance(q, q)), np.sqrt(global_distance(g, g)), 8, 3, 0.3)
+    streamed = re_ranking_features(q, g, 8, 3, 0.3, chunk=37)  # blocks that do not divide q+g
+    np.testing.assert_allclose(streamed, dense, atol=1e-5)
+    with pytest.raises(ValueError, match=r"need \[q, D\] and \[g, D\] features"):
+        re_ranking_features(q, g[:, :5])
+
+
+def test_variant_plan_by_size():
+    from alignedreid.errors import PipelineError
+    from alignedreid.evaluation.run import plan_variants
+
+    all4 = ["global", "global_local", "global_rerank", "global_local_rerank"]
+    assert plan_variants(3368, 19732, all4, True, 8.0) == (all4, False)
+    assert plan_variants(3368, 19732, all4, False, 8.0) == (["global", "global_local"], False)
+    # MSMT17: the 82,161^2 gallery matrix is 25.1 GB; global re-ranking streams, global+local is refused
+    assert plan_variants(11659, 82161, ["global", "global_rerank"], True, 8.0) == (["global", "global_rerank"], True)
+    with pytest.raises(PipelineError, match=r"global_local_rerank needs the 82161 x 82161 .*25.1 GB.*evaluation.matrix_budget_gb \(8\)"):
+        plan_variants(11659, 82161, all4, True, 8.0)

@@ -7,6 +7,9 @@ from alignedreid.training import TRAINING_CODE  # a list of file names; imports 
 REPO = Path(workflow.basedir)
 PKG = REPO / "src" / "alignedreid"
 SPLITS = ["query", "gallery"]
+# manifests of the evaluated dataset: the training dataset's, or evaluation.dataset's (cross-domain)
+CROSS_DOMAIN = config["evaluation"]["dataset"] is not None
+EVAL_DATA = "results/data/eval" if CROSS_DOMAIN else "results/data"
 
 
 def package_sources(*names):
@@ -31,9 +34,10 @@ def infer_input_output():
     return temp(path) if config["infer"]["io"] == "packed" else temp(directory(path))
 
 
-def dataset_inputs(wildcards):
-    root = config["dataset"]["root"]
-    if config["dataset"]["source"] == "market1501" and root and str(root).lower().endswith(".zip"):
+def dataset_inputs(section):
+    """The dataset zip as an input of its prepare rule (a changed zip re-runs it); folders are not tracked."""
+    root = section["root"] if section else None
+    if section and section["source"] != "synthetic" and root and str(root).lower().endswith(".zip"):
         return [root]
     return []
 
@@ -64,7 +68,8 @@ def pretrained_input(wildcards):
 
 def benchmarked_stages():
     """Stage names (rule, or rule_split) that write results/benchmarks/<stage>.tsv."""
-    stages = ["prepare_dataset", "import_checkpoint" if config["model"]["checkpoint"] else "train", "export", "build_infer", "evaluate"]
+    stages = ["prepare_dataset"] + (["prepare_eval_dataset"] if CROSS_DOMAIN else [])
+    stages += ["import_checkpoint" if config["model"]["checkpoint"] else "train", "export", "build_infer", "evaluate"]
     stages += [f"{r}_{s}" for r in ("preprocess", "infer_cpp", "features_python") for s in SPLITS]
     if config["pretrained"] and not config["model"]["checkpoint"]:
         stages.append("fetch_pretrained")

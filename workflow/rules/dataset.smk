@@ -1,7 +1,7 @@
 rule prepare_dataset:
-    """Market-1501 folder/zip or synthetic generator -> validated manifests."""
+    """The training dataset (a release folder/zip of dataset.source, or the synthetic generator) -> validated manifests."""
     input:
-        dataset_inputs,
+        dataset_inputs(config["dataset"]),
         code=package_sources("data", "io_utils.py", "contracts.py"),
     output:
         train="results/data/train.csv",
@@ -20,3 +20,29 @@ rule prepare_dataset:
         work_dir=lambda wildcards, output: str(Path(output.train).parent),
     script:
         "../scripts/prepare_dataset.py"
+
+
+if CROSS_DOMAIN:
+
+    rule prepare_eval_dataset:
+        """Cross-domain: the evaluation dataset (evaluation.dataset) -> its own validated manifests."""
+        input:
+            dataset_inputs(config["evaluation"]["dataset"]),
+            code=package_sources("data", "io_utils.py", "contracts.py"),
+        output:
+            train="results/data/eval/train.csv",
+            query="results/data/eval/query.csv",
+            gallery="results/data/eval/gallery.csv",
+            summary="results/data/eval/summary.json",
+        log:
+            "results/logs/prepare_eval_dataset.log",
+        benchmark:
+            "results/benchmarks/prepare_eval_dataset.tsv"
+        threads: config["evaluation"]["dataset"]["workers"]
+        resources:
+            **stage_resources("other"),
+        params:
+            dataset=config["evaluation"]["dataset"],
+            work_dir=lambda wildcards, output: str(Path(output.train).parent),
+        script:
+            "../scripts/prepare_dataset.py"

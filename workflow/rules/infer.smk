@@ -43,7 +43,7 @@ rule build_infer:
 rule preprocess:
     """Query/gallery images -> the C++ program's inputs (infer.io: one packed uint8 file, or a .bin per image); temporary."""
     input:
-        manifest="results/data/{split}.csv",
+        manifest=f"{EVAL_DATA}/{{split}}.csv",
         code=package_sources("features/cpp_files.py", "data/loader.py"),
     output:
         infer_input_output(),
@@ -87,6 +87,7 @@ rule infer_cpp:
         height=config["model"]["height"],
         width=config["model"]["width"],
         device_id=config["infer"]["device_id"],
+        flip=config["infer"]["flip"],
     script:
         "../scripts/infer_cpp.py"
 
@@ -94,7 +95,7 @@ rule infer_cpp:
 rule features_cpp:
     """C++ outputs -> feature files (docs/architecture.md §3)."""
     input:
-        manifest="results/data/{split}.csv",
+        manifest=f"{EVAL_DATA}/{{split}}.csv",
         outputs="results/infer/output/{split}",
         code=package_sources("features/cpp_files.py", "evaluation/features_io.py"),
     output:
@@ -112,7 +113,7 @@ rule features_python:
     for a fixed sample of evaluation.parity_sample images (every image when evaluate reads them)."""
     input:
         ckpt="results/train/model.ckpt",
-        manifest="results/data/{split}.csv",
+        manifest=f"{EVAL_DATA}/{{split}}.csv",
         code=package_sources("features/python_ref.py", "export.py", "model.py", "data/loader.py", "cpu_runtime.py"),
     output:
         "results/features/python/{split}.npz",
@@ -129,6 +130,7 @@ rule features_python:
         model=config["model"],
         device_target=config["train"]["device_target"],
         sample=0 if config["evaluation"]["feature_source"] == "python" else config["evaluation"]["parity_sample"],
+        flip=config["infer"]["flip"],
     script:
         "../scripts/features_python.py"
 

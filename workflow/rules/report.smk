@@ -2,7 +2,8 @@ rule report:
     """Everything the run produced -> one self-contained HTML page."""
     input:
         summary="results/data/summary.json",
-        gallery="results/data/gallery.csv",
+        eval_summary=f"{EVAL_DATA}/summary.json",
+        gallery=f"{EVAL_DATA}/gallery.csv",
         train_summary="results/train/train_summary.json",
         train_log="results/train/log.csv",
         model="results/train/model.ckpt",

@@ -16,5 +16,6 @@ with stage_logging(snakemake.log[0], "features_python", snakemake.output) as log
         resolve_conv_impl(m["conv_impl"], p.device_target),
         sample=p.sample,
         device_target=p.device_target,
+        flip=p.flip,
     )
     log.info("reference features of %d images on %s", n, p.device_target)

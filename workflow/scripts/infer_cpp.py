@@ -15,4 +15,5 @@ with stage_logging(snakemake.log[0], "infer_cpp", snakemake.output):
         p.width,
         p.device_id,
         snakemake.threads,
+        flip=p.flip,
     )

@@ -8,7 +8,7 @@ from alignedreid.runlog import stage_logging
 with stage_logging(snakemake.log[0], "report", snakemake.output):
     files = {
         k: snakemake.input[k]
-        for k in ("summary", "gallery", "train_summary", "train_log", "model", "mindir", "onnx", "parity", "metrics", "per_query")
+        for k in ("summary", "eval_summary", "gallery", "train_summary", "train_log", "model", "mindir", "onnx", "parity", "metrics", "per_query")
     }
     logs = {Path(p).stem: p for p in snakemake.input.stage_logs}
     write_report(

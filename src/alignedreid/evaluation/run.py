@@ -1,8 +1,8 @@
 """The ``evaluate`` stage: feature files -> four distance variants -> metrics.json + per-query CSV.
 
 Distances follow the model-zoo evaluation: ``global`` is the squared Euclidean distance of
-L2-normalised global features; ``global_local`` adds the DMLI distance of the (already
-per-stripe normalised) local features 1:1; the re-ranked variants run k-reciprocal
+L2-normalised global features; ``global_local`` adds the DMLI distance of the local features
+(each stripe at unit length: the model's own are, test-time flip's means are rescaled) 1:1; the re-ranked variants run k-reciprocal
 re-ranking on the square root of those distances over all (q+g)^2 pairs.
 """
 
@@ -14,14 +14,14 @@ import time
 import numpy as np
 import pandas as pd
 
-from ..contracts import RERANK_K1, RERANK_K2, RERANK_LAMBDA
+from ..contracts import RERANK_K1, RERANK_K2, RERANK_LAMBDA, VARIANTS
 from ..errors import PipelineError
 from ..io_utils import atomic_path, write_json
-from .distance import global_distance
+from .distance import global_distance, unit_stripes_
 from .features_io import FeatureSet, load_features
 from .local import local_distance
 from .ranking import rank_details
-from .rerank import re_ranking
+from .rerank import re_ranking, re_ranking_features
 from .topk import smallest_k
 
 log = logging.getLogger(__name__)
@@ -39,25 +39,64 @@ class _Timer:
         return out
 
 
-def evaluate_features(query: FeatureSet, gallery: FeatureSet, k1=RERANK_K1, k2=RERANK_K2, lam=RERANK_LAMBDA, max_rank=50, rerank=True):
-    """Return (metrics dict, per-query DataFrame, timings)."""
-    t = _Timer()
+def plan_variants(nq: int, ng: int, variants, rerank: bool, matrix_budget_gb: float) -> tuple[list[str], bool]:
+    """(variants to compute, whether global re-ranking runs from features on the fly). The square
+    (q+g) distance matrices are used while the gallery-gallery one fits ``matrix_budget_gb``;
+    beyond it the global re-ranking computes distance blocks on the fly, and the global+local
+    re-ranking (which needs the local gallery-gallery matrix) is refused before any work."""
+    wanted = [v for v in VARIANTS if v in variants and (rerank or not v.endswith("_rerank"))]
+    if not wanted:
+        raise PipelineError("evaluation: no variant left to compute (evaluation.variants, evaluation.rerank.enabled)")
+    square_gb = ng * ng * 4 / 2**30
+    big = square_gb > matrix_budget_gb
+    if big and "global_local_rerank" in wanted:
+        raise PipelineError(
+            f"evaluation: variant global_local_rerank needs the {ng} x {ng} local gallery-gallery distances "
+            f"({square_gb:.1f} GB float32), above evaluation.matrix_budget_gb ({matrix_budget_gb:g}); leave it out of "
+            "evaluation.variants (global_rerank is computed on the fly at any size) or raise the budget"
+        )
+    return wanted, big
+
+
+def _distances(t, query: FeatureSet, gallery: FeatureSet, wanted, on_the_fly: bool, k1, k2, lam) -> dict:
+    dists = {}
     qg = t("global q-g", global_distance, query.global_, gallery.global_)
-    lqg = t("local q-g", local_distance, query.local, gallery.local)
-    dists = {"global": qg, "global_local": qg + lqg}
-    if rerank:
+    dists["global"] = qg
+    if "global_local" in wanted or "global_local_rerank" in wanted:
+        dists["global_local"] = qg + t("local q-g", local_distance, query.local, gallery.local)
+    if on_the_fly and "global_rerank" in wanted:
+        dists["global_rerank"] = t("re-rank global (on the fly)", re_ranking_features, query.global_, gallery.global_, k1, k2, lam)
+    elif "global_rerank" in wanted or "global_local_rerank" in wanted:
         qq = t("global q-q", global_distance, query.global_, query.global_)
         gg = t("global g-g", global_distance, gallery.global_, gallery.global_)
-        dists["global_rerank"] = t("re-rank global", re_ranking, np.sqrt(qg), np.sqrt(qq), np.sqrt(gg), k1, k2, lam)
-        lqq = t("local q-q", local_distance, query.local, query.local)
-        qq += lqq
-        del lqq
-        lgg = t("local g-g", local_distance, gallery.local, gallery.local)
-        gg += lgg
-        del lgg
-        np.sqrt(gg, out=gg)
-        dists["global_local_rerank"] = t("re-rank global+local", re_ranking, np.sqrt(dists["global_local"]), np.sqrt(qq), gg, k1, k2, lam)
+        if "global_rerank" in wanted:
+            dists["global_rerank"] = t("re-rank global", re_ranking, np.sqrt(qg), np.sqrt(qq), np.sqrt(gg), k1, k2, lam)
+        if "global_local_rerank" in wanted:
+            qq += t("local q-q", local_distance, query.local, query.local)
+            gg += t("local g-g", local_distance, gallery.local, gallery.local)
+            np.sqrt(gg, out=gg)
+            dists["global_local_rerank"] = t("re-rank global+local", re_ranking, np.sqrt(dists["global_local"]), np.sqrt(qq), gg, k1, k2, lam)
         del gg, qq
+    return {v: dists[v] for v in wanted}
+
+
+def evaluate_features(
+    query: FeatureSet,
+    gallery: FeatureSet,
+    k1=RERANK_K1,
+    k2=RERANK_K2,
+    lam=RERANK_LAMBDA,
+    max_rank=50,
+    rerank=True,
+    variants=VARIANTS,
+    matrix_budget_gb: float = 8.0,
+):
+    """Return (metrics dict, per-query DataFrame, timings) for the requested ``variants``."""
+    t = _Timer()
+    wanted, on_the_fly = plan_variants(len(query), len(gallery), variants, rerank, matrix_budget_gb)
+    for f in (query, gallery):
+        unit_stripes_(f.local)
+    dists = _distances(t, query, gallery, wanted, on_the_fly, k1, k2, lam)
     metrics, rows = {}, []
     for name, dist in dists.items():
         det = t(f"rank {name}", rank_details, dist, query.pid, gallery.pid, query.camid, gallery.camid, max_rank)
@@ -99,6 +138,8 @@ def run_evaluation(query_npz, gallery_npz, metrics_out, per_query_out, eval_cfg:
         lam=rr["lambda"],
         max_rank=eval_cfg["max_rank"],
         rerank=rr["enabled"],
+        variants=eval_cfg["variants"],
+        matrix_budget_gb=eval_cfg["matrix_budget_gb"],
     )
     for name, m in metrics.items():
         c = m["cmc"]

@@ -19,16 +19,21 @@ from ..evaluation.features_io import save_features
 log = logging.getLogger(__name__)
 
 
-def extract(net, manifest: pd.DataFrame, height: int, width: int, batch_size: int = 32, workers: int = 2):
-    """Run the eval-mode network over every manifest row, in order.
+def extract(net, manifest: pd.DataFrame, height: int, width: int, batch_size: int = 32, workers: int = 2, flip: bool = False):
+    """Run the eval-mode network over every manifest row, in order; with ``flip`` each output is the
+    mean of the image's and its horizontal mirror's (test-time flip, as the C++ program's --flip 1).
     Returns global [N, C] and local [N, S, C] (stripes first, as the feature files)."""
     net.set_train(False)
     data = eval_dataset(manifest, height, width, batch_size, workers)
     gs, ls = [], []
     for images, _ in tqdm(data.create_tuple_iterator(num_epochs=1), total=data.get_dataset_size(), desc="features", mininterval=2):
-        g, l = net(images)
-        gs.append(g.asnumpy())
-        ls.append(l.asnumpy().transpose(0, 2, 1))
+        g, l = (t.asnumpy() for t in net(images))
+        if flip:
+            mirror = ms.Tensor(np.ascontiguousarray(images.asnumpy()[..., ::-1]))
+            g2, l2 = (t.asnumpy() for t in net(mirror))
+            g, l = 0.5 * (g + g2), 0.5 * (l + l2)
+        gs.append(g)
+        ls.append(l.transpose(0, 2, 1))
     return np.concatenate(gs).astype(np.float32), np.concatenate(ls).astype(np.float32)
 
 
@@ -50,7 +55,16 @@ def sample_rows(n: int, size: int, seed: int = 0) -> np.ndarray:
 
 
 def python_features(
-    ckpt, depth: int, manifest_csv, out_npz, height: int, width: int, conv_impl: str, sample: int = 0, device_target: str = "CPU"
+    ckpt,
+    depth: int,
+    manifest_csv,
+    out_npz,
+    height: int,
+    width: int,
+    conv_impl: str,
+    sample: int = 0,
+    device_target: str = "CPU",
+    flip: bool = False,
 ) -> int:
     """Reference features from MindSpore Python inference (graph mode) on the trained checkpoint, for
     every manifest row or a fixed sample of ``sample`` rows (stored with their row numbers).
@@ -63,6 +77,6 @@ def python_features(
     rows = sample_rows(len(df), sample)
     sub = df.iloc[rows].reset_index(drop=True)
     net = load_trained(ckpt, depth, conv_impl)
-    g, l = extract(net, sub, height, width)
+    g, l = extract(net, sub, height, width, flip=flip)
     save_features(out_npz, g, l, sub.pid, sub.camid, sub.path, row=None if len(rows) == len(df) else rows)
     return len(rows)
