@@ -299,7 +299,9 @@ def write_report(out, inputs: dict, config: dict, benchmarks: list, logs: dict, 
     if not parity["ok"]:
         warnings.append(f"C++ and Python features differ by {parity['max_abs_diff']:.2e}, above the {parity['tolerance']:g} tolerance.")
     if synthetic:
-        warnings.append(f"Dataset: SYNTHETIC demo data (trained on {dataset_name(summary)}, evaluated on {dataset_name(eval_summary)}), not a real benchmark.")
+        warnings.append(
+            f"Dataset: SYNTHETIC demo data (trained on {dataset_name(summary)}, evaluated on {dataset_name(eval_summary)}), not a real benchmark."
+        )
     if config["pretrained"] is None:
         warnings.append("No pretrained checkpoint: the backbone was trained from scratch.")
     context = {

@@ -174,7 +174,7 @@ def re_ranking_features(
 
 
 def _re_rank(cols, k1: int, k2: int, lambda_value: float, chunk: int) -> np.ndarray:
-    nq, ng, n = cols.nq, cols.ng, cols.n
+    n = cols.n
     k_half = int(np.around(k1 / 2.0)) + 1
     kk = max(k1 + 1, k2, k_half)
 

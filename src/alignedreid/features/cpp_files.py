@@ -91,9 +91,7 @@ def collect_cpp_outputs(manifest_csv, output_dir, out_npz) -> dict:
     return {"rows": len(df), "global_dim": int(g.shape[1]), "stripes": int(l.shape[2])}
 
 
-def run_cpp_program(
-    exe, model, inputs, output_dir, batch: int, height: int, width: int, device_id: int, threads: int, flip: bool = False
-) -> None:
+def run_cpp_program(exe, model, inputs, output_dir, batch: int, height: int, width: int, device_id: int, threads: int, flip: bool = False) -> None:
     """Run the C++ program over ``inputs`` (a packed file or a folder of .bin files); its outputs land in a temporary folder that replaces
     ``output_dir`` only when the program succeeded, so a killed run leaves nothing a later step reads.
     The program's own output (with its images/s line) goes to this stage's log."""
