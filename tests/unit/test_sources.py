@@ -39,7 +39,7 @@ def test_dukemtmc_manifests(tmp_path):
 def test_dukemtmc_refuses_market_names_and_junk(tmp_path):
     root = make_duke(tmp_path / "release")
     (root / "bounding_box_test" / "-1_c1_f0000001.jpg").write_bytes(b"x")
-    with pytest.raises(DatasetError, match=r"bounding_box_test/-1_c1_f0000001.jpg.*not a dukemtmc image name; expected PPPP_cC_fFFFFFFF.jpg"):
+    with pytest.raises(DatasetError, match=r"bounding_box_test/-1_c1_f0000001.jpg.*not a DukeMTMC-reID image name; expected PPPP_cC_fFFFFFFF.jpg"):
         write_manifests(tmp_path / "release", tmp_path / "out", None, source="dukemtmc")
     assert not (tmp_path / "out").exists()
 

@@ -21,6 +21,7 @@ MARKET_FOLDERS = {"train": "bounding_box_train", "query": "query", "gallery": "b
 @dataclass(frozen=True)
 class NamedLayout:
     source: str
+    display: str  # the dataset's name in messages
     pattern: re.Pattern  # named groups pid and cam (1-based camera)
     expected_name: str  # the pattern in words, for error messages
     extension: str
@@ -32,18 +33,21 @@ class NamedLayout:
 
 MARKET1501 = NamedLayout(
     "market1501",
+    "Market-1501",
     MARKET_NAME_RE,
     "PPPP_cCsS_FFFFFF_BB.jpg (4-digit person id or -1, camera digit, sequence digit, 6-digit frame, 2-digit box)",
     ".jpg",
 )
 DUKEMTMC = NamedLayout(
     "dukemtmc",
+    "DukeMTMC-reID",
     re.compile(r"^(?P<pid>\d{4})_c(?P<cam>\d)_f(?P<frame>\d{7})\.jpg$"),
     "PPPP_cC_fFFFFFFF.jpg (4-digit person id, camera digit, 7-digit frame)",
     ".jpg",
 )
 CUHK03 = NamedLayout(
     "cuhk03",
+    "CUHK03-NP",
     re.compile(r"^(?P<pid>\d{4})_c(?P<cam>\d)_(?P<index>\d+)\.png$"),
     "PPPP_cC_N.png (4-digit person id, camera digit, image number)",
     ".png",
@@ -72,7 +76,7 @@ def find_root(folder, layout: NamedLayout, subfolder: str | None = None) -> Path
     what = f"a folder named {subfolder!r} holding " if subfolder else ""
     missing = [sub for sub in names if not (folder / sub).is_dir()]
     raise DatasetError(
-        f"{folder}: not a {layout.source} folder; expected {what}sub-folders {', '.join(names)} "
+        f"{folder}: not a {layout.display} folder; expected {what}sub-folders {', '.join(names)} "
         f"(here or up to three levels down), missing here: {', '.join(missing) or 'none, but the folder name does not fit'}"
     )
 
@@ -81,7 +85,7 @@ def parse(layout: NamedLayout, name: str) -> tuple[int, int]:
     """(pid, 0-based camera) from a file name; DatasetError if the name does not fit."""
     m = layout.pattern.match(name)
     if m is None:
-        raise DatasetError(f"{name!r} is not a {layout.source} image name; expected {layout.expected_name}")
+        raise DatasetError(f"{name!r} is not a {layout.display} image name; expected {layout.expected_name}")
     cam = int(m["cam"])
     if cam < 1:
         raise DatasetError(f"{name!r}: camera index must start at c1, got c{cam}")
