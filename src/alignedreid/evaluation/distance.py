@@ -12,7 +12,15 @@ def l2_normalise(x: np.ndarray) -> np.ndarray:
 def global_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Squared Euclidean distance of L2-normalised rows (range [0, 4]), float32."""
     a, b = l2_normalise(a.astype(np.float32)), l2_normalise(b.astype(np.float32))
-    d = 2.0 - 2.0 * (a @ b.T)
+    return distance_from_unit(a, b)
+
+
+def distance_from_unit(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """2 - 2 a . b^T clipped to [0, 4] for unit rows, computed in place in the product's buffer
+    (one [len(a), len(b)] float32 array: 3.6 GB at MSMT17's 11,659 x 82,161, not three)."""
+    d = a @ b.T
+    d *= -2.0
+    d += 2.0
     return np.clip(d, 0.0, 4.0, out=d)
 
 

@@ -23,7 +23,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..contracts import RERANK_K1, RERANK_K2, RERANK_LAMBDA
-from .distance import l2_normalise
+from .distance import distance_from_unit, l2_normalise
 from .topk import smallest_k
 
 
@@ -80,16 +80,11 @@ class _FeatureColumns:
         self.nq, self.ng = len(query_global), len(gallery_global)
         self.n = self.nq + self.ng
 
-    @staticmethod
-    def _dist(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        d = 2.0 - 2.0 * (a @ b.T)
-        return np.clip(d, 0.0, 4.0, out=d)
-
     def squared(self, start: int, stop: int) -> np.ndarray:
-        return self._dist(self.f[start:stop], self.f)
+        return distance_from_unit(self.f[start:stop], self.f)
 
     def query_gallery(self, start: int, stop: int) -> np.ndarray:
-        return self._dist(self.f[start:stop], self.f[self.nq :])
+        return distance_from_unit(self.f[start:stop], self.f[self.nq :])
 
     def gather(self, rows: np.ndarray, cols: np.ndarray, pairs: int = 1 << 14) -> np.ndarray:
         out = np.empty(len(rows), dtype=np.float32)
