@@ -7,6 +7,9 @@ Configurations (each in its own process, since the execution mode and the oneDNN
 per process):
   old      PyNative, im2col convolution (the CPU default before the architecture pass)
   jit-fn   graph mode, native convolution, the step compiled from a plain function with ms.jit
+  jit-fn-nopipe  as jit-fn, with MindSpore's graph pipeline off (MS_DEV_RUNTIME_CONF=graph_pipeline:False):
+           the pipeline that ms.jit function graphs run under, and Cell graphs do not, is what makes
+           jit-fn ~2x slower than cell on CPU (docs/architecture.md §7)
   cell     graph mode, native convolution, the step as an nn.Cell (the default now)
 Model FLOPs: standard ResNet multiply-accumulate counts at 224x224 scaled to the input size, x2 for
 FLOPs, x3 for a training step (forward + backward). The step is timed on in-memory batches after
@@ -27,7 +30,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import gemm_rate, print_table  # noqa: E402
 
 GMACS_224 = {18: 1.82, 34: 3.67, 50: 4.11}
-CONFIGS = {"old": ("pynative", "unfold", "cell"), "jit-fn": ("graph", "native", "function"), "cell": ("graph", "native", "cell")}
+CONFIGS = {
+    "old": ("pynative", "unfold", "cell"),
+    "jit-fn": ("graph", "native", "function"),
+    "jit-fn-nopipe": ("graph", "native", "function"),
+    "cell": ("graph", "native", "cell"),
+}
+CONFIG_ENV = {"jit-fn-nopipe": {"MS_DEV_RUNTIME_CONF": "graph_pipeline:False"}}
 
 
 def run_one(args) -> dict:
@@ -44,6 +53,8 @@ def run_one(args) -> dict:
     execution, conv, style = CONFIGS[args.one]
     ms.set_context(mode=ms.GRAPH_MODE if execution == "graph" else ms.PYNATIVE_MODE)
     ms.set_device("CPU")
+    if args.op_threads:  # MindSpore's CPU kernel thread pool (its default is 25 threads)
+        ms.device_context.cpu.op_tuning.threads_num(args.op_threads)
     ms.set_seed(1)
     classes = args.batch // args.instances
     net = build_model(classes, args.depth, conv_impl=conv)
@@ -89,7 +100,8 @@ def main():
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--instances", type=int, default=4)
     ap.add_argument("--steps", type=int, default=3)
-    ap.add_argument("--configs", default="old,jit-fn,cell", help="comma-separated subset of " + ", ".join(CONFIGS))
+    ap.add_argument("--configs", default="old,jit-fn,jit-fn-nopipe,cell", help="comma-separated subset of " + ", ".join(CONFIGS))
+    ap.add_argument("--op-threads", type=int, default=0, help="MindSpore CPU kernel threads (0 = its default)")
     ap.add_argument("--one", choices=list(CONFIGS), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:
@@ -100,8 +112,8 @@ def main():
     for name in args.configs.split(","):
         argv = [sys.executable, __file__, "--one", name] + [
             f"--{k}={getattr(args, k)}" for k in ("depth", "height", "width", "batch", "instances", "steps")
-        ]
-        out = subprocess.run(argv, capture_output=True, text=True)
+        ] + [f"--op-threads={args.op_threads}"]
+        out = subprocess.run(argv, capture_output=True, text=True, env={**os.environ, **CONFIG_ENV.get(name, {})})
         lines = [ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")]
         if out.returncode or not lines:
             sys.exit(f"configuration {name} failed:\n{out.stdout[-2000:]}\n{out.stderr[-3000:]}")
