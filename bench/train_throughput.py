@@ -110,9 +110,11 @@ def main():
     flops = GMACS_224[args.depth] * 1e9 * 2 * 3 * (args.height * args.width) / (224 * 224) * args.batch
     results = {}
     for name in args.configs.split(","):
-        argv = [sys.executable, __file__, "--one", name] + [
-            f"--{k}={getattr(args, k)}" for k in ("depth", "height", "width", "batch", "instances", "steps")
-        ] + [f"--op-threads={args.op_threads}"]
+        argv = (
+            [sys.executable, __file__, "--one", name]
+            + [f"--{k}={getattr(args, k)}" for k in ("depth", "height", "width", "batch", "instances", "steps")]
+            + [f"--op-threads={args.op_threads}"]
+        )
         out = subprocess.run(argv, capture_output=True, text=True, env={**os.environ, **CONFIG_ENV.get(name, {})})
         lines = [ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")]
         if out.returncode or not lines:

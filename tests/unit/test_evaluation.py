@@ -173,3 +173,25 @@ def test_variant_plan_by_size():
     assert plan_variants(11659, 82161, ["global", "global_rerank"], True, 8.0) == (["global", "global_rerank"], True)
     with pytest.raises(PipelineError, match=r"global_local_rerank needs the 82161 x 82161 .*25.1 GB.*evaluation.matrix_budget_gb \(8\)"):
         plan_variants(11659, 82161, all4, True, 8.0)
+
+
+def test_evaluate_streams_global_re_ranking_past_the_matrix_budget():
+    from alignedreid.errors import PipelineError
+    from alignedreid.evaluation.features_io import FeatureSet
+    from alignedreid.evaluation.run import evaluate_features
+
+    rng = np.random.default_rng(4)
+
+    def fs(n, pids):
+        loc = rng.standard_normal((n, 4, 8)).astype(np.float32)
+        cams = (np.arange(n) // 6) % 3
+        return FeatureSet(rng.standard_normal((n, 16)).astype(np.float32), loc, pids, cams, np.array([f"{i}.jpg" for i in range(n)]), np.arange(n))
+
+    q, g = fs(12, np.arange(12) % 6 + 1), fs(60, np.arange(60) % 6 + 1)
+    variants = ["global", "global_rerank"]
+    dense, _, t_dense = evaluate_features(q, g, 5, 2, 0.3, 10, True, variants, matrix_budget_gb=8.0)
+    streamed, _, t_streamed = evaluate_features(q, g, 5, 2, 0.3, 10, True, variants, matrix_budget_gb=1e-9)
+    assert "re-rank global (on the fly)" in t_streamed and "re-rank global (on the fly)" not in t_dense
+    assert streamed["global_rerank"]["mAP"] == pytest.approx(dense["global_rerank"]["mAP"], abs=1e-6)
+    with pytest.raises(PipelineError, match="global_local_rerank needs the 60 x 60"):
+        evaluate_features(q, g, 5, 2, 0.3, 10, True, matrix_budget_gb=1e-9)
