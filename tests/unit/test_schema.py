@@ -23,6 +23,12 @@ def test_shipped_configs_validate(name):
     assert cfg["model"]["depth"] in (18, 50) and cfg["train"]["stall_factor"] > 1
 
 
+def test_msmt17_overlay_validates():
+    cfg = resolve(merge_config(load("market1501.yaml"), load("msmt17.yaml")))
+    assert cfg["dataset"]["source"] == "msmt17" and cfg["evaluation"]["variants"] == ["global", "global_rerank"]
+    assert cfg["dataset"]["workers"] == 8  # the rest of the recipe kept
+
+
 def test_defaults_are_filled():
     given = {"dataset": {"source": "synthetic"}, "pretrained": {"path": "/x.ckpt"}}
     cfg = resolve(given)
