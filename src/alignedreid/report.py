@@ -83,7 +83,7 @@ def dataset_name(summary: dict) -> str:
     if summary["source"] == "synthetic":
         return f"synthetic ({DATASET_NAMES[summary.get('synthetic_layout', 'market1501')]} layout)"
     name = DATASET_NAMES.get(summary["source"], summary["source"])
-    return f"{name} {summary['images']}" if summary.get("images") else name
+    return f"{name} {summary['cuhk03_images']}" if summary.get("cuhk03_images") else name
 
 
 def results_context(metrics: dict, trained_on: dict, evaluated_on: dict) -> dict:

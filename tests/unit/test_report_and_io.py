@@ -122,6 +122,29 @@ def test_report_flags_parity_beyond_tolerance_on_top(tmp_path):
     assert "ABOVE" in html
 
 
+@pytest.mark.parametrize(
+    "train_src,eval_src,seed_shown,names",
+    [
+        ("market1501", None, True, ("Market-1501", "Market-1501")),
+        ("market1501", "cuhk03", False, ("Market-1501", "CUHK03-NP detected")),
+        ("dukemtmc", None, False, ("DukeMTMC-reID", "DukeMTMC-reID")),
+    ],
+)
+def test_report_names_datasets_and_shows_seed_only_for_market(tmp_path, train_src, eval_src, seed_shown, names):
+    inputs, bench, logs = _stage_outputs(tmp_path)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    write_json(tmp_path / "summary.json", {**summary, "source": train_src})
+    if eval_src:
+        write_json(tmp_path / "eval_summary.json", {**summary, "source": eval_src, "cuhk03_images": "detected"})
+        inputs["eval_summary"] = tmp_path / "eval_summary.json"
+    write_report(tmp_path / "r.html", inputs, resolve({}), bench, logs, {s: logs[f"infer_cpp_{s}"] for s in ("query", "gallery")})
+    html = (tmp_path / "r.html").read_text()
+    assert ("seed mAP" in html) is seed_shown
+    assert f'<b data-fact="trained_on">{names[0]}</b>' in html and f'<b data-fact="evaluated_on">{names[1]}</b>' in html
+    assert ("(cross-domain)" in html) is bool(eval_src) and '<b data-fact="flip">off</b>' in html
+    assert "SYNTHETIC" not in html
+
+
 def test_atomic_helpers_leave_nothing_half_written(tmp_path):
     target = tmp_path / "out.txt"
     with pytest.raises(RuntimeError):

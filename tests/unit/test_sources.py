@@ -50,7 +50,7 @@ def test_cuhk03_labeled_and_detected(tmp_path, images, gallery):
     counts = {"train": 4, "train_ids": 2, "query": 2, "gallery": gallery}
     summary = write_manifests(tmp_path / "release", tmp_path / "out", counts, source="cuhk03", cuhk03={"images": images})
     m = _manifests(tmp_path / "out")
-    assert summary["root"].endswith(f"cuhk03-np/{images}") and summary["images"] == images
+    assert summary["root"].endswith(f"cuhk03-np/{images}") and summary["cuhk03_images"] == images
     assert _rows(m["query"]) == [("0020_c1_1.png", 20, 0), ("0021_c2_8.png", 21, 1)]
     assert len(m["gallery"]) == gallery and set(m["train"].pid) == {1, 3}
 

@@ -116,5 +116,5 @@ def list_split(root: Path, layout: NamedLayout, split: str) -> SplitListing:
 def list_dataset(folder, layout: NamedLayout, subfolder: str | None = None) -> DatasetListing:
     root = find_root(folder, layout, subfolder)
     splits = {split: list_split(root, layout, split) for split in layout.split_folders()}
-    extra = {"images": subfolder} if subfolder else {}
+    extra = {"cuhk03_images": subfolder} if subfolder else {}
     return DatasetListing(layout.source, root, splits, extra)
