@@ -146,3 +146,17 @@ def test_own_folder_failures(tmp_path):
 def test_every_source_needs_a_root(tmp_path, source):
     with pytest.raises(ConfigError, match=f"dataset.root: required when dataset.source is '{source}'"):
         prepare_dataset(dataset_section({"source": source}), tmp_path / "out")
+
+
+def test_msmt17_from_its_zip(tmp_path):
+    import zipfile
+
+    make_msmt17(tmp_path / "release", "V2")
+    zpath = tmp_path / "MSMT17_V2.zip"
+    with zipfile.ZipFile(zpath, "w") as zf:
+        for p in sorted((tmp_path / "release").rglob("*")):
+            zf.write(p, p.relative_to(tmp_path / "release").as_posix())
+    cfg = dataset_section({"source": "msmt17", "root": str(zpath), "expected_counts": {"train": 4, "train_ids": 2, "query": 1, "gallery": 2}})
+    summary = prepare_dataset(cfg, tmp_path / "out", work_dir=tmp_path / "work")
+    assert summary["release"] == "V2" and summary["root"].endswith("extracted/MSMT17_V2")
+    assert len(pd.read_csv(tmp_path / "out" / "gallery.csv")) == 2
