@@ -6,20 +6,12 @@ from __future__ import annotations
 import numpy as np
 
 from alignedreid.contracts import JUNK_PID
+from alignedreid.evaluation.ranking import _checked
 
 
 def previous_rank_details(distmat, q_pids, g_pids, q_camids, g_camids, max_rank: int = 50, chunk: int = 256):
-    distmat = np.asarray(distmat)
-    q_pids, g_pids = np.asarray(q_pids).astype(np.int64), np.asarray(g_pids).astype(np.int64)
-    q_camids, g_camids = np.asarray(q_camids).astype(np.int64), np.asarray(g_camids).astype(np.int64)
-    num_q, num_g = distmat.shape
-    if q_pids.shape != (num_q,) or q_camids.shape != (num_q,) or g_pids.shape != (num_g,) or g_camids.shape != (num_g,):
-        raise ValueError(
-            f"rank: distmat is {distmat.shape} but got q_pids {q_pids.shape}, q_camids {q_camids.shape}, "
-            f"g_pids {g_pids.shape}, g_camids {g_camids.shape}"
-        )
-    if max_rank < 1:
-        raise ValueError(f"rank: max_rank must be >= 1, got {max_rank}")
+    distmat, q_pids, g_pids, q_camids, g_camids = _checked(distmat, q_pids, g_pids, q_camids, g_camids, max_rank)
+    num_q = distmat.shape[0]
     idx_all, first_all, ap_all = [], [], []
     for s in range(0, num_q, chunk):
         e = min(s + chunk, num_q)
