@@ -8,6 +8,15 @@ from __future__ import annotations
 JUNK_PID = -1  # gallery images the protocol ignores (Market-1501 file names starting with "-1")
 DISTRACTOR_PID = 0  # gallery images of nobody in the query set (file names starting with "0000")
 
+# dataset.source values of the real datasets and their names in messages and the report.
+DATASET_NAMES = {
+    "market1501": "Market-1501",
+    "dukemtmc": "DukeMTMC-reID",
+    "cuhk03": "CUHK03-NP",
+    "msmt17": "MSMT17",
+    "folder": "own folder",
+}
+
 # The four evaluated distance variants, in report order, with their labels.
 VARIANTS = ("global", "global_local", "global_rerank", "global_local_rerank")
 VARIANT_LABELS = {

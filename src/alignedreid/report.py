@@ -23,7 +23,7 @@ import pandas as pd  # noqa: E402
 import yaml  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from .contracts import JUNK_PID, PARITY_TOLERANCE, VARIANT_LABELS, VARIANTS  # noqa: E402
+from .contracts import DATASET_NAMES, JUNK_PID, PARITY_TOLERANCE, VARIANT_LABELS, VARIANTS  # noqa: E402
 from .io_utils import atomic_path, sha256_of  # noqa: E402
 from .runlog import disk_usage, parse_output_size, parse_run_location  # noqa: E402
 
@@ -67,15 +67,6 @@ def cmc_plot(metrics: dict) -> str:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return _png(fig)
-
-
-DATASET_NAMES = {
-    "market1501": "Market-1501",
-    "dukemtmc": "DukeMTMC-reID",
-    "cuhk03": "CUHK03-NP",
-    "msmt17": "MSMT17",
-    "folder": "own folder",
-}
 
 
 def dataset_name(summary: dict) -> str:

@@ -51,6 +51,15 @@ class SplitScan:
     ignored: list[str] = field(default_factory=list)
 
 
+def folders_within(folder, depth: int) -> list[Path]:
+    """``folder`` and every folder up to ``depth`` levels below it, in sorted order per level: where
+    the sources look for a release's top folder (zips wrap it in one or more folders)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DatasetError(f"{folder}: dataset folder not found")
+    return [folder] + [p for d in range(1, depth + 1) for p in sorted(folder.glob("/".join(["*"] * d))) if p.is_dir()]
+
+
 def listing_frame(rows: list[tuple], columns=MANIFEST_COLUMNS) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns).astype({"pid": "int64", "camid": "int64"})
 

@@ -10,9 +10,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..contracts import DISTRACTOR_PID, JUNK_PID
+from ..contracts import DATASET_NAMES, DISTRACTOR_PID, JUNK_PID
 from ..errors import DatasetError
-from .manifests import DatasetListing, SplitListing, listing_frame
+from .manifests import DatasetListing, SplitListing, folders_within, listing_frame
 from .names import NAME_RE as MARKET_NAME_RE
 
 MARKET_FOLDERS = {"train": "bounding_box_train", "query": "query", "gallery": "bounding_box_test"}
@@ -21,33 +21,29 @@ MARKET_FOLDERS = {"train": "bounding_box_train", "query": "query", "gallery": "b
 @dataclass(frozen=True)
 class NamedLayout:
     source: str
-    display: str  # the dataset's name in messages
     pattern: re.Pattern  # named groups pid and cam (1-based camera)
     expected_name: str  # the pattern in words, for error messages
     extension: str
-    folders: dict = None  # split -> folder name
 
-    def split_folders(self) -> dict:
-        return self.folders or MARKET_FOLDERS
+    @property
+    def display(self) -> str:  # the dataset's name in messages
+        return DATASET_NAMES[self.source]
 
 
 MARKET1501 = NamedLayout(
     "market1501",
-    "Market-1501",
     MARKET_NAME_RE,
     "PPPP_cCsS_FFFFFF_BB.jpg (4-digit person id or -1, camera digit, sequence digit, 6-digit frame, 2-digit box)",
     ".jpg",
 )
 DUKEMTMC = NamedLayout(
     "dukemtmc",
-    "DukeMTMC-reID",
     re.compile(r"^(?P<pid>\d{4})_c(?P<cam>\d)_f(?P<frame>\d{7})\.jpg$"),
     "PPPP_cC_fFFFFFFF.jpg (4-digit person id, camera digit, 7-digit frame)",
     ".jpg",
 )
 CUHK03 = NamedLayout(
     "cuhk03",
-    "CUHK03-NP",
     re.compile(r"^(?P<pid>\d{4})_c(?P<cam>\d)_(?P<index>\d+)\.png$"),
     "PPPP_cC_N.png (4-digit person id, camera digit, image number)",
     ".png",
@@ -66,11 +62,8 @@ def find_root(folder, layout: NamedLayout, subfolder: str | None = None) -> Path
     levels down (release zips wrap them, e.g. ``Market-1501-v15.09.15/``, ``cuhk03-np/labeled/``).
     With ``subfolder`` (CUHK03-NP's labeled/detected) only a folder of that name counts."""
     folder = Path(folder)
-    if not folder.is_dir():
-        raise DatasetError(f"{folder}: dataset folder not found")
-    names = layout.split_folders().values()
-    candidates = [folder] + [p for depth in ("*", "*/*", "*/*/*") for p in sorted(folder.glob(depth)) if p.is_dir()]
-    for c in candidates:
+    names = MARKET_FOLDERS.values()
+    for c in folders_within(folder, 3):
         if (subfolder is None or c.name.lower() == subfolder) and all((c / sub).is_dir() for sub in names):
             return c
     what = f"a folder named {subfolder!r} holding " if subfolder else ""
@@ -93,7 +86,7 @@ def parse(layout: NamedLayout, name: str) -> tuple[int, int]:
 
 
 def list_split(root: Path, layout: NamedLayout, split: str) -> SplitListing:
-    folder = root / layout.split_folders()[split]
+    folder = root / MARKET_FOLDERS[split]
     rows, ignored = [], []
     for entry in sorted(os.scandir(folder), key=lambda e: e.name):
         if not entry.is_file():
@@ -107,14 +100,13 @@ def list_split(root: Path, layout: NamedLayout, split: str) -> SplitListing:
             raise DatasetError(f"{folder / entry.name}: {e}") from None
         if pid in (JUNK_PID, DISTRACTOR_PID) and split != "gallery":
             kind = "junk (-1)" if pid == JUNK_PID else "distractor (0000)"
-            gallery = layout.split_folders()["gallery"]
-            raise DatasetError(f"{folder / entry.name}: {kind} images belong only in {gallery}, not in {folder.name}")
+            raise DatasetError(f"{folder / entry.name}: {kind} images belong only in {MARKET_FOLDERS['gallery']}, not in {folder.name}")
         rows.append((Path(entry.path), pid, cam))
     return SplitListing(listing_frame(rows), where=str(folder), ignored=ignored)
 
 
 def list_dataset(folder, layout: NamedLayout, subfolder: str | None = None) -> DatasetListing:
     root = find_root(folder, layout, subfolder)
-    splits = {split: list_split(root, layout, split) for split in layout.split_folders()}
+    splits = {split: list_split(root, layout, split) for split in MARKET_FOLDERS}
     extra = {"cuhk03_images": subfolder} if subfolder else {}
     return DatasetListing(layout.source, root, splits, extra)

@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 
 from ..errors import DatasetError
-from .manifests import DatasetListing, SplitListing, listing_frame
+from .manifests import DatasetListing, SplitListing, folders_within, listing_frame
 
 LIST_FILES = {"train": ("list_train.txt", "list_val.txt"), "query": ("list_query.txt",), "gallery": ("list_gallery.txt",)}
 # image folders of each release: (train, test)
@@ -23,12 +23,8 @@ PUBLISHED_COUNTS = {"train": 32621, "train_ids": 1041, "query": 11659, "gallery"
 
 def find_root(folder) -> tuple[Path, str]:
     """(folder holding the list files and image folders, release 'V1' or 'V2')."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise DatasetError(f"{folder}: dataset folder not found")
     lists = [name for names in LIST_FILES.values() for name in names]
-    candidates = [folder] + [p for depth in ("*", "*/*") for p in sorted(folder.glob(depth)) if p.is_dir()]
-    for c in candidates:
+    for c in folders_within(folder, 2):
         if all((c / name).is_file() for name in lists):
             for release, (train, test) in RELEASE_FOLDERS.items():
                 if (c / train).is_dir() and (c / test).is_dir():

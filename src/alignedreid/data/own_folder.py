@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 
 from ..errors import ConfigError, DatasetError
-from .manifests import MANIFEST_COLUMNS, DatasetListing, SplitListing, listing_frame
+from .manifests import MANIFEST_COLUMNS, DatasetListing, SplitListing, folders_within, listing_frame
 
 SPLIT_FOLDERS = ("train", "query", "gallery")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
@@ -33,10 +33,7 @@ def compile_pattern(pattern: str) -> re.Pattern:
 
 def find_root(folder) -> Path:
     folder = Path(folder)
-    if not folder.is_dir():
-        raise DatasetError(f"{folder}: dataset folder not found")
-    candidates = [folder] + [p for p in sorted(folder.glob("*")) if p.is_dir()]
-    for c in candidates:
+    for c in folders_within(folder, 1):
         if all((c / s).is_dir() for s in SPLIT_FOLDERS):
             return c
     missing = [s for s in SPLIT_FOLDERS if not (folder / s).is_dir()]

@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
+from .market_style import MARKET_FOLDERS
 from .names import format_name
 
 LAYOUTS = ("market1501", "dukemtmc", "cuhk03", "msmt17", "folder")
 MAX_CAMERAS = {"market1501": 9, "dukemtmc": 9, "cuhk03": 9, "msmt17": 99, "folder": 99}
-MARKET_FOLDERS = {"train": "bounding_box_train", "query": "query", "gallery": "bounding_box_test"}
 
 
 class _Writer:

@@ -31,9 +31,10 @@ def _rank_kernel(dist, q_pids, q_camids, g_pids, g_camids, junk, first, ap, n_ma
     for i in numba.prange(nq):
         qp, qc = q_pids[i], q_camids[i]
         m = 0
-        for j in range(ng):
-            if g_pids[j] == qp and g_camids[j] != qc and qp != junk:
-                m += 1
+        if qp != junk:  # a junk query has no true match
+            for j in range(ng):
+                if g_pids[j] == qp and g_camids[j] != qc:
+                    m += 1
         n_match[i] = m
         if m == 0:
             continue
@@ -41,7 +42,7 @@ def _rank_kernel(dist, q_pids, q_camids, g_pids, g_camids, junk, first, ap, n_ma
         mi = np.empty(m, dtype=np.int64)
         t = 0
         for j in range(ng):
-            if g_pids[j] == qp and g_camids[j] != qc and qp != junk:
+            if g_pids[j] == qp and g_camids[j] != qc:
                 md[t] = dist[i, j]
                 mi[t] = j
                 t += 1
