@@ -40,8 +40,8 @@ def resolve(config: dict | None = None, schema_path=None) -> dict:
     """A deep copy of ``config`` validated against the schema (default: the repository's
     config/schema.yaml), with every default filled in, also inside a nullable section that is
     given (``pretrained``). A bad key or value raises ConfigError naming its path in the config."""
-    cfg = copy.deepcopy(config or {})
     schema = load_schema(schema_path)
+    cfg = coerce_scalars(copy.deepcopy(config or {}), schema, schema)
     validator = _with_defaults(jsonschema.Draft202012Validator)(schema)
     errors = sorted(validator.iter_errors(cfg), key=lambda e: list(e.absolute_path))
     if errors:
@@ -50,6 +50,51 @@ def resolve(config: dict | None = None, schema_path=None) -> dict:
         raise ConfigError(f"config key {where}: {e.message}")
     check_consistency(cfg)
     return cfg
+
+
+_JSON_TYPES = {"integer": int, "number": (int, float), "boolean": bool, "null": type(None), "string": str, "object": dict, "array": list}
+
+
+def _types(sub: dict) -> list[str]:
+    t = sub.get("type", [])
+    return [t] if isinstance(t, str) else list(t)
+
+
+def _fits(value, types: list[str]) -> bool:
+    if isinstance(value, bool) and "boolean" not in types:
+        return False
+    return any(isinstance(value, _JSON_TYPES[t]) for t in types if t in _JSON_TYPES)
+
+
+def coerce_scalars(value, sub: dict, root: dict):
+    """Turn strings into the numbers, booleans and nulls the schema asks for, in place.
+
+    Snakemake reads a nested ``--config`` value with YAML's base loader, so
+    ``--config train='{epochs: 3}'`` arrives as ``{'epochs': '3'}``; each string where the schema
+    allows no string is read again as YAML ('3' -> 3, 'true' -> True, 'null' -> None) and kept only
+    if that gives an allowed type, so a wrong value still fails validation with its key named."""
+    if "$ref" in sub:
+        target = root
+        for part in sub["$ref"].lstrip("#/").split("/"):
+            target = target[part]
+        sub = {**target, **{k: v for k, v in sub.items() if k != "$ref"}}
+    if isinstance(value, dict):
+        props = sub.get("properties", {})
+        for key, item in value.items():
+            if key in props:
+                value[key] = coerce_scalars(item, props[key], root)
+        return value
+    if isinstance(value, list) and isinstance(sub.get("items"), dict):
+        return [coerce_scalars(item, sub["items"], root) for item in value]
+    types = _types(sub)
+    if isinstance(value, str) and types and "string" not in types:
+        try:
+            parsed = yaml.safe_load(value)
+        except yaml.YAMLError:
+            return value
+        if _fits(parsed, types):
+            return parsed
+    return value
 
 
 def check_consistency(cfg: dict) -> None:

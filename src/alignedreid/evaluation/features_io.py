@@ -33,13 +33,19 @@ class FeatureSet:
         return not self.sampled
 
 
-def load_features(path: str | os.PathLike) -> FeatureSet:
+def load_features(path: str | os.PathLike, local: bool = True) -> FeatureSet:
+    """Read and check a feature file. ``local=False`` leaves the local features on disk (an empty
+    [N, 0, 0] array in their place): evaluation of the global variants only never holds them
+    (MSMT17's gallery stripes alone are ~5 GB)."""
     path = Path(path)
     if not path.is_file():
         raise PipelineError(f"{path}: feature file not found")
     try:
         with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
+            # an .npz member is read only when indexed: skip the stripes unless asked for
+            arrays = {k: z[k] for k in z.files if local or k != "local"}
+            if not local and "local" in z.files:
+                arrays["local"] = np.zeros((len(z["pid"]), 0, 0), np.float32)
     except Exception as e:
         raise PipelineError(f"{path}: not a readable .npz feature file ({e})") from e
     for key, ndim in REQUIRED.items():

@@ -120,11 +120,17 @@ def limit_kernel_threads(threads: int | None) -> int:
     return numba.get_num_threads()
 
 
+def needs_local(variants) -> bool:
+    """Whether any requested variant uses the local (DMLI) features."""
+    return any(v.startswith("global_local") for v in variants)
+
+
 def run_evaluation(query_npz, gallery_npz, metrics_out, per_query_out, eval_cfg: dict, threads: int) -> dict:
     """The evaluate stage: ``eval_cfg`` is the validated ``evaluation`` config section, ``threads``
     the CPU threads the job was given (Snakemake's ``threads``)."""
     log.info("kernel threads: %d", limit_kernel_threads(threads))
-    query, gallery = load_features(query_npz), load_features(gallery_npz)
+    local = needs_local(eval_cfg["variants"])
+    query, gallery = load_features(query_npz, local), load_features(gallery_npz, local)
     for name, f in ((query_npz, query), (gallery_npz, gallery)):
         if not f.complete:
             raise PipelineError(f"{name}: holds a sample of {len(f)} rows, evaluation needs every image of the split")

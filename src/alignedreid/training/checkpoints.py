@@ -22,6 +22,7 @@ from ..io_utils import atomic_path
 log = logging.getLogger(__name__)
 CKPT_RE = re.compile(r"epoch_(\d+)\.ckpt$")
 FINGERPRINT_FILE = "fingerprint.txt"
+STALE_SUFFIX = ".previous"  # checkpoints of a run with other settings are moved here, not deleted
 
 
 class TrainState(nn.Cell):
@@ -43,11 +44,25 @@ def list_epoch_checkpoints(ckpt_dir: Path) -> list[tuple[int, Path]]:
 
 
 def reset_if_changed(ckpt_dir: Path, fingerprint: str) -> None:
-    """Discard the epoch checkpoints (and step log) of a run with another fingerprint; stamp this one."""
+    """Set aside the epoch checkpoints (and step log) of a run with another fingerprint, stamp this one.
+
+    They are moved to ``<ckpt_dir>.previous`` (replacing an older set there), never deleted
+    outright: a setting changed by mistake costs a rename, not days of training."""
+    ckpt_dir = Path(ckpt_dir)
     stamp = ckpt_dir / FINGERPRINT_FILE
     if ckpt_dir.exists() and (not stamp.exists() or stamp.read_text().strip() != fingerprint):
-        log.info("training settings changed: discarding epoch checkpoints of the previous run")
-        shutil.rmtree(ckpt_dir)
+        stale = ckpt_dir.with_name(ckpt_dir.name + STALE_SUFFIX)
+        had = [p.name for _, p in list_epoch_checkpoints(ckpt_dir)]
+        if stale.exists():
+            shutil.rmtree(stale)
+        ckpt_dir.rename(stale)
+        if had:
+            log.warning(
+                "training settings changed since epoch checkpoints %s were written: they cannot be resumed and were "
+                "moved to %s (training starts from epoch 1)",
+                ", ".join(had),
+                stale,
+            )
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     stamp.write_text(fingerprint + "\n")
 

@@ -18,8 +18,24 @@ from ..io_utils import sha256_of, write_json
 from ..model import resolve_conv_impl
 from . import TRAINING_CODE
 
-# train.* keys that change how a run is executed, not what it computes (left out of the fingerprint).
-EXECUTION_ONLY_KEYS = ("threads", "data_workers", "quick_eval", "keep_checkpoints", "stall_factor", "stall_min_s", "execution")
+# train.* keys that change how or where a run is executed, not what it computes (left out of the
+# fingerprint, so that changing them resumes the epoch checkpoints instead of discarding them).
+# device_num stays in: it changes the global batch and each rank's share of the identities.
+EXECUTION_ONLY_KEYS = (
+    "threads",
+    "data_workers",
+    "quick_eval",
+    "keep_checkpoints",
+    "save_every",
+    "stall_factor",
+    "stall_min_s",
+    "execution",
+    "launcher",
+    "rank_table_file",
+    "master_port",
+    "device_id",
+    "nodes",
+)
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 
 
