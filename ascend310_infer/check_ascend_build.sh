@@ -10,12 +10,12 @@ build=${2:-$work/build-ascend}
 mkdir -p "$work"
 wheel=$(ls "$work"/mindspore_lite-2.0.0-*.whl 2>/dev/null | head -1 || true)
 if [ -z "$wheel" ]; then
-  python3 -m pip download --no-deps --only-binary=:all: --python-version 3.7 --platform manylinux1_x86_64 \
+  "${PYTHON:-python3}" -m pip download --no-deps --only-binary=:all: --python-version 3.7 --platform manylinux1_x86_64 \
       mindspore-lite==2.0.0 -d "$work" >&2
   wheel=$(ls "$work"/mindspore_lite-2.0.0-*.whl | head -1)
 fi
 rm -rf "$work/sdk"
-python3 - "$wheel" "$work/sdk" <<'PY'
+"${PYTHON:-python3}" - "$wheel" "$work/sdk" <<'PY'
 import sys, zipfile
 with zipfile.ZipFile(sys.argv[1]) as z:
     for n in z.namelist():

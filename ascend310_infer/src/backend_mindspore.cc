@@ -11,6 +11,8 @@
 namespace aligned {
 namespace {
 
+constexpr const char *kPrecisionMode = "preferred_fp32";
+
 class MindSporeBackend : public Backend {
  public:
   void Load(const ModelSpec &spec) override {
@@ -18,6 +20,12 @@ class MindSporeBackend : public Backend {
     auto context = std::make_shared<mindspore::Context>();
     auto ascend = std::make_shared<mindspore::AscendDeviceInfo>();
     ascend->SetDeviceID(static_cast<uint32_t>(spec.device_id));
+    // The Ascend compiler's default is "enforce_fp16" (every operator in float16). The pipeline
+    // compares these features with a float32 reference, so the precision is chosen explicitly:
+    // "preferred_fp32" keeps float32 wherever the device has a float32 kernel (see
+    // docs/architecture.md, precision). Outputs are asked for, and checked to be, float32.
+    ascend->SetPrecisionMode(kPrecisionMode);
+    ascend->SetOutputType(mindspore::DataType::kNumberTypeFloat32);
     context->MutableDeviceInfo().push_back(ascend);
     auto status = model_.Build(spec.path, mindspore::ModelType::kMindIR, context);
     if (status != mindspore::kSuccess) {
@@ -46,6 +54,10 @@ class MindSporeBackend : public Backend {
     if (status != mindspore::kSuccess) throw std::runtime_error("MindSpore Predict failed: " + status.ToString());
     std::vector<std::vector<float>> result;
     for (auto &t : out) {
+      if (t.DataType() != mindspore::DataType::kNumberTypeFloat32) {
+        throw std::runtime_error("output " + t.Name() + " of the MindIR model is not float32 (data type " +
+                                 std::to_string(static_cast<int>(t.DataType())) + "); export the model in float32");
+      }
       auto data = t.Data();
       const float *p = static_cast<const float *>(data.get());
       result.emplace_back(p, p + t.ElementNum());

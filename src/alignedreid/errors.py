@@ -15,3 +15,7 @@ class CheckpointError(PipelineError):
 
 class ConfigError(PipelineError):
     """A configuration value is out of range or inconsistent."""
+
+
+class DeviceError(PipelineError):
+    """The configured device (GPU, Ascend) cannot be used by MindSpore on this host."""

@@ -1,6 +1,7 @@
 """What the train job asks a cluster for, and the commands and checks of a launch inside a SLURM
 allocation (the multi-node path cannot run on the one-node test cluster, so it is checked here)."""
 
+import json
 import re
 import subprocess
 import sys
@@ -9,10 +10,11 @@ import pytest
 import yaml
 
 from alignedreid.config import resolve
-from alignedreid.errors import ConfigError
+from alignedreid.errors import ConfigError, PipelineError
 from alignedreid.runlog import parse_run_location, run_location
 from alignedreid.training.job import TrainJob
-from alignedreid.training.launch import check_allocation, slurm_allocation, srun_node_command
+from alignedreid.training.launch import check_allocation, rank_table_jobs, run_training, slurm_allocation, srun_node_command
+from alignedreid.training.step import device_selection
 from alignedreid.training.slurm_node import node_command
 from tests.conftest import BIN, REPO, copy_workflow
 
@@ -115,3 +117,92 @@ def test_profile_is_site_only_and_valid_yaml():
     for rule, res in (prof.get("set-resources") or {}).items():
         assert not {"mem_mb", "runtime", "cpus_per_task"} & set(res), rule
     assert "set-threads" not in prof
+
+
+def _rank_table(path, servers):
+    """An HCCL rank table (format 1.0) with {server_id: [(device_id, rank_id), ...]}."""
+    table = {
+        "version": "1.0",
+        "server_count": str(len(servers)),
+        "server_list": [
+            {"server_id": sid, "device": [{"device_id": str(d), "device_ip": f"192.98.92.{d}", "rank_id": str(r)} for d, r in devs]}
+            for sid, devs in servers.items()
+        ],
+        "status": "completed",
+    }
+    path.write_text(json.dumps(table))
+    return path
+
+
+def test_rank_table_devices_come_from_the_table(tmp_path):
+    table = _rank_table(tmp_path / "hccl_2p_45.json", {"10.0.0.1": [(4, 0), (5, 1)]})
+    jobs = rank_table_jobs(2, table, tmp_path / "devices", tmp_path / "job.json", base_env={})
+    assert [(e["DEVICE_ID"], e["RANK_ID"], e["RANK_SIZE"]) for _, e, _ in jobs] == [("4", "0", "2"), ("5", "1", "2")]
+    assert [cwd.name for _, _, cwd in jobs] == ["device4", "device5"]
+    assert all(e["RANK_TABLE_FILE"] == str(table.resolve()) and e["HCCL_CONNECT_TIMEOUT"] == "7200" for _, e, _ in jobs)
+    with pytest.raises(ConfigError, match=r"lists 2 devices but train.device_num is 8"):
+        rank_table_jobs(8, table, tmp_path, tmp_path / "job.json", base_env={})
+    two = _rank_table(tmp_path / "hccl_4p.json", {"10.0.0.1": [(0, 0), (1, 1)], "10.0.0.2": [(0, 2), (1, 3)]})
+    jobs = rank_table_jobs(4, two, tmp_path, tmp_path / "job.json", base_env={}, hosts={"10.0.0.2"})
+    assert [(e["DEVICE_ID"], e["RANK_ID"], e["RANK_SIZE"]) for _, e, _ in jobs] == [("0", "2", "4"), ("1", "3", "4")]
+    with pytest.raises(ConfigError, match=r"none \(or more than one\) is this host"):
+        rank_table_jobs(4, two, tmp_path, tmp_path / "job.json", base_env={}, hosts={"192.168.1.1"})
+    (tmp_path / "bad.json").write_text('{"server_list": [{"device": [{"device_id": "0"}]}]}')
+    with pytest.raises(ConfigError, match=r"bad.json: not an HCCL rank table .*rank_id"):
+        rank_table_jobs(1, tmp_path / "bad.json", tmp_path, tmp_path / "job.json", base_env={})
+
+
+@pytest.mark.parametrize(
+    "train,env,expect",
+    [
+        ({"device_target": "CPU"}, {"DEVICE_ID": "3"}, ("CPU", None)),
+        ({"device_target": "CPU", "device_num": 2}, {}, ("CPU", None)),
+        ({"device_target": "GPU", "device_id": 2}, {}, ("GPU", 2)),
+        ({"device_target": "GPU", "device_id": 2}, {"DEVICE_ID": "5"}, ("GPU", 5)),
+        ({"device_target": "GPU", "device_num": 8}, {}, ("GPU", None)),  # msrun: MindSpore picks the local rank's device
+        ({"device_target": "GPU", "device_num": 8}, {"DEVICE_ID": "0"}, ("GPU", None)),
+        ({"device_target": "Ascend", "device_num": 8}, {}, ("Ascend", None)),
+        ({"device_target": "Ascend", "device_num": 8, "launcher": "rank_table", "rank_table_file": "t.json"}, {"DEVICE_ID": "6"}, ("Ascend", 6)),
+        ({"device_target": "Ascend", "device_id": 1}, {}, ("Ascend", 1)),
+    ],
+)
+def test_device_selection_per_target_and_launcher(train, env, expect):
+    assert device_selection(train_section(**train), env)[:2] == expect
+
+
+def test_rank_table_without_device_id_is_refused():
+    t = train_section(device_target="Ascend", device_num=2, launcher="rank_table", rank_table_file="t.json")
+    with pytest.raises(ConfigError, match="DEVICE_ID is not set"):
+        device_selection(t, {})
+
+
+@pytest.mark.slow  # two worker processes import MindSpore
+def test_rank_table_launch_reaches_the_device(tmp_path, monkeypatch):
+    """The rank-table launcher on this CPU host: two workers start in their device folders, find every
+    input through relative paths (as Snakemake passes them), and stop where only the Ascend device is
+    missing, with the device and the rank table's DEVICE_ID named."""
+    from PIL import Image
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "img").mkdir()
+    Image.new("RGB", (64, 128), (90, 120, 200)).save(tmp_path / "img" / "0001_c1s1_000001_00.jpg")
+    rows = "path,pid,camid\n" + "".join(f"img/0001_c1s1_000001_00.jpg,{p},{c}\n" for p in (1, 2) for c in (0, 1))
+    (tmp_path / "data").mkdir()
+    for split in ("train", "query", "gallery"):
+        (tmp_path / "data" / f"{split}.csv").write_text(rows)
+    table = _rank_table(tmp_path / "hccl_2p.json", {"127.0.0.1": [(4, 0), (5, 1)]})
+    cfg = resolve(
+        {
+            "model": {"depth": 18, "height": 64, "width": 32},
+            "train": {"device_target": "Ascend", "device_num": 2, "launcher": "rank_table", "rank_table_file": "hccl_2p.json", "batch_size": 4},
+        }
+    )
+    job = TrainJob.from_config(cfg, "data/train.csv", "out", "data/query.csv", "data/gallery.csv")
+    with pytest.raises(PipelineError, match=r"rank-table training failed on 2 device\(s\)") as err:
+        run_training(job)
+    for device in (4, 5):
+        log = (tmp_path / "out" / "devices" / f"device{device}" / "log").read_text()
+        assert "inputs found:" in log and "No such file" not in log and "FileNotFoundError" not in log, log[-3000:]
+        assert f"MindSpore cannot use Ascend device {device} (DEVICE_ID from the rank table)" in log, log[-3000:]
+        assert f"device{device}/log: " in str(err.value) and "cannot use Ascend device" in str(err.value), str(err.value)
+    assert table.is_file()

@@ -1,5 +1,6 @@
 """Snakemake adapter: CMake build of ascend310_infer/ into results/infer/build."""
 
+import os
 import shutil
 import subprocess
 import sys
@@ -13,7 +14,8 @@ with stage_logging(snakemake.log[0], "build_infer", snakemake.output) as log:
     build = out.parent.parent / f"build-{snakemake.params.backend}"
     cmd = ["bash", str(Path(snakemake.params.src) / "build.sh"), snakemake.params.backend, str(build.resolve())]
     log.info("running %s", " ".join(cmd))
-    proc = subprocess.run(cmd, stdout=sys.stderr, stderr=subprocess.STDOUT)
+    # this job's Python (the project's environment) finds OpenVINO, whatever python3 PATH holds
+    proc = subprocess.run(cmd, stdout=sys.stderr, stderr=subprocess.STDOUT, env={**os.environ, "PYTHON": sys.executable})
     if proc.returncode != 0:
         raise PipelineError(f"building ascend310_infer failed (exit {proc.returncode}); see {snakemake.log[0]}")
     out.parent.mkdir(parents=True, exist_ok=True)

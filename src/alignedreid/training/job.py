@@ -14,6 +14,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pandas as pd
+
 from ..io_utils import sha256_of, write_json
 from ..model import resolve_conv_impl
 from . import TRAINING_CODE
@@ -49,20 +51,57 @@ class TrainJob:
     gallery_csv: str | None = None
     pretrained: str | None = None  # backbone checkpoint from fetch_pretrained
     provenance: dict = field(default_factory=dict)  # sha256 of the inputs and code, set by with_provenance
+    # folder that relative image paths in the manifests are relative to (the repository root, where
+    # Snakemake runs); workers that start elsewhere (rank-table device folders) resolve against it
+    workdir: str = "."
 
     @classmethod
     def from_config(cls, config: dict, train_csv, out_dir, query_csv=None, gallery_csv=None, pretrained=None) -> TrainJob:
         model = dict(config["model"])
         model["conv_impl"] = resolve_conv_impl(model["conv_impl"], config["train"]["device_target"])
+        def absolute(p):
+            return str(Path(p).resolve()) if p else None
+
+        # every path absolute: worker processes do not all start in this folder
         return cls(
             model,
             dict(config["train"]),
-            str(train_csv),
-            str(out_dir),
-            str(query_csv) if query_csv else None,
-            str(gallery_csv) if gallery_csv else None,
-            str(pretrained) if pretrained else None,
+            absolute(train_csv),
+            absolute(out_dir),
+            absolute(query_csv),
+            absolute(gallery_csv),
+            absolute(pretrained),
+            workdir=str(Path.cwd().resolve()),
         )
+
+    def check_inputs(self) -> list[str]:
+        """The files this run reads (manifests, the first image of each, the pretrained backbone),
+        checked before any device is touched; returns them, raises naming the first missing one."""
+        from ..errors import PipelineError
+
+        seen = []
+        for csv in (self.train_csv, self.query_csv, self.gallery_csv):
+            if not csv:
+                continue
+            if not Path(csv).is_file():
+                raise PipelineError(f"{csv}: manifest not found (worker in {Path.cwd()})")
+            df = self.manifest(csv)
+            if len(df) and not Path(df["path"].iloc[0]).is_file():
+                raise PipelineError(f"{csv}: image {df['path'].iloc[0]} not found (relative paths are read from {self.workdir})")
+            seen.append(csv)
+        if self.pretrained:
+            if not Path(self.pretrained).is_file():
+                raise PipelineError(f"{self.pretrained}: pretrained backbone not found")
+            seen.append(self.pretrained)
+        return seen
+
+    def manifest(self, csv) -> pd.DataFrame:
+        """A manifest with its image paths made absolute (relative ones are relative to ``workdir``)."""
+        df = pd.read_csv(csv)
+        if "path" in df.columns:
+            root = Path(self.workdir)
+            df["path"] = [p if os.path.isabs(p) else str(root / p) for p in df["path"].astype(str)]
+        return df
 
     @property
     def out_path(self) -> Path:

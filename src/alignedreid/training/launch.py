@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -61,24 +63,69 @@ def msrun_command(
     ]
 
 
-def rank_table_jobs(n: int, rank_table: str | os.PathLike, base_dir: str | os.PathLike, job_file, base_env: dict | None = None):
-    """One (argv, env, cwd) per Ascend device, as the model zoo's run_train_ascend.sh."""
+def rank_table_devices(rank_table: str | os.PathLike, hosts: set[str] | None = None) -> tuple[list[dict], int]:
+    """(this host's devices as {'device_id', 'rank_id'} ints, ranks in the whole table) of an HCCL
+    rank table (format 1.0: server_list[].device[] with device_id, rank_id). With several servers,
+    this host's entry is the one whose server_id is one of ``hosts`` (default: this host's names and
+    addresses)."""
     rank_table = Path(rank_table)
     if not rank_table.is_file():
         raise ConfigError(f"train.rank_table_file: {rank_table} not found (an HCCL rank-table JSON is needed for launcher rank_table)")
     try:
         table = json.loads(rank_table.read_text())
+        servers = table["server_list"]
+        entries = [[{"device_id": int(d["device_id"]), "rank_id": int(d["rank_id"])} for d in srv["device"]] for srv in servers]
     except json.JSONDecodeError as e:
         raise ConfigError(f"{rank_table}: not valid JSON ({e})") from e
-    devices = [d for s in table.get("server_list", []) for d in s.get("device", [])]
-    if devices and len(devices) != n:
-        raise ConfigError(f"{rank_table}: lists {len(devices)} devices but train.device_num is {n}")
+    except (KeyError, TypeError, ValueError) as e:
+        raise ConfigError(
+            f"{rank_table}: not an HCCL rank table (expected server_list[].device[] with device_id and rank_id; {type(e).__name__}: {e})"
+        ) from e
+    total = sum(len(e) for e in entries)
+    if len(servers) == 1:
+        return entries[0], total
+    hosts = hosts if hosts is not None else local_host_names()
+    mine = [e for srv, e in zip(servers, entries) if str(srv.get("server_id")) in hosts]
+    if len(mine) != 1:
+        ids = [srv.get("server_id") for srv in servers]
+        raise ConfigError(f"{rank_table}: lists servers {ids}; none (or more than one) is this host ({sorted(hosts)})")
+    return mine[0], total
+
+
+def local_host_names() -> set[str]:
+    """This host's name and IPv4 addresses (to find its entry in a multi-server rank table)."""
+    names = {socket.gethostname(), socket.getfqdn()}
+    try:
+        names |= set(socket.gethostbyname_ex(socket.gethostname())[2])
+    except OSError:
+        pass
+    try:
+        names |= set(subprocess.run(["hostname", "-I"], capture_output=True, text=True, timeout=5).stdout.split())
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return names
+
+
+def rank_table_jobs(n: int, rank_table: str | os.PathLike, base_dir: str | os.PathLike, job_file, base_env: dict | None = None, hosts=None):
+    """One (argv, env, cwd) per Ascend device of this host, as the model zoo's run_train_ascend.sh:
+    DEVICE_ID and RANK_ID from the rank table's own entries (a table for devices 4-7 starts ranks on
+    4-7), RANK_SIZE the table's rank count, each worker in ``base_dir``/device<DEVICE_ID>."""
+    devices, total = rank_table_devices(rank_table, hosts)
+    if total != n:
+        raise ConfigError(f"{rank_table}: lists {total} devices but train.device_num is {n}")
     jobs = []
-    for i in range(n):
+    for d in devices:
         env = dict(base_env if base_env is not None else os.environ)
         env.update(HCCL_ENV)
-        env.update({"RANK_TABLE_FILE": str(rank_table.resolve()), "RANK_SIZE": str(n), "RANK_ID": str(i), "DEVICE_ID": str(i)})
-        jobs.append((worker_argv(Path(job_file).resolve()), env, Path(base_dir) / f"device{i}"))
+        env.update(
+            {
+                "RANK_TABLE_FILE": str(Path(rank_table).resolve()),
+                "RANK_SIZE": str(total),
+                "RANK_ID": str(d["rank_id"]),
+                "DEVICE_ID": str(d["device_id"]),
+            }
+        )
+        jobs.append((worker_argv(Path(job_file).resolve()), env, Path(base_dir) / f"device{d['device_id']}"))
     return jobs
 
 
@@ -171,6 +218,14 @@ def launch_msrun(job: TrainJob, job_file: Path, env: dict) -> None:
         raise PipelineError(f"msrun exited with status {rc}; worker logs in {log_dir}{tails}")
 
 
+def last_error_line(log_file: Path) -> str:
+    """The last line of a worker log that reports an error (else its last line)."""
+    lines = [ln.strip() for ln in Path(log_file).read_text(errors="replace").splitlines() if ln.strip()]
+    errors = [ln for ln in lines if "ERROR" in ln or "Error" in ln]
+    line = (errors or lines or ["(empty log)"])[-1]
+    return re.sub(r"^\S+ \S+ ERROR \S+: ", "", line)[:500]  # without the logging prefix
+
+
 def launch_rank_table(job: TrainJob, job_file: Path, env: dict) -> None:
     t = job.train
     procs = []
@@ -181,10 +236,11 @@ def launch_rank_table(job: TrainJob, job_file: Path, env: dict) -> None:
     failed = []
     for p, fh, cwd in procs:
         if p.wait() != 0:
-            failed.append(str(cwd / "log"))
+            failed.append(cwd / "log")
         fh.close()
     if failed:
-        raise PipelineError(f"rank-table training failed on {len(failed)} device(s); see {', '.join(failed)}")
+        lines = "".join(f"\n  {f}: {last_error_line(f)}" for f in failed)
+        raise PipelineError(f"rank-table training failed on {len(failed)} device(s):{lines}")
 
 
 def run_training(job: TrainJob) -> dict:

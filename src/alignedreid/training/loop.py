@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 import mindspore as ms
 import numpy as np
-import pandas as pd
 
 from ..data.loader import train_dataset
 from ..errors import ConfigError, PipelineError
@@ -54,7 +53,7 @@ def build_run(job: TrainJob) -> Run:
     if dist.is_main:
         job.checkpoint_dir.mkdir(parents=True, exist_ok=True)
     data, sampler, num_classes, steps = train_dataset(
-        pd.read_csv(job.train_csv),
+        job.manifest(job.train_csv),
         m["height"],
         m["width"],
         t["batch_size"],

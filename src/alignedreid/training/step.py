@@ -15,7 +15,7 @@ import mindspore as ms
 import numpy as np
 from mindspore import nn
 
-from ..errors import ConfigError
+from ..errors import ConfigError, DeviceError
 from ..model import is_batchnorm_param
 
 
@@ -34,14 +34,47 @@ def use_graph_mode(tcfg: dict) -> bool:
     return tcfg["execution"] in ("auto", "graph")
 
 
+def device_selection(tcfg: dict, env=None) -> tuple[str, int | None, str]:
+    """(device target, device id or None, where the id came from) for this process.
+
+    - CPU: no id.
+    - msrun with several ranks: no id. msrun sets no DEVICE_ID; MindSpore gives each rank the device
+      of its local rank only when set_device gets none (an explicit id would put every rank on it).
+    - rank table with several ranks: DEVICE_ID, set by the launcher from the table (required).
+    - one device: DEVICE_ID when set (a scheduler's choice), else train.device_id."""
+    env = os.environ if env is None else env
+    target = tcfg["device_target"]
+    if target == "CPU":
+        return target, None, "CPU has no device id"
+    if tcfg["device_num"] > 1 and tcfg["launcher"] == "msrun":
+        return target, None, "assigned by MindSpore from msrun's local rank"
+    if tcfg["device_num"] > 1:
+        if "DEVICE_ID" not in env:
+            raise ConfigError("train.launcher rank_table: DEVICE_ID is not set; start the ranks with the pipeline's rank-table launcher")
+        return target, int(env["DEVICE_ID"]), "DEVICE_ID from the rank table"
+    if "DEVICE_ID" in env:
+        return target, int(env["DEVICE_ID"]), "DEVICE_ID"
+    return target, tcfg["device_id"], "train.device_id"
+
+
+def select_device(tcfg: dict) -> None:
+    """ms.set_device as :func:`device_selection` says; a failure names the device and where its id came from."""
+    target, device_id, why = device_selection(tcfg)
+    try:
+        ms.set_device(target) if device_id is None else ms.set_device(target, device_id)
+    except (RuntimeError, ValueError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        which = target if device_id is None else f"{target} device {device_id} ({why})"
+        raise DeviceError(
+            f"train.device_target: MindSpore cannot use {which}: {first} "
+            "(the check_device rule says what MindSpore needs for this target and what this host has)"
+        ) from e
+
+
 def setup_device(tcfg: dict) -> DistInfo:
     """Select the device, execution mode and (for several devices) data-parallel communication."""
-    target = tcfg["device_target"]
     ms.set_context(mode=ms.GRAPH_MODE if use_graph_mode(tcfg) else ms.PYNATIVE_MODE)
-    if target == "CPU":
-        ms.set_device("CPU")
-    else:
-        ms.set_device(target, int(os.environ.get("DEVICE_ID", tcfg["device_id"])))
+    select_device(tcfg)
     ms.set_seed(tcfg["seed"])
     ms.dataset.config.set_seed(tcfg["seed"])
     n = tcfg["device_num"]
@@ -49,7 +82,10 @@ def setup_device(tcfg: dict) -> DistInfo:
         return DistInfo()
     from mindspore.communication import get_group_size, get_rank, init
 
-    init()
+    try:
+        init()
+    except RuntimeError as e:
+        raise DeviceError(f"train: cannot start {tcfg['launcher']} communication for {n} ranks: {str(e).strip().splitlines()[0]}") from e
     rank, size = get_rank(), get_group_size()
     if size != n:
         raise ConfigError(f"train.device_num is {n} but the launcher started {size} ranks")

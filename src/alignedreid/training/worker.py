@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 
-import pandas as pd
-
-from alignedreid.training.job import TrainJob  # the package import applies the CPU runtime defaults first
+from alignedreid.errors import PipelineError  # the package import applies the CPU runtime defaults first
+from alignedreid.training.job import TrainJob
 
 log = logging.getLogger("alignedreid.training.worker")
 
@@ -20,7 +20,7 @@ def quick_eval_fn(job: TrainJob):
         return None
     from alignedreid.features.python_ref import quick_global_map
 
-    query, gallery = pd.read_csv(job.query_csv), pd.read_csv(job.gallery_csv)
+    query, gallery = job.manifest(job.query_csv), job.manifest(job.gallery_csv)
 
     def eval_fn(net, tag):
         res = quick_global_map(net, query, gallery, job.model["height"], job.model["width"])
@@ -34,6 +34,7 @@ def quick_eval_fn(job: TrainJob):
 def run_worker(job: TrainJob) -> dict:
     from alignedreid.training.loop import train
 
+    log.info("inputs found: %s", ", ".join(job.check_inputs()))
     return train(job, quick_eval_fn(job))
 
 
@@ -42,7 +43,11 @@ def main(argv=None) -> None:
     ap.add_argument("--job", required=True)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    run_worker(TrainJob.load(args.job))
+    try:
+        run_worker(TrainJob.load(args.job))
+    except PipelineError as e:  # a message for the user, not a traceback
+        log.error("%s", e)
+        sys.exit(1)
 
 
 if __name__ == "__main__":
