@@ -16,6 +16,7 @@ config.update(resolve(config, workflow.source_path("config/schema.yaml")))
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/device.smk"
 include: "workflow/rules/dataset.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/infer.smk"

@@ -1,4 +1,4 @@
-"""Export the trained network (eval mode) to MindIR, ONNX and, on Ascend, AIR.
+"""Export the trained network (eval mode) to MindIR and ONNX (on the CPU) and, asked for on Ascend, AIR.
 
 The exported graph takes float32 [batch, 3, height, width] (ImageNet-normalised, NCHW) and
 returns the global feature [batch, C] and the stripes [batch, C, S] (per-stripe L2-normalised
@@ -15,92 +15,12 @@ from pathlib import Path
 import mindspore as ms
 import numpy as np
 
-from .errors import CheckpointError, ConfigError
+from .checkpoint import load_trained
+from .errors import ConfigError
 from .io_utils import atomic_path
-from .pretrained import read_checkpoint
 
 log = logging.getLogger(__name__)
 SUFFIX = {"MINDIR": ".mindir", "ONNX": ".onnx", "AIR": ".air"}
-
-
-# Wrappers a training script may put around the network's parameter names (MindSpore's
-# WithLossCell / TrainOneStepCell and similar); stripped when reading a trained checkpoint.
-WRAPPER_PREFIXES = ("network._backbone.", "network.network.", "_backbone.", "network.", "net.", "model.")
-
-
-def trained_parameters(ckpt: str | os.PathLike) -> dict:
-    """The network tensors of a trained AlignedReID checkpoint under this project's names."""
-    params = {}
-    for name, value in read_checkpoint(ckpt).items():
-        for prefix in WRAPPER_PREFIXES:
-            if name.startswith(prefix):
-                name = name[len(prefix) :]
-                break
-        params[name.replace(".down_sample.", ".down_sample_layer.")] = value
-    if "classifier.weight" not in params:
-        raise CheckpointError(f"{ckpt}: no 'classifier.weight'; not an AlignedReID training checkpoint")
-    return params
-
-
-def fit_network(ckpt, params: dict, depth: int, conv_impl: str = "native"):
-    """A network of ``depth`` holding ``params``; names the first tensor that is missing or has another shape."""
-    from .model import build_model
-
-    num_classes = int(params["classifier.weight"].shape[0])
-    local_dim = int(params["local_conv.weight"].shape[0]) if "local_conv.weight" in params else 128
-    net = build_model(num_classes, depth, local_dim, conv_impl)
-    expected = {p.name: tuple(p.shape) for p in net.get_parameters()}
-    missing = sorted(set(expected) - set(params))
-    if missing:
-        raise CheckpointError(f"{ckpt}: lacks {len(missing)} network tensors (e.g. {missing[:4]}); was it trained with model.depth={depth}?")
-    for name, shape in expected.items():
-        if tuple(params[name].shape) != shape:
-            raise CheckpointError(
-                f"{ckpt}: parameter {name!r} has shape {tuple(params[name].shape)}, a ResNet-{depth} AlignedReID network "
-                f"expects {shape} (model.depth or the input size differs from the checkpoint's)"
-            )
-    ms.load_param_into_net(net, {k: params[k] for k in expected}, strict_load=True)
-    net.set_train(False)
-    return net
-
-
-def load_trained(ckpt: str | os.PathLike, depth: int, conv_impl: str = "native"):
-    """Eval-mode AlignedReID network with the weights of a training checkpoint."""
-    return fit_network(ckpt, trained_parameters(ckpt), depth, conv_impl)
-
-
-def import_checkpoint(src, depth: int, height: int, width: int, out_dir) -> dict:
-    """Rule train's stand-in when ``model.checkpoint`` is set: check that ``src`` fits the configured
-    network, then write it as ``model.ckpt`` with an empty step log and a summary naming the source."""
-    from .io_utils import sha256_of, write_json
-    from .training.steplog import COLUMNS
-
-    net = load_trained(src, depth)
-    out_dir = Path(out_dir)
-    num_classes = int(net.classifier.weight.shape[0])
-    with atomic_path(out_dir / "model.ckpt") as tmp:
-        ms.save_checkpoint(net, str(tmp), append_dict={"num_classes": num_classes, "depth": depth})
-    with atomic_path(out_dir / "log.csv") as tmp:
-        tmp.write_text(",".join(COLUMNS) + "\n")
-    summary = {
-        "source": "checkpoint",
-        "checkpoint": str(src),
-        "checkpoint_sha256": sha256_of(src),
-        "num_classes": num_classes,
-        "depth": depth,
-        "height": height,
-        "width": width,
-        "steps_per_epoch": None,
-        "epochs": 0,
-        "max_steps": None,
-        "world_size": None,
-        "final_loss": None,
-        "median_images_per_s": None,
-        "median_step_s": None,
-    }
-    write_json(out_dir / "train_summary.json", summary)
-    log.info("checked %s (%d identities) and wrote %s", src, num_classes, out_dir / "model.ckpt")
-    return summary
 
 
 def export_model(

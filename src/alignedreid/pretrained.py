@@ -1,10 +1,10 @@
-"""ImageNet-pretrained backbone: obtain the checkpoint (download or local path, cached) and map
-its parameter names onto the AlignedReID backbone.
+"""ImageNet-pretrained backbone: obtain the checkpoint (download or local path, cached) and save
+its backbone under this project's names.
 
-Supported sources: the MindSpore model-zoo ResNet checkpoints (names ``conv1.weight``,
-``layerN.i.down_sample_layer.0.weight``, classifier ``end_point``), mindcv's ResNets
-(``layerN.i.down_sample.0.weight``, classifier ``classifier``), and AlignedReID checkpoints
-of this package (prefix ``backbone.``). Classifier, step counters and optimiser state are dropped.
+Any layout :mod:`alignedreid.checkpoint` knows is accepted: the MindSpore model-zoo ResNets
+(classifier ``end_point``), mindcv's ResNets (``down_sample``, classifier ``classifier``), a trained
+model-zoo AlignedReID++ or an AlignedReID checkpoint of this project. Classifier, local branch,
+step counters and optimiser state are dropped.
 """
 
 from __future__ import annotations
@@ -16,81 +16,12 @@ from pathlib import Path
 
 import mindspore as ms
 
+from .checkpoint import map_backbone, read_checkpoint
 from .download import download
 from .errors import CheckpointError
 from .io_utils import sha256_of
 
 log = logging.getLogger(__name__)
-
-PREFIXES = ("network.backbone.", "backbone.", "network.", "net.", "_backbone.", "model.")
-DROPPED_PREFIXES = (
-    "moments.",
-    "accum.",
-    "end_point.",
-    "classifier.",
-    "fc.",
-    "head.",
-    "local_",
-    "scale_sense",
-    "current_iterator_step",
-    "last_overflow_iterator_step",
-)
-DROPPED_NAMES = {"global_step", "learning_rate", "momentum", "beta1_power", "beta2_power", "epoch_num", "step_num"}
-MIN_LOADED_FRACTION = 0.9
-
-
-def source_to_backbone_name(name: str) -> str | None:
-    """Name of the backbone parameter a checkpoint entry maps to, or None if it is dropped."""
-    if name in DROPPED_NAMES or name.startswith(DROPPED_PREFIXES):
-        return None
-    for p in PREFIXES:
-        if name.startswith(p):
-            name = name[len(p) :]
-            break
-    if name.startswith(DROPPED_PREFIXES):
-        return None
-    return name.replace(".down_sample.", ".down_sample_layer.")
-
-
-def read_checkpoint(path: str | os.PathLike) -> dict:
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: checkpoint not found")
-    try:
-        return ms.load_checkpoint(str(path))
-    except Exception as e:  # truncated, not a checkpoint, wrong format
-        raise CheckpointError(f"{path}: not a readable MindSpore checkpoint ({type(e).__name__}: {e})") from e
-
-
-def map_backbone(source: dict, backbone: ms.nn.Cell, source_name: str = "checkpoint") -> tuple[dict, list[str], list[str]]:
-    """Return (params for the backbone keyed by its own names, dropped names, unused names).
-    Raises on a shape mismatch or when the checkpoint covers too little of the backbone."""
-    targets = {p.name: p for p in backbone.get_parameters()}
-    mapped, dropped, unused = {}, [], []
-    for name, value in source.items():
-        t = source_to_backbone_name(name)
-        if t is None:
-            dropped.append(name)
-            continue
-        if t not in targets:
-            unused.append(name)
-            continue
-        want = tuple(targets[t].shape)
-        got = tuple(value.shape)
-        if want != got:
-            raise CheckpointError(
-                f"{source_name}: parameter {name!r} has shape {got}, the backbone's {t!r} expects {want} (wrong depth or architecture?)"
-            )
-        mapped[t] = value
-    frac = len(mapped) / max(1, len(targets))
-    if frac < MIN_LOADED_FRACTION:
-        missing = sorted(set(targets) - set(mapped))[:8]
-        raise CheckpointError(
-            f"{source_name}: only {len(mapped)} of {len(targets)} backbone tensors found "
-            f"(e.g. missing {missing}); is this a ResNet checkpoint of the configured model.depth?"
-        )
-    return mapped, dropped, unused
-
 
 def cache_key(url: str) -> str:
     return hashlib.sha256(url.encode()).hexdigest()[:16]
@@ -140,12 +71,3 @@ def prepare_backbone_checkpoint(cfg: dict, depth: int, out: str | os.PathLike, c
     with atomic_path(out) as tmp:
         ms.save_checkpoint([{"name": f"backbone.{k}", "data": v} for k, v in sorted(mapped.items())], str(tmp))
     return {"source": str(src), "sha256": sha256_of(src), "loaded": len(mapped), "dropped": dropped, "unused": unused}
-
-
-def load_backbone_into(net, backbone_ckpt: str | os.PathLike) -> int:
-    """Load a checkpoint written by :func:`prepare_backbone_checkpoint` into an AlignedReID net."""
-    params = read_checkpoint(backbone_ckpt)
-    not_loaded, _ = ms.load_param_into_net(net, params, strict_load=True)
-    n = len(params) - len([k for k in params if k in not_loaded])
-    log.info("loaded %d pretrained tensors into the network", n)
-    return n

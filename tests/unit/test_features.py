@@ -10,7 +10,8 @@ from alignedreid.config import resolve
 from alignedreid.data.prepare import prepare_dataset
 from alignedreid.errors import CheckpointError, PipelineError
 from alignedreid.evaluation.features_io import load_features, save_features
-from alignedreid.export import export_model, load_trained
+from alignedreid.checkpoint import load_trained
+from alignedreid.export import export_model
 from alignedreid.features.cpp_files import collect_cpp_outputs, preprocess
 from alignedreid.features.parity import ParityError, check_parity, parity
 from alignedreid.features.python_ref import extract, python_features, quick_global_map
@@ -124,7 +125,7 @@ def test_load_trained_refuses_wrong_checkpoints(checkpoint, tmp_path):
     with pytest.raises(CheckpointError, match=r"lacks \d+ network tensors .*model.depth=50"):
         load_trained(checkpoint, 50)
     ms.save_checkpoint([{"name": "w", "data": ms.Tensor(np.zeros(2, np.float32))}], str(tmp_path / "other.ckpt"))
-    with pytest.raises(CheckpointError, match="no 'classifier.weight'; not an AlignedReID training checkpoint"):
+    with pytest.raises(CheckpointError, match=r"no classifier \('classifier.weight', the model zoo's 'end_point.weight'\); not an AlignedReID training checkpoint"):
         load_trained(tmp_path / "other.ckpt", 18)
 
 
@@ -176,7 +177,7 @@ def test_parity_on_a_sample_matches_rows(tmp_path):
 
 
 def test_import_checkpoint_checks_and_copies(checkpoint, tmp_path):
-    from alignedreid.export import import_checkpoint
+    from alignedreid.checkpoint import import_checkpoint
 
     summary = import_checkpoint(checkpoint, 18, 64, 32, tmp_path / "train")
     assert summary["source"] == "checkpoint" and summary["num_classes"] == 3 and len(summary["checkpoint_sha256"]) == 64

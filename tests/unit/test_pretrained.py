@@ -11,7 +11,8 @@ from alignedreid.config import resolve
 from alignedreid.download import download
 from alignedreid.errors import CheckpointError
 from alignedreid.model import ResNet, build_model
-from alignedreid.pretrained import load_backbone_into, prepare_backbone_checkpoint, source_to_backbone_name
+from alignedreid.checkpoint import load_backbone_into, to_project_names
+from alignedreid.pretrained import prepare_backbone_checkpoint
 
 ms.set_context(mode=ms.PYNATIVE_MODE)
 ms.set_device("CPU")
@@ -40,12 +41,16 @@ def zoo_style_checkpoint(path, depth=18, flavour="zoo", seed=0):
     return {e["name"]: e["data"].asnumpy() for e in entries}
 
 
+def _names(*names):
+    return to_project_names(dict.fromkeys(names, 0))
+
+
 def test_name_map():
-    assert source_to_backbone_name("layer1.0.down_sample.0.weight") == "layer1.0.down_sample_layer.0.weight"
-    assert source_to_backbone_name("backbone.layer2.1.bn1.gamma") == "layer2.1.bn1.gamma"
-    assert source_to_backbone_name("network.conv1.weight") == "conv1.weight"
-    for dropped in ["end_point.weight", "classifier.bias", "moments.conv1.weight", "global_step", "learning_rate", "local_conv.weight"]:
-        assert source_to_backbone_name(dropped) is None
+    named, dropped, layout = _names("conv1.weight", "layer1.0.down_sample.0.weight", "end_point.weight", "moments.conv1.weight", "global_step")
+    assert layout == "imagenet" and dropped == ["moments.conv1.weight", "global_step"]
+    assert set(named) == {"backbone.conv1.weight", "backbone.layer1.0.down_sample_layer.0.weight", "classifier.weight"}
+    named, _, layout = _names("network.backbone.layer2.1.bn1.gamma", "network.classifier.bias", "network.local_conv.weight", "learning_rate")
+    assert layout == "project" and set(named) == {"backbone.layer2.1.bn1.gamma", "classifier.bias", "local_conv.weight"}
 
 
 @pytest.mark.parametrize("flavour", ["zoo", "mindcv"])

@@ -54,12 +54,28 @@ def train_cluster_resources():
     otherwise override gpu/gres/slurm_extra for rule train in their profile."""
     t = config["train"]
     per_node = -(-t["device_num"] // t["nodes"])
-    res = {"nodes": t["nodes"], "devices": t["device_num"]}
-    if t["device_target"] == "GPU":
-        res.update(gpu=per_node, tasks_per_gpu=0)
-    elif t["device_target"] == "Ascend":
-        res["gres"] = f"npu:{per_node}"
-    return res
+    return {"nodes": t["nodes"], "devices": t["device_num"], **device_resources(per_node)}
+
+
+# AIR (deprecated by MindSpore, Ascend only) is written only when asked for on an Ascend run
+EXPORT_AIR = "AIR" in config["export"]["formats"] and config["train"]["device_target"] == "Ascend"
+# GPU/Ascend runs check the device before any heavy stage (rule check_device)
+DEVICE_CHECKED = config["train"]["device_target"] != "CPU"
+
+
+def device_checked():
+    """The device check's result as an input of the first heavy rules (nothing on CPU)."""
+    return ["results/device/check.json"] if DEVICE_CHECKED else []
+
+
+def device_resources(count):
+    """Cluster request for ``count`` accelerators of train.device_target (none on CPU)."""
+    target = config["train"]["device_target"]
+    if target == "GPU":
+        return {"gpu": count, "tasks_per_gpu": 0}
+    if target == "Ascend":
+        return {"gres": f"npu:{count}"}
+    return {}
 
 
 def pretrained_input(wildcards):

@@ -2,6 +2,7 @@ rule prepare_dataset:
     """The training dataset (a release folder/zip of dataset.source, or the synthetic generator) -> validated manifests."""
     input:
         dataset_inputs(config["dataset"]),
+        device=device_checked(),
         code=package_sources("data", "io_utils.py", "contracts.py"),
     output:
         train="results/data/train.csv",
@@ -28,6 +29,7 @@ if CROSS_DOMAIN:
         """Cross-domain: the evaluation dataset (evaluation.dataset) -> its own validated manifests."""
         input:
             dataset_inputs(config["evaluation"]["dataset"]),
+            device=device_checked(),
             code=package_sources("data", "io_utils.py", "contracts.py"),
         output:
             train="results/data/eval/train.csv",

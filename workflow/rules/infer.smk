@@ -2,7 +2,7 @@ rule export:
     """Trained checkpoint -> MindIR (always), ONNX, AIR (Ascend only)."""
     input:
         ckpt="results/train/model.ckpt",
-        code=package_sources("export.py", "model.py", "pretrained.py"),
+        code=package_sources("export.py", "checkpoint.py", "model.py"),
     output:
         mindir="results/export/model.mindir",
         onnx="results/export/model.onnx",
@@ -12,10 +12,12 @@ rule export:
         "results/benchmarks/export.tsv"
     resources:
         **stage_resources("other"),
+        **(device_resources(1) if EXPORT_AIR else {}),
     params:
         model=config["model"],
         export=config["export"],
-        device_target=config["train"]["device_target"],
+        # MindIR and ONNX are device-independent and written on the CPU; only AIR needs an Ascend device
+        device_target="Ascend" if EXPORT_AIR else "CPU",
     script:
         "../scripts/export.py"
 
@@ -109,12 +111,13 @@ rule features_cpp:
 
 
 rule features_python:
-    """Reference features: MindSpore Python inference on the trained checkpoint, on the training device,
-    for a fixed sample of evaluation.parity_sample images (every image when evaluate reads them)."""
+    """Reference features: MindSpore Python inference on the trained checkpoint, on the CPU in float32 whatever
+    the training device (the C++ program's precision), for a fixed sample of evaluation.parity_sample images
+    (every image when evaluate reads them)."""
     input:
         ckpt="results/train/model.ckpt",
         manifest=f"{EVAL_DATA}/{{split}}.csv",
-        code=package_sources("features/python_ref.py", "export.py", "model.py", "data/loader.py", "cpu_runtime.py"),
+        code=package_sources("features/python_ref.py", "checkpoint.py", "model.py", "data/loader.py", "cpu_runtime.py"),
     output:
         "results/features/python/{split}.npz",
     log:
@@ -128,7 +131,7 @@ rule features_python:
         **stage_resources("other"),
     params:
         model=config["model"],
-        device_target=config["train"]["device_target"],
+        device_target="CPU",
         sample=0 if config["evaluation"]["feature_source"] == "python" else config["evaluation"]["parity_sample"],
         flip=config["infer"]["flip"],
     script:

@@ -1,6 +1,6 @@
-"""Snakemake adapter for alignedreid.export.import_checkpoint."""
+"""Snakemake adapter for alignedreid.checkpoint.import_checkpoint."""
 
-from alignedreid.export import import_checkpoint
+from alignedreid.checkpoint import import_checkpoint
 from alignedreid.runlog import stage_logging
 
 with stage_logging(snakemake.log[0], "import_checkpoint", snakemake.output):

@@ -68,8 +68,9 @@ def python_features(
 ) -> int:
     """Reference features from MindSpore Python inference (graph mode) on the trained checkpoint, for
     every manifest row or a fixed sample of ``sample`` rows (stored with their row numbers).
-    Runs on ``device_target``, the training device. Returns the number of rows computed."""
-    from ..export import load_trained
+    Runs on ``device_target`` (the pipeline passes CPU: a float32 reference whatever the training
+    device, as the C++ program computes). Returns the number of rows computed."""
+    from ..checkpoint import load_trained
 
     ms.set_context(mode=ms.GRAPH_MODE)
     ms.set_device(device_target)

@@ -10,6 +10,7 @@ This module imports nothing heavy: the Snakefile reads TRAINING_CODE at parse ti
 # (a change re-runs it).
 TRAINING_CODE = (
     "model.py",
+    "checkpoint.py",
     "data/loader.py",
     "training/loop.py",
     "training/step.py",

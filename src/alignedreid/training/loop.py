@@ -67,7 +67,7 @@ def build_run(job: TrainJob) -> Run:
     lrs = warmup_cosine(t["lr_init"], t["lr_max"], t["lr_end"], t["warmup_epochs"], t["epochs"], steps)
     net = build_model(num_classes, m["depth"], m["local_dim"], m["conv_impl"])
     if job.pretrained:
-        from ..pretrained import load_backbone_into
+        from ..checkpoint import load_backbone_into
 
         load_backbone_into(net, job.pretrained)
     if t["amp_level"] != "O0":
