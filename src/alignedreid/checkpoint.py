@@ -122,8 +122,7 @@ def map_backbone(source: dict, backbone: ms.nn.Cell, source_name: str = "checkpo
         want, got = tuple(targets[t].shape), tuple(value.shape)
         if want != got:
             raise CheckpointError(
-                f"{source_name}: parameter {originals[name]!r} has shape {got}, the backbone's {t!r} expects {want} "
-                "(wrong depth or architecture?)"
+                f"{source_name}: parameter {originals[name]!r} has shape {got}, the backbone's {t!r} expects {want} (wrong depth or architecture?)"
             )
         mapped[t] = value
     if len(mapped) / max(1, len(targets)) < MIN_LOADED_FRACTION:
@@ -151,7 +150,9 @@ def trained_parameters(ckpt: str | os.PathLike) -> dict:
     """The network tensors of a trained AlignedReID checkpoint (this project's or the model zoo's) under this project's names."""
     params, _, layout = to_project_names(read_checkpoint(ckpt))
     if "classifier.weight" not in params:
-        raise CheckpointError(f"{ckpt}: no classifier ('classifier.weight', the model zoo's 'end_point.weight'); not an AlignedReID training checkpoint")
+        raise CheckpointError(
+            f"{ckpt}: no classifier ('classifier.weight', the model zoo's 'end_point.weight'); not an AlignedReID training checkpoint"
+        )
     if layout == "imagenet":
         raise CheckpointError(f"{ckpt}: an ImageNet ResNet checkpoint, not a trained AlignedReID one; give it as pretrained.path instead")
     log.info("%s: %s names", ckpt, "the model zoo's AlignedReID++" if layout == "zoo_reid" else "this project's")

@@ -71,8 +71,8 @@ def coerce_scalars(value, sub: dict, root: dict):
 
     Snakemake reads a nested ``--config`` value with YAML's base loader, so
     ``--config train='{epochs: 3}'`` arrives as ``{'epochs': '3'}``; each string where the schema
-    allows no string is read again as YAML ('3' -> 3, 'true' -> True, 'null' -> None) and kept only
-    if that gives an allowed type, so a wrong value still fails validation with its key named."""
+    allows no string is read again as YAML ('3' -> 3, 'true'/'false' -> booleans, 'null' -> None) and
+    kept only if that gives an allowed type, so a wrong value still fails validation with its key named."""
     if "$ref" in sub:
         target = root
         for part in sub["$ref"].lstrip("#/").split("/"):
@@ -87,11 +87,15 @@ def coerce_scalars(value, sub: dict, root: dict):
     if isinstance(value, list) and isinstance(sub.get("items"), dict):
         return [coerce_scalars(item, sub["items"], root) for item in value]
     types = _types(sub)
+    if isinstance(value, str) and "null" in types and value.strip() in ("null", "~"):
+        return None  # also where a string is allowed: a file or URL named 'null' is not meant
     if isinstance(value, str) and types and "string" not in types:
         try:
             parsed = yaml.safe_load(value)
         except yaml.YAMLError:
             return value
+        if isinstance(parsed, bool) and value.strip().lower() not in ("true", "false"):
+            return value  # YAML 1.1 reads yes/no/on/off as booleans: too loose for a command line
         if _fits(parsed, types):
             return parsed
     return value

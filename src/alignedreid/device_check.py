@@ -112,7 +112,7 @@ def probe(target: str, device_id: int = 0, timeout: float = 300) -> tuple[bool, 
 def mindspore_error(stderr: str) -> str:
     """The first line of the exception MindSpore raised (not its C++ call stack or warnings)."""
     lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
-    for i, ln in enumerate(lines):
+    for ln in lines:
         if re.match(r"^\w+(Error|Exception): ", ln):
             return ln[:600]
     errors = [ln for ln in lines if "ERROR" in ln]

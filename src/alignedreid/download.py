@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
 import os
 import shutil
@@ -49,12 +51,36 @@ def _http_attempt(url: str, part: Path, timeout: float) -> None:
             raise ConnectionError(f"connection closed after {have + got} of {total} bytes")
 
 
+@contextlib.contextmanager
+def exclusive(lock_file: Path):
+    """Hold an exclusive lock on ``lock_file`` (created): two runs sharing a download cache take turns
+    instead of appending to the same ``.part`` file."""
+    with open(lock_file, "a") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.info("waiting for another process downloading to %s", lock_file.with_suffix(""))
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def download(url: str, dest: str | os.PathLike, sha256: str | None = None, retries: int = 5, timeout: float = 60.0, backoff: float = 1.0) -> Path:
     """Download ``url`` to ``dest``. Partial data is kept in ``dest.part`` and resumed with an
     HTTP Range request on retry or on a later call; ``dest`` appears only when complete and,
-    if ``sha256`` is given, verified (a mismatch deletes the download and raises)."""
+    if ``sha256`` is given, verified (a mismatch deletes the download and raises). Concurrent calls
+    for the same ``dest`` are serialised by ``dest.lock``; a later one finds the finished file."""
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
+    with exclusive(dest.with_name(dest.name + ".lock")):
+        if dest.is_file() and (not sha256 or sha256_of(dest) == sha256.lower()):
+            return dest
+        return _download(url, dest, sha256, retries, timeout, backoff)
+
+
+def _download(url: str, dest: Path, sha256, retries: int, timeout: float, backoff: float) -> Path:
     part = dest.with_name(dest.name + ".part")
     scheme = urllib.parse.urlparse(url).scheme
     if scheme == "file":

@@ -9,7 +9,6 @@ ONNX file holds standard Conv nodes; the weights are those of the trained checkp
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 import mindspore as ms

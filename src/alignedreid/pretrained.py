@@ -23,6 +23,7 @@ from .io_utils import sha256_of
 
 log = logging.getLogger(__name__)
 
+
 def cache_key(url: str) -> str:
     return hashlib.sha256(url.encode()).hexdigest()[:16]
 

@@ -14,8 +14,8 @@ from alignedreid.errors import ConfigError, PipelineError
 from alignedreid.runlog import parse_run_location, run_location
 from alignedreid.training.job import TrainJob
 from alignedreid.training.launch import check_allocation, rank_table_jobs, run_training, slurm_allocation, srun_node_command
-from alignedreid.training.step import device_selection
 from alignedreid.training.slurm_node import node_command
+from alignedreid.training.step import device_selection
 from tests.conftest import BIN, REPO, copy_workflow
 
 SLURM_ENV = {

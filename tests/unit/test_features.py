@@ -6,11 +6,11 @@ import onnx
 import pandas as pd
 import pytest
 
+from alignedreid.checkpoint import load_trained
 from alignedreid.config import resolve
 from alignedreid.data.prepare import prepare_dataset
 from alignedreid.errors import CheckpointError, PipelineError
 from alignedreid.evaluation.features_io import load_features, save_features
-from alignedreid.checkpoint import load_trained
 from alignedreid.export import export_model
 from alignedreid.features.cpp_files import collect_cpp_outputs, preprocess
 from alignedreid.features.parity import ParityError, check_parity, parity
@@ -125,7 +125,9 @@ def test_load_trained_refuses_wrong_checkpoints(checkpoint, tmp_path):
     with pytest.raises(CheckpointError, match=r"lacks \d+ network tensors .*model.depth=50"):
         load_trained(checkpoint, 50)
     ms.save_checkpoint([{"name": "w", "data": ms.Tensor(np.zeros(2, np.float32))}], str(tmp_path / "other.ckpt"))
-    with pytest.raises(CheckpointError, match=r"no classifier \('classifier.weight', the model zoo's 'end_point.weight'\); not an AlignedReID training checkpoint"):
+    with pytest.raises(
+        CheckpointError, match=r"no classifier \('classifier.weight', the model zoo's 'end_point.weight'\); not an AlignedReID training checkpoint"
+    ):
         load_trained(tmp_path / "other.ckpt", 18)
 
 

@@ -7,11 +7,11 @@ import mindspore as ms
 import numpy as np
 import pytest
 
+from alignedreid.checkpoint import load_backbone_into, to_project_names
 from alignedreid.config import resolve
 from alignedreid.download import download
 from alignedreid.errors import CheckpointError
 from alignedreid.model import ResNet, build_model
-from alignedreid.checkpoint import load_backbone_into, to_project_names
 from alignedreid.pretrained import prepare_backbone_checkpoint
 
 ms.set_context(mode=ms.PYNATIVE_MODE)

@@ -112,3 +112,24 @@ def test_inconsistent_keys_are_refused_before_any_work(patch, needle):
     with pytest.raises(ConfigError, match=needle):
         resolve(patch)
     resolve({"infer": {"backend": "ascend", "batch_size": 4}, "export": {"batch_size": 4}})  # consistent: fine
+
+
+def test_command_line_strings_become_the_schema_types():
+    """snakemake --config train='{epochs: 3}' hands over every nested scalar as a string (YAML base loader)."""
+    cfg = resolve(
+        {
+            "train": {"epochs": "3", "device_num": "1", "lr_max": "0.01", "nesterov": "false", "max_steps": "null", "loss_scale": "128"},
+            "evaluation": {"rerank": {"enabled": "False", "k1": "10"}, "dataset": {"source": "market1501", "root": "/d", "workers": "2"}},
+            "model": {"checkpoint": "null"},
+        }
+    )
+    t = cfg["train"]
+    assert (t["epochs"], t["device_num"], t["lr_max"], t["nesterov"], t["max_steps"]) == (3, 1, 0.01, False, None)
+    assert t["loss_scale"] == "128"  # a string is allowed there: kept (the loss scaler reads it as a number)
+    assert cfg["evaluation"]["rerank"] == {**cfg["evaluation"]["rerank"], "enabled": False, "k1": 10}
+    assert cfg["evaluation"]["dataset"]["workers"] == 2  # inside a $ref'd, nullable section
+    assert cfg["model"]["checkpoint"] is None
+    with pytest.raises(ConfigError, match=r"config key train.epochs: 'three' is not of type 'integer'"):
+        resolve({"train": {"epochs": "three"}})
+    with pytest.raises(ConfigError, match=r"config key train.device_num: 0 is less than the minimum of 1"):
+        resolve({"train": {"device_num": "0"}})

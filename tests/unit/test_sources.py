@@ -160,3 +160,55 @@ def test_msmt17_from_its_zip(tmp_path):
     summary = prepare_dataset(cfg, tmp_path / "out", work_dir=tmp_path / "work")
     assert summary["release"] == "V2" and summary["root"].endswith("extracted/MSMT17_V2")
     assert len(pd.read_csv(tmp_path / "out" / "gallery.csv")) == 2
+
+
+def test_msmt17_from_its_tar_gz(tmp_path):
+    """MSMT17 ships as MSMT17_V1.tar.gz: read as a zip is."""
+    import tarfile
+
+    make_msmt17(tmp_path / "release", "V1")
+    tpath = tmp_path / "MSMT17_V1.tar.gz"
+    with tarfile.open(tpath, "w:gz") as tf:
+        tf.add(tmp_path / "release" / "MSMT17_V1", arcname="MSMT17_V1")
+    cfg = dataset_section({"source": "msmt17", "root": str(tpath), "expected_counts": {"train": 4, "train_ids": 2, "query": 1, "gallery": 2}})
+    summary = prepare_dataset(cfg, tmp_path / "out", work_dir=tmp_path / "work")
+    assert summary["release"] == "V1" and summary["root"].endswith("extracted/MSMT17_V1")
+    assert len(pd.read_csv(tmp_path / "out" / "gallery.csv")) == 2
+
+
+@pytest.mark.parametrize("evil", ["../evil.txt", "/tmp/abs_evil_tar.txt", "link"])
+def test_tar_slip_and_links_refused(tmp_path, evil):
+    import io
+    import tarfile
+
+    from alignedreid.data.extract import safe_extract
+
+    t = tmp_path / "evil.tar.gz"
+    with tarfile.open(t, "w:gz") as tf:
+        info = tarfile.TarInfo("MSMT17_V1/test/ok.txt")
+        info.size = 4
+        tf.addfile(info, io.BytesIO(b"fine"))
+        info = tarfile.TarInfo(evil)
+        if evil == "link":
+            info.type, info.linkname = tarfile.SYMTYPE, "/etc/passwd"
+            tf.addfile(info)
+        else:
+            info.size = 5
+            tf.addfile(info, io.BytesIO(b"pwned"))
+    with pytest.raises(DatasetError, match="refusing to extract"):
+        safe_extract(t, tmp_path / "target" / "x")
+    assert not (tmp_path / "target" / "x").exists() and not (tmp_path / "target" / "evil.txt").exists()
+    (tmp_path / "broken.tgz").write_bytes(b"\x1f\x8bgarbage")
+    with pytest.raises(DatasetError, match="broken.tgz: not a readable tar archive"):
+        safe_extract(tmp_path / "broken.tgz", tmp_path / "t2")
+
+
+def test_own_folder_ignores_stray_files_at_split_level(tmp_path):
+    """macOS .DS_Store, Windows Thumbs.db or a readme beside the identity folders are listed, not errors."""
+    root = make_own_folder(tmp_path / "crops")
+    for junk in ("train/.DS_Store", "query/Thumbs.db", "gallery/README.txt"):
+        (root / junk).write_bytes(b"\0\1")
+    (root / "gallery" / ".ipynb_checkpoints").mkdir()
+    summary = write_manifests(root, tmp_path / "out", None, source="folder", folder={"camera_pattern": r"cam(?P<cam>\d+)_"})
+    assert ".DS_Store" in summary["splits"]["train"]["ignored_files"] and "Thumbs.db" in summary["splits"]["query"]["ignored_files"]
+    assert {"README.txt", ".ipynb_checkpoints"} <= set(summary["splits"]["gallery"]["ignored_files"])

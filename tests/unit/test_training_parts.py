@@ -18,7 +18,7 @@ from alignedreid.model import build_model
 from alignedreid.training.checkpoints import TrainState, list_epoch_checkpoints, reset_if_changed, resume, save_epoch
 from alignedreid.training.job import TrainJob
 from alignedreid.training.losses import AlignedLoss
-from alignedreid.training.step import DistInfo, build_loss_scaler, build_optimizer, make_step, use_graph_mode
+from alignedreid.training.step import build_loss_scaler, build_optimizer, use_graph_mode
 from alignedreid.training.steplog import COLUMNS, StepLog
 from alignedreid.training.watchdog import StallWatchdog
 

@@ -35,11 +35,17 @@ def infer_input_output():
 
 
 def dataset_inputs(section):
-    """The dataset zip as an input of its prepare rule (a changed zip re-runs it); folders are not tracked."""
+    """The dataset archive (.zip, .tar.gz, ...) as an input of its prepare rule (a changed archive re-runs it); folders are not tracked."""
     root = section["root"] if section else None
-    if section and section["source"] != "synthetic" and root and str(root).lower().endswith(".zip"):
+    if section and section["source"] != "synthetic" and root and str(root).lower().endswith((".zip", ".tar", ".tar.gz", ".tgz")):
         return [root]
     return []
+
+
+def dataset_params(section):
+    """A dataset section as a rule's params, without dataset.workers (the job's threads: changing them
+    must not re-run the stage and everything after it)."""
+    return {k: v for k, v in section.items() if k != "workers"} if section else section
 
 
 def stage_resources(stage):

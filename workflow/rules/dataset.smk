@@ -17,7 +17,7 @@ rule prepare_dataset:
     resources:
         **stage_resources("other"),
     params:
-        dataset=config["dataset"],
+        dataset=dataset_params(config["dataset"]),
         work_dir=lambda wildcards, output: str(Path(output.train).parent),
     script:
         "../scripts/prepare_dataset.py"
@@ -44,7 +44,7 @@ if CROSS_DOMAIN:
         resources:
             **stage_resources("other"),
         params:
-            dataset=config["evaluation"]["dataset"],
+            dataset=dataset_params(config["evaluation"]["dataset"]),
             work_dir=lambda wildcards, output: str(Path(output.train).parent),
         script:
             "../scripts/prepare_dataset.py"

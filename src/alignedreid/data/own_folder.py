@@ -46,6 +46,9 @@ def _walk(folder: Path, rx: re.Pattern) -> tuple[list[tuple[Path, str, str]], li
     """(image path, identity, camera text) of every image under ``folder``/<identity>/."""
     items, ignored = [], []
     for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+        if entry.name.startswith(".") or (entry.is_file() and not entry.name.lower().endswith(IMAGE_EXTENSIONS)):
+            ignored.append(entry.name)  # .DS_Store, Thumbs.db, notes: listed in the summary, not an error
+            continue
         if entry.is_file():
             raise DatasetError(f"{entry.path}: images must lie in one sub-folder per identity ({folder}/<identity>/<image>), not in {folder} itself")
         for img in sorted(os.scandir(entry.path), key=lambda e: e.name):

@@ -10,7 +10,7 @@ from pathlib import Path
 from ..config import section_defaults
 from ..errors import ConfigError, DatasetError
 from . import market_style, msmt17, own_folder
-from .extract import safe_extract
+from .extract import ARCHIVE_SUFFIXES, is_archive, safe_extract
 from .manifests import DatasetListing, write_listing
 from .synthetic import SyntheticSpec, generate
 
@@ -60,10 +60,10 @@ def resolve_source(dataset_cfg: dict, work_dir) -> tuple[str, Path, dict | None]
         raise ConfigError(f"dataset.root: required when dataset.source is {source!r} (the dataset's folder or its zip)")
     root = Path(root).expanduser()
     if not root.exists():
-        raise DatasetError(f"{root}: dataset.root does not exist (expected a {source} folder or .zip)")
+        raise DatasetError(f"{root}: dataset.root does not exist (expected a {source} folder, .zip or .tar.gz)")
     if root.is_file():
-        if root.suffix.lower() != ".zip":
-            raise DatasetError(f"{root}: dataset.root is a file but not a .zip")
+        if not is_archive(root):
+            raise DatasetError(f"{root}: dataset.root is a file but not an archive (expected one of {', '.join(ARCHIVE_SUFFIXES)})")
         root = safe_extract(root, work_dir / "extracted")
     expected = dataset_cfg["expected_counts"] or published_counts(source, dataset_cfg)
     return source, root, dict(expected) if expected else None

@@ -59,6 +59,7 @@ class TrainJob:
     def from_config(cls, config: dict, train_csv, out_dir, query_csv=None, gallery_csv=None, pretrained=None) -> TrainJob:
         model = dict(config["model"])
         model["conv_impl"] = resolve_conv_impl(model["conv_impl"], config["train"]["device_target"])
+
         def absolute(p):
             return str(Path(p).resolve()) if p else None
 

@@ -6,6 +6,7 @@ and environment builders are pure functions so they can be checked without the h
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -14,6 +15,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -31,6 +33,19 @@ WORKER_SCRIPT = Path(__file__).resolve().parent / "worker.py"
 
 def worker_argv(job_file: str | os.PathLike) -> list[str]:
     return [sys.executable, "-m", "alignedreid.training.worker", "--job", str(job_file)]
+
+
+def master_port(tcfg: dict, env=None) -> int:
+    """train.master_port, or when null: inside a SLURM job a port derived from the job id (every node
+    computes the same one), else a port that is free on this host now."""
+    env = os.environ if env is None else env
+    if tcfg["master_port"]:
+        return int(tcfg["master_port"])
+    if env.get("SLURM_JOB_ID", "").isdigit():
+        return 20000 + int(env["SLURM_JOB_ID"]) % 30000
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def msrun_executable() -> str:
@@ -203,16 +218,56 @@ def worker_env() -> dict:
     return env
 
 
+class RankLogFollower(threading.Thread):
+    """Copies the progress lines of rank 0's own log into this stage's log while a distributed run
+    goes on (the stage log would otherwise say nothing for days)."""
+
+    PROGRESS = re.compile(r"epoch \d+/\d+|resuming|quick global eval|quick evaluation|rank \d+/\d+:|stalled|ERROR|Error")
+
+    def __init__(self, path: Path, poll_s: float = 2.0):
+        super().__init__(daemon=True)
+        self.path, self.poll_s, self._done = Path(path), poll_s, threading.Event()
+
+    def run(self):
+        pos = 0
+        while True:
+            stopping = self._done.is_set()
+            if self.path.is_file():
+                with open(self.path, "rb") as fh:
+                    fh.seek(pos)
+                    for raw in fh:
+                        if not (raw.endswith(b"\n") or stopping):
+                            break  # a line still being written: read it whole next time
+                        pos += len(raw)
+                        line = raw.decode(errors="replace").rstrip()
+                        if self.PROGRESS.search(line):
+                            log.info("rank 0: %s", line[-300:])
+            if stopping:
+                return
+            self._done.wait(self.poll_s)
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._done.set()
+        self.join(timeout=10)
+
+
 def launch_msrun(job: TrainJob, job_file: Path, env: dict) -> None:
     t = job.train
     check_allocation(t, slurm_allocation())
     log_dir = job.out_path / "msrun_logs"
     if t["nodes"] > 1:
         argv = srun_node_command(t["nodes"], job_file)
+        rank0_log = log_dir / "node0" / "worker_0.log"
     else:
-        argv = msrun_command(t["device_num"], t["master_port"], log_dir, job_file)
+        argv = msrun_command(t["device_num"], master_port(t), log_dir, job_file)
+        rank0_log = log_dir / "worker_0.log"
     log.info("launching: %s", " ".join(argv))
-    rc = _run_logged(argv, env, Path.cwd(), job.out_path / "msrun.log")
+    with RankLogFollower(rank0_log):
+        rc = _run_logged(argv, env, Path.cwd(), job.out_path / "msrun.log")
     if rc != 0:
         tails = "".join(f"\n--- {p}:\n" + "".join(open(p).readlines()[-30:]) for p in sorted(log_dir.rglob("worker_*.log")))
         raise PipelineError(f"msrun exited with status {rc}; worker logs in {log_dir}{tails}")
@@ -229,15 +284,18 @@ def last_error_line(log_file: Path) -> str:
 def launch_rank_table(job: TrainJob, job_file: Path, env: dict) -> None:
     t = job.train
     procs = []
-    for argv, jenv, cwd in rank_table_jobs(t["device_num"], t["rank_table_file"] or "", job.out_path / "devices", job_file, env):
+    jobs = rank_table_jobs(t["device_num"], t["rank_table_file"] or "", job.out_path / "devices", job_file, env)
+    for argv, jenv, cwd in jobs:
         cwd.mkdir(parents=True, exist_ok=True)
         fh = open(cwd / "log", "w")
         procs.append((subprocess.Popen(argv, env=jenv, cwd=cwd, stdout=fh, stderr=subprocess.STDOUT), fh, cwd))
+    rank0 = [cwd for _, jenv, cwd in jobs if jenv["RANK_ID"] == "0"]
     failed = []
-    for p, fh, cwd in procs:
-        if p.wait() != 0:
-            failed.append(cwd / "log")
-        fh.close()
+    with RankLogFollower(rank0[0] / "log") if rank0 else contextlib.nullcontext():
+        for p, fh, cwd in procs:
+            if p.wait() != 0:
+                failed.append(cwd / "log")
+            fh.close()
     if failed:
         lines = "".join(f"\n  {f}: {last_error_line(f)}" for f in failed)
         raise PipelineError(f"rank-table training failed on {len(failed)} device(s):{lines}")

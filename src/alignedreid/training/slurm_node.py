@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..errors import ConfigError
 from .job import TrainJob
-from .launch import msrun_command, slurm_allocation
+from .launch import master_port, msrun_command, slurm_allocation
 
 
 def node_command(job: TrainJob, job_file, env=None) -> list[str]:
@@ -21,7 +21,7 @@ def node_command(job: TrainJob, job_file, env=None) -> list[str]:
     t = job.train
     log_dir = job.out_path / "msrun_logs" / f"node{alloc['node_rank']}"
     return msrun_command(
-        t["device_num"], t["master_port"], log_dir, Path(job_file).resolve(), alloc["nodes"], alloc["node_rank"], alloc["master_addr"]
+        t["device_num"], master_port(t, env), log_dir, Path(job_file).resolve(), alloc["nodes"], alloc["node_rank"], alloc["master_addr"]
     )
 
 
