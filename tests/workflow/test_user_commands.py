@@ -1,0 +1,144 @@
+"""The README's commands as a user types them: ``.venv/bin/snakemake ...`` in a shell whose PATH does
+not hold the virtual environment (nothing activated), numbers overridden with --config, and the
+device check that stops a GPU/Ascend run before any heavy stage."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import REPO, copy_workflow
+from tests.market_fixture import make_market
+
+pytestmark = pytest.mark.workflow
+
+VENV = Path(sys.prefix)  # the environment the tests run in, linked as the copy's .venv
+# a PATH with the system's tools (cmake, the compiler, bash) and without the virtual environment
+BARE_PATH = os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep) if p and Path(p).resolve() != (VENV / "bin").resolve())
+TINY = {
+    "dataset": {
+        "source": "synthetic",
+        "synthetic": {"seed": 6, "train_ids": 6, "test_ids": 4, "images_per_id": 6, "cameras": 3, "queries_per_id": 1, "distractors": 2, "junk": 1},
+    },
+    "model": {"depth": 18, "height": 64, "width": 32},
+    "train": {"epochs": 1, "batch_size": 8, "num_instances": 4, "lr_max": 0.01, "warmup_epochs": 1, "quick_eval": False},
+    "infer": {"batch_size": 4},
+    "evaluation": {"max_rank": 5, "rerank": {"k1": 4, "k2": 2}, "parity_sample": 4},
+}
+
+
+def user_repo(tmp_path) -> Path:
+    d = copy_workflow(tmp_path / "repo")
+    (d / ".venv").symlink_to(VENV)
+    return d
+
+
+def shell(workdir: Path, command: str, timeout: int = 1800) -> subprocess.CompletedProcess:
+    """``command`` in bash exactly as typed, with the venv nowhere on PATH and no VIRTUAL_ENV."""
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
+    env["PATH"] = BARE_PATH
+    return subprocess.run(["bash", "-c", command], cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def readme_commands() -> list[str]:
+    """Every ``.venv/bin/snakemake --cores ...`` command of the README, continuation lines joined."""
+    text = (REPO / "README.md").read_text()
+    blocks = re.findall(r"```bash\n(.*?)```", text, re.S)
+    joined = [ln for b in blocks for ln in b.replace("\\\n", " ").splitlines()]
+    return [re.sub(r"\s+", " ", ln.split(" #")[0]).strip() for ln in joined if ln.startswith(".venv/bin/snakemake --cores")]
+
+
+def test_the_readme_has_the_commands_this_test_runs():
+    cmds = readme_commands()
+    assert any("config/market1501.yaml" in c for c in cmds) and any("config/rehearsal.yaml" in c for c in cmds)
+    assert all(c.split()[3] == "results/report.html" for c in cmds)  # the target before --configfile/--config
+
+
+def test_readme_commands_plan_without_the_venv_on_path(tmp_path):
+    """Each README command, its Market-1501 zip replaced by a small Market-layout zip, plans its DAG
+    (dry run) from a shell where nothing is activated."""
+    repo = user_repo(tmp_path)
+    make_market(tmp_path / "m")
+    market_zip = tmp_path / "Market-1501-v15.09.15.zip"
+    with zipfile.ZipFile(market_zip, "w") as zf:
+        for p in sorted((tmp_path / "m").rglob("*")):
+            zf.write(p, "Market-1501-v15.09.15/" + p.relative_to(tmp_path / "m").as_posix())
+    for cmd in readme_commands():
+        cmd = cmd.replace("/data/Market-1501-v15.09.15.zip", str(market_zip))
+        proc = shell(repo, cmd + " -n")
+        assert proc.returncode == 0, f"{cmd}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        assert "rule train:" in proc.stdout and "rule report:" in proc.stdout, cmd
+        if "market1501.yaml" in cmd:  # the Ascend recipe: the device is checked before the dataset stage
+            assert proc.stdout.index("rule check_device:") < proc.stdout.index("rule prepare_dataset:")
+
+
+def test_demo_runs_without_the_venv_on_path_with_a_numeric_override(tmp_path):
+    """A whole run started as `.venv/bin/snakemake` with nothing activated (rule build_infer finds
+    OpenVINO through the project's Python, not `python3` on PATH), numbers given on the command line."""
+    repo = user_repo(tmp_path)
+    (repo / "tiny.yaml").write_text(yaml.safe_dump(TINY))
+    cmd = ".venv/bin/snakemake --cores 2 results/report.html --configfile tiny.yaml --config train='{epochs: 2, max_steps: 3}'"
+    proc = shell(repo, cmd)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    summary = json.loads((repo / "results/train/train_summary.json").read_text())
+    assert summary["epochs"] == 2 and summary["max_steps"] == 3
+    assert (repo / "results/report.html").is_file() and (repo / "results/infer/bin/aligned_infer").is_file()
+    again = shell(repo, cmd + " -n")
+    assert again.returncode == 0 and "Nothing to be done" in again.stdout  # the override is stable: nothing re-runs
+    built = (repo / "results/infer/bin/aligned_infer").stat().st_mtime_ns
+    forced = shell(repo, cmd + " --forcerun build_infer")  # the README's "Real Market-1501" section's way
+    assert forced.returncode == 0, forced.stderr[-5000:]
+    assert (repo / "results/infer/bin/aligned_infer").stat().st_mtime_ns > built
+    assert "openvino has" not in (repo / "results/logs/build_infer.log").read_text()
+
+
+@pytest.mark.parametrize("target", ["GPU", "Ascend"])
+def test_device_check_stops_a_gpu_run_before_the_dataset(tmp_path, target):
+    repo = user_repo(tmp_path)
+    (repo / "tiny.yaml").write_text(yaml.safe_dump(TINY))
+    proc = shell(repo, f".venv/bin/snakemake --cores 2 results/report.html --configfile tiny.yaml --config train='{{device_target: {target}}}'")
+    assert proc.returncode != 0
+    out = proc.stdout + proc.stderr
+    assert f"train.device_target {target}: MindSpore cannot compute on {target} device 0" in out and "Needed: MindSpore 2.10's" in out
+    assert not (repo / "results/data/train.csv").exists() and not (repo / "results/device/check.json").exists()
+
+
+def _resources(repo: Path, rule: str, config: dict) -> dict:
+    (repo / "c.yaml").write_text(yaml.safe_dump(config))
+    out = subprocess.run(
+        [str(VENV / "bin/snakemake"), "-n", "--cores", "2", "results/report.html", "--configfile", "c.yaml"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    block = out.split(f"rule {rule}:")[1].split("\n\n")[0]
+    line = re.search(r"^\s+resources: (.*)$", block, re.M).group(1)
+    return dict(kv.split("=", 1) for kv in line.split(", "))
+
+
+@pytest.mark.parametrize(
+    "train,export_formats,check,export",
+    [
+        ({"device_target": "GPU", "device_num": 8}, ["MINDIR", "ONNX"], {"gpu": "1"}, {}),
+        ({"device_target": "Ascend", "device_num": 8}, ["MINDIR", "ONNX"], {"gres": "npu:1"}, {}),
+        ({"device_target": "Ascend", "device_num": 8}, ["MINDIR", "ONNX", "AIR"], {"gres": "npu:1"}, {"gres": "npu:1"}),
+    ],
+)
+def test_cluster_requests_of_the_device_check_and_export(tmp_path, train, export_formats, check, export):
+    """check_device asks for one accelerator; export runs on the CPU unless AIR is asked for on Ascend;
+    features_python (the float32 reference) never asks for one."""
+    repo = copy_workflow(tmp_path / "repo")
+    cfg = {"train": train, "export": {"formats": export_formats}}
+    res = _resources(repo, "check_device", cfg)
+    assert {k: res.get(k) for k in check} == check
+    res = _resources(repo, "export", cfg)
+    assert {k: res.get(k) for k in ("gpu", "gres") if k in res} == export
+    res = _resources(repo, "features_python", cfg)
+    assert "gpu" not in res and "gres" not in res
