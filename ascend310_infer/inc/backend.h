@@ -14,6 +14,10 @@ struct ModelSpec {
   int width = 128;
   int device_id = 0;  // Ascend device
   int threads = 0;    // CPU threads, 0 = backend default
+  // fp32 | bf16 | int8: the floating-point precision asked of the backend (int8 = a quantised model,
+  // its other operations in float32)
+  std::string precision = "fp32";
+  std::string hint = "latency";  // latency | throughput (OpenVINO's performance hint)
 };
 
 class Backend {

@@ -17,6 +17,10 @@ class MindSporeBackend : public Backend {
  public:
   void Load(const ModelSpec &spec) override {
     spec_ = spec;
+    if (spec.precision != "fp32") {
+      throw std::runtime_error("the ascend backend runs the MindIR model in float32 (--precision " + spec.precision +
+                               " is for the cpu backend's OpenVINO IR)");
+    }
     auto context = std::make_shared<mindspore::Context>();
     auto ascend = std::make_shared<mindspore::AscendDeviceInfo>();
     ascend->SetDeviceID(static_cast<uint32_t>(spec.device_id));

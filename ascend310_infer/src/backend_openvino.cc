@@ -14,12 +14,20 @@ class OpenVinoBackend : public Backend {
       auto model = core_.read_model(spec.path);
       if (model->inputs().size() != 1) throw std::runtime_error("expected a model with one input");
       model->reshape(ov::PartialShape{spec.batch, 3, spec.height, spec.width});
-      // float32 throughout: on CPUs with bfloat16 support OpenVINO would otherwise lower the precision
-      ov::AnyMap config{{ov::hint::performance_mode.name(), ov::hint::PerformanceMode::LATENCY},
-                        {ov::hint::inference_precision.name(), ov::element::f32},
-                        {ov::hint::execution_mode.name(), ov::hint::ExecutionMode::ACCURACY}};
+      // The precision is always explicit: on CPUs with bfloat16 support OpenVINO would otherwise lower
+      // float32 to bf16 by itself. fp32 and int8 keep float32 for every operation that is not
+      // quantised; bf16 asks for bfloat16 (refused by the pipeline on CPUs without it).
+      const bool bf16 = spec.precision == "bf16";
+      ov::AnyMap config{{ov::hint::performance_mode.name(),
+                         spec.hint == "throughput" ? ov::hint::PerformanceMode::THROUGHPUT : ov::hint::PerformanceMode::LATENCY},
+                        {ov::hint::inference_precision.name(), bf16 ? ov::element::bf16 : ov::element::f32},
+                        {ov::hint::execution_mode.name(),
+                         spec.precision == "fp32" ? ov::hint::ExecutionMode::ACCURACY : ov::hint::ExecutionMode::PERFORMANCE}};
       if (spec.threads > 0) config[ov::inference_num_threads.name()] = spec.threads;
       compiled_ = core_.compile_model(model, "CPU", config);
+      if (spec.precision == "int8" && !HasInt8Kernels()) {
+        throw std::runtime_error("--precision int8 but no operation of the compiled model runs in int8 (is it the quantised IR?)");
+      }
       request_ = compiled_.create_infer_request();
       sizes_.clear();
       for (const auto &out : compiled_.outputs()) {
@@ -49,9 +57,25 @@ class OpenVinoBackend : public Backend {
     return outs;
   }
 
-  std::string Name() const override { return std::string("openvino-cpu ") + ov::get_openvino_version().buildNumber; }
+  std::string Name() const override {
+    return std::string("openvino-cpu ") + ov::get_openvino_version().buildNumber + " " + spec_.precision + " " + spec_.hint;
+  }
 
  private:
+  // Whether any operation of the compiled model runs in an 8-bit integer type (OpenVINO's runtime
+  // graph names each node's runtime precision).
+  bool HasInt8Kernels() const {
+    for (const auto &op : compiled_.get_runtime_model()->get_ordered_ops()) {
+      const auto &info = op->get_rt_info();
+      const auto it = info.find("runtimePrecision");
+      if (it != info.end()) {
+        const auto precision = it->second.as<std::string>();
+        if (precision == "I8" || precision == "U8" || precision == "i8" || precision == "u8") return true;
+      }
+    }
+    return false;
+  }
+
   ModelSpec spec_;
   ov::Core core_;
   ov::CompiledModel compiled_;

@@ -7,7 +7,10 @@
 //   files:  aligned_infer --model FILE --input_dir DIR --output_dir DIR [options]
 //     every DIR/NAME.bin (float32 [3, H, W], normalised) gives DIR_OUT/NAME_<k>.bin.
 // options: [--batch N] [--height H] [--width W] [--device_id ID] [--threads T] [--flip 0|1]
+//          [--precision fp32|bf16|int8] [--hint latency|throughput]
 //   --flip 1: test-time flip; every output is the mean of the image's and its horizontal mirror's.
+//   --precision: fp32 (default), bf16, or int8 for a quantised OpenVINO IR (model.xml); cpu backend.
+//   --hint: OpenVINO's performance hint (cpu backend; default latency).
 // Exit status 0 on success, 1 on bad input or backend failure, 2 on bad arguments.
 #include <algorithm>
 #include <chrono>
@@ -27,7 +30,8 @@ namespace {
 
 void Usage() {
   std::cerr << "usage: aligned_infer --model FILE (--input IMAGES.u8 | --input_dir DIR) --output_dir DIR [--batch N] "
-               "[--height H] [--width W] [--device_id ID] [--threads T] [--flip 0|1]\n";
+               "[--height H] [--width W] [--device_id ID] [--threads T] [--flip 0|1] [--precision fp32|bf16|int8] "
+               "[--hint latency|throughput]\n";
 }
 
 // Reverse every image row of an NCHW float batch in place (the horizontal mirror).
@@ -119,6 +123,16 @@ int main(int argc, char **argv) {
     if (args.count("width")) spec.width = ParsePositive("--width", args["width"]);
     if (args.count("device_id")) spec.device_id = ParsePositive("--device_id", args["device_id"]);
     if (args.count("threads")) spec.threads = ParsePositive("--threads", args["threads"]);
+    if (args.count("precision")) {
+      spec.precision = args["precision"];
+      if (spec.precision != "fp32" && spec.precision != "bf16" && spec.precision != "int8") {
+        throw std::invalid_argument("--precision: expected fp32, bf16 or int8, got " + spec.precision);
+      }
+    }
+    if (args.count("hint")) {
+      spec.hint = args["hint"];
+      if (spec.hint != "latency" && spec.hint != "throughput") throw std::invalid_argument("--hint: expected latency or throughput, got " + spec.hint);
+    }
     if (args.count("flip")) {
       if (args["flip"] != "0" && args["flip"] != "1") throw std::invalid_argument("--flip: expected 0 or 1, got " + args["flip"]);
       flip = args["flip"] == "1";
