@@ -109,6 +109,8 @@ def check_consistency(cfg: dict) -> None:
             f"infer.batch_size ({infer['batch_size']}) must equal export.batch_size ({export['batch_size']}) with "
             "infer.backend ascend: the MindIR model runs at its exported batch size"
         )
+    if infer["backend"] == "ascend" and infer["precision"] != "fp32":
+        raise ConfigError(f"infer.precision {infer['precision']} needs infer.backend cpu: the ascend backend runs the MindIR model in float32")
     if train["device_num"] % train["nodes"]:
         raise ConfigError(f"train.device_num ({train['device_num']}) must be a multiple of train.nodes ({train['nodes']})")
     if train["device_num"] > 1 and train["launcher"] == "rank_table" and not train["rank_table_file"]:

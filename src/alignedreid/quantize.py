@@ -59,9 +59,7 @@ def quantize_model(onnx_path, train_csv, out_dir, height: int, width: int, size:
     model = ov.convert_model(str(onnx_path))
     model.reshape([1, 3, height, width])
     dataset = nncf.Dataset(list(images), lambda img: img[None])
-    quantized = nncf.quantize(
-        model, dataset, subset_size=len(images), preset=nncf.QuantizationPreset.PERFORMANCE, fast_bias_correction=True
-    )
+    quantized = nncf.quantize(model, dataset, subset_size=len(images), preset=nncf.QuantizationPreset.PERFORMANCE, fast_bias_correction=True)
     quantized.reshape([-1, 3, height, width])  # any batch, as the ONNX export
     summary = {
         "calibration_images": len(images),

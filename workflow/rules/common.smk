@@ -63,6 +63,25 @@ def train_cluster_resources():
     return {"nodes": t["nodes"], "devices": t["device_num"], **device_resources(per_node)}
 
 
+# precision of the C++ program; with int8/bf16 the fp32 run of the same model is evaluated beside
+PRECISION = config["infer"]["precision"]
+COMPARE_FP32 = PRECISION != "fp32" and config["infer"]["compare_fp32"]
+# the C++ features parity checks against the fp32 Python reference: always float32 ones when there are any
+PARITY_CPP = "cpp_fp32" if COMPARE_FP32 else "cpp"
+
+
+def cpp_model(precision):
+    """The model file the C++ program runs at ``precision``."""
+    if config["infer"]["backend"] != "cpu":
+        return "results/export/model.mindir"
+    return "results/quantize/model.xml" if precision == "int8" else "results/export/model.onnx"
+
+
+def cpp_model_weights(precision):
+    """The weights file beside an OpenVINO IR (int8), declared so that a new quantisation re-runs inference."""
+    return ["results/quantize/model.bin"] if precision == "int8" and config["infer"]["backend"] == "cpu" else []
+
+
 # AIR (deprecated by MindSpore, Ascend only) is written only when asked for on an Ascend run
 EXPORT_AIR = "AIR" in config["export"]["formats"] and config["train"]["device_target"] == "Ascend"
 # GPU/Ascend runs check the device before any heavy stage (rule check_device)
@@ -93,6 +112,8 @@ def benchmarked_stages():
     stages = ["prepare_dataset"] + (["prepare_eval_dataset"] if CROSS_DOMAIN else [])
     stages += ["import_checkpoint" if config["model"]["checkpoint"] else "train", "export", "build_infer", "evaluate"]
     stages += [f"{r}_{s}" for r in ("preprocess", "infer_cpp", "features_python") for s in SPLITS]
+    stages += [f"infer_cpp_fp32_{s}" for s in SPLITS] if COMPARE_FP32 else []
+    stages += ["quantize"] if PRECISION == "int8" else []
     if config["pretrained"] and not config["model"]["checkpoint"]:
         stages.append("fetch_pretrained")
     return stages

@@ -3,6 +3,10 @@ rule evaluate:
     input:
         query=f"results/features/{config['evaluation']['feature_source']}/query.npz",
         gallery=f"results/features/{config['evaluation']['feature_source']}/gallery.npz",
+        # infer.precision int8/bf16: the fp32 C++ features of the same model, evaluated beside
+        reference=(
+            expand("results/features/cpp_fp32/{split}.npz", split=SPLITS) if COMPARE_FP32 and config["evaluation"]["feature_source"] == "cpp" else []
+        ),
         code=package_sources("evaluation", "contracts.py"),
     output:
         metrics="results/eval/metrics.json",
@@ -16,5 +20,7 @@ rule evaluate:
         **stage_resources("evaluate"),
     params:
         evaluation=config["evaluation"],
+        precision=PRECISION if config["evaluation"]["feature_source"] == "cpp" else "fp32",
+        max_map_drop=config["infer"]["max_map_drop"],
     script:
         "../scripts/evaluate.py"

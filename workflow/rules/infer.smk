@@ -67,12 +67,13 @@ rule preprocess:
 
 
 rule infer_cpp:
-    """The C++ program runs the exported model over every input (its output folder appears only complete)."""
+    """The C++ program runs the exported model (the INT8 IR with infer.precision int8) over every input (its output folder appears only complete)."""
     input:
         bin="results/infer/bin/aligned_infer",
-        model=lambda wc: "results/export/model.onnx" if config["infer"]["backend"] == "cpu" else "results/export/model.mindir",
+        model=cpp_model(PRECISION),
+        weights=cpp_model_weights(PRECISION),
         inputs=infer_input_path(),
-        code=package_sources("features/cpp_files.py", "runlog.py"),
+        code=package_sources("features/cpp_files.py", "runlog.py", "cpu_runtime.py"),
     output:
         temp(directory("results/infer/output/{split}")),
     log:
@@ -90,8 +91,62 @@ rule infer_cpp:
         width=config["model"]["width"],
         device_id=config["infer"]["device_id"],
         flip=config["infer"]["flip"],
+        precision=PRECISION,
+        hint=config["infer"]["hint"],
     script:
         "../scripts/infer_cpp.py"
+
+
+if COMPARE_FP32:
+
+    use rule infer_cpp as infer_cpp_fp32 with:
+        input:
+            bin="results/infer/bin/aligned_infer",
+            model=cpp_model("fp32"),
+            weights=[],
+            inputs=infer_input_path(),
+            code=package_sources("features/cpp_files.py", "runlog.py", "cpu_runtime.py"),
+        output:
+            temp(directory("results/infer/output_fp32/{split}")),
+        log:
+            "results/logs/infer_cpp_fp32_{split}.log",
+        benchmark:
+            "results/benchmarks/infer_cpp_fp32_{split}.tsv"
+        params:
+            batch=config["infer"]["batch_size"],
+            height=config["model"]["height"],
+            width=config["model"]["width"],
+            device_id=config["infer"]["device_id"],
+            flip=config["infer"]["flip"],
+            precision="fp32",
+            hint=config["infer"]["hint"],
+
+
+if PRECISION == "int8":
+
+    rule quantize:
+        """infer.precision int8: the ONNX export -> an INT8 OpenVINO IR (NNCF), calibrated on a seeded sample of the training split only."""
+        input:
+            onnx="results/export/model.onnx",
+            train="results/data/train.csv",
+            code=package_sources("quantize.py", "data/loader.py", "data/manifests.py", "io_utils.py"),
+        output:
+            xml="results/quantize/model.xml",
+            bin="results/quantize/model.bin",
+            calibration="results/quantize/calibration.json",
+        log:
+            "results/logs/quantize.log",
+        benchmark:
+            "results/benchmarks/quantize.tsv"
+        threads: config["infer"]["threads"]
+        resources:
+            **stage_resources("other"),
+        params:
+            height=config["model"]["height"],
+            width=config["model"]["width"],
+            calibration=config["infer"]["calibration"],
+        script:
+            "../scripts/quantize.py"
 
 
 rule features_cpp:
@@ -108,6 +163,22 @@ rule features_cpp:
         split="query|gallery",
     script:
         "../scripts/features_cpp.py"
+
+
+if COMPARE_FP32:
+
+    localrules:
+        features_cpp_fp32,
+
+    use rule features_cpp as features_cpp_fp32 with:
+        input:
+            manifest=f"{EVAL_DATA}/{{split}}.csv",
+            outputs="results/infer/output_fp32/{split}",
+            code=package_sources("features/cpp_files.py", "evaluation/features_io.py"),
+        output:
+            "results/features/cpp_fp32/{split}.npz",
+        log:
+            "results/logs/features_cpp_fp32_{split}.log",
 
 
 rule features_python:
@@ -139,14 +210,25 @@ rule features_python:
 
 
 rule parity:
-    """max |C++ - Python| over the Python reference rows; fails beyond the tolerance (contracts.PARITY_TOLERANCE)."""
+    """max |C++ fp32 - Python| over the Python reference rows, failing beyond the tolerance (contracts.PARITY_TOLERANCE);
+    with infer.precision int8/bf16 also the low-precision features' difference, for information."""
     input:
-        cpp=expand("results/features/cpp/{split}.npz", split=["query", "gallery"]),
-        python=expand("results/features/python/{split}.npz", split=["query", "gallery"]),
-        code=package_sources("features/parity.py", "contracts.py"),
+        cpp=expand(f"results/features/{PARITY_CPP}/{{split}}.npz", split=SPLITS),
+        python=expand("results/features/python/{split}.npz", split=SPLITS),
+        low_precision=expand("results/features/cpp/{split}.npz", split=SPLITS) if COMPARE_FP32 else [],
+        onnx="results/export/model.onnx",
+        manifests=expand(f"{EVAL_DATA}/{{split}}.csv", split=SPLITS),
+        code=package_sources("features/parity.py", "features/onnx_ref.py", "evaluation/distance.py", "evaluation/features_io.py", "contracts.py"),
     output:
         "results/features/parity.json",
     log:
         "results/logs/parity.log",
+    params:
+        precision=PRECISION,
+        # without an fp32 C++ run the compared features are int8/bf16 ones: reported, not held to 1e-4
+        enforce=PRECISION == "fp32" or COMPARE_FP32,
+        height=config["model"]["height"],
+        width=config["model"]["width"],
+        flip=config["infer"]["flip"],
     script:
         "../scripts/parity.py"

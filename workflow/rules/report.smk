@@ -9,6 +9,8 @@ rule report:
         model="results/train/model.ckpt",
         mindir="results/export/model.mindir",
         onnx="results/export/model.onnx",
+        quantized=["results/quantize/model.xml", "results/quantize/model.bin"] if PRECISION == "int8" else [],
+        calibration="results/quantize/calibration.json" if PRECISION == "int8" else [],
         parity="results/features/parity.json",
         metrics="results/eval/metrics.json",
         per_query="results/eval/per_query.csv",

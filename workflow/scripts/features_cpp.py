@@ -3,5 +3,5 @@
 from alignedreid.features.cpp_files import collect_cpp_outputs
 from alignedreid.runlog import stage_logging
 
-with stage_logging(snakemake.log[0], "features_cpp", snakemake.output) as log:
+with stage_logging(snakemake.log[0], snakemake.rule, snakemake.output) as log:
     log.info("%s", collect_cpp_outputs(snakemake.input.manifest, snakemake.input.outputs, snakemake.output[0]))

@@ -3,7 +3,7 @@
 from alignedreid.features.cpp_files import run_cpp_program
 from alignedreid.runlog import stage_logging
 
-with stage_logging(snakemake.log[0], "infer_cpp", snakemake.output):
+with stage_logging(snakemake.log[0], snakemake.rule, snakemake.output):
     p = snakemake.params
     run_cpp_program(
         snakemake.input.bin,
@@ -16,4 +16,6 @@ with stage_logging(snakemake.log[0], "infer_cpp", snakemake.output):
         p.device_id,
         snakemake.threads,
         flip=p.flip,
+        precision=p.precision,
+        hint=p.hint,
     )

@@ -10,7 +10,12 @@ with stage_logging(snakemake.log[0], "report", snakemake.output):
         k: snakemake.input[k]
         for k in ("summary", "eval_summary", "gallery", "train_summary", "train_log", "model", "mindir", "onnx", "parity", "metrics", "per_query")
     }
+    if snakemake.input.calibration:
+        files["calibration"] = snakemake.input.calibration
     logs = {Path(p).stem: p for p in snakemake.input.stage_logs}
+    precision = snakemake.params.config["infer"]["precision"]
+    models = {"fp32": [snakemake.input.onnx]}
+    models[precision] = list(snakemake.input.quantized) if precision == "int8" else [snakemake.input.onnx]
     write_report(
         snakemake.output[0],
         inputs=files,
@@ -18,4 +23,5 @@ with stage_logging(snakemake.log[0], "report", snakemake.output):
         benchmarks=list(snakemake.input.benchmarks),
         logs=logs,
         infer_logs={s: logs[f"infer_cpp_{s}"] for s in ("query", "gallery")},
+        models=models,
     )

@@ -125,15 +125,16 @@ def needs_local(variants) -> bool:
     return any(v.startswith("global_local") for v in variants)
 
 
-def run_evaluation(query_npz, gallery_npz, metrics_out, per_query_out, eval_cfg: dict, threads: int) -> dict:
-    """The evaluate stage: ``eval_cfg`` is the validated ``evaluation`` config section, ``threads``
-    the CPU threads the job was given (Snakemake's ``threads``)."""
-    log.info("kernel threads: %d", limit_kernel_threads(threads))
-    local = needs_local(eval_cfg["variants"])
+def _load_split_pair(query_npz, gallery_npz, local: bool) -> tuple[FeatureSet, FeatureSet]:
     query, gallery = load_features(query_npz, local), load_features(gallery_npz, local)
     for name, f in ((query_npz, query), (gallery_npz, gallery)):
         if not f.complete:
             raise PipelineError(f"{name}: holds a sample of {len(f)} rows, evaluation needs every image of the split")
+    return query, gallery
+
+
+def _evaluate_files(query_npz, gallery_npz, eval_cfg: dict):
+    query, gallery = _load_split_pair(query_npz, gallery_npz, needs_local(eval_cfg["variants"]))
     log.info("query %d x gallery %d; global %s, local %s", len(query), len(gallery), query.global_.shape[1:], query.local.shape[1:])
     rr = eval_cfg["rerank"]
     metrics, per_query, times = evaluate_features(
@@ -147,6 +148,62 @@ def run_evaluation(query_npz, gallery_npz, metrics_out, per_query_out, eval_cfg:
         variants=eval_cfg["variants"],
         matrix_budget_gb=eval_cfg["matrix_budget_gb"],
     )
+    return metrics, per_query, times, len(query), len(gallery)
+
+
+def precision_drop(metrics: dict, reference: dict) -> dict:
+    """Per variant, how many points mAP and rank-1 lost against the fp32 reference (negative: gained)."""
+    return {
+        v: {
+            "mAP_points": 100 * (reference[v]["mAP"] - m["mAP"]),
+            "rank1_points": 100 * (reference[v]["cmc"][0] - m["cmc"][0]),
+        }
+        for v, m in metrics.items()
+        if v in reference
+    }
+
+
+def check_drop(drop: dict, metrics: dict, reference: dict, precision: str, max_map_drop: float | None) -> None:
+    """Fail, naming both numbers, when a variant's mAP fell more than ``max_map_drop`` points below fp32."""
+    if max_map_drop is None or not drop:
+        return
+    worst = max(drop, key=lambda v: drop[v]["mAP_points"])
+    if drop[worst]["mAP_points"] > max_map_drop:
+        raise PipelineError(
+            f"infer.precision {precision}: {worst} mAP {100 * metrics[worst]['mAP']:.2f}% is {drop[worst]['mAP_points']:.2f} points "
+            f"below fp32's {100 * reference[worst]['mAP']:.2f}%, more than infer.max_map_drop ({max_map_drop:g} points); "
+            "raise infer.calibration.size, use fp32, or raise the limit"
+        )
+
+
+def run_evaluation(
+    query_npz,
+    gallery_npz,
+    metrics_out,
+    per_query_out,
+    eval_cfg: dict,
+    threads: int,
+    reference: tuple | None = None,
+    precision: str = "fp32",
+    max_map_drop: float | None = None,
+) -> dict:
+    """The evaluate stage: ``eval_cfg`` is the validated ``evaluation`` config section, ``threads``
+    the CPU threads the job was given (Snakemake's ``threads``). With ``reference`` (the fp32
+    query and gallery feature files of the same model, for an int8 or bf16 run) it is evaluated too:
+    metrics.json keeps the evaluated variants at the top level and adds ``fp32`` and
+    ``precision_drop``; a drop above ``max_map_drop`` points fails the stage."""
+    log.info("kernel threads: %d", limit_kernel_threads(threads))
+    metrics, per_query, times, nq, ng = _evaluate_files(query_npz, gallery_npz, eval_cfg)
+    comparison = {}
+    if reference:
+        log.info("the fp32 features of the same model, for comparison:")
+        ref_metrics, _, ref_times, _, _ = _evaluate_files(reference[0], reference[1], eval_cfg)
+        times.update({f"fp32 {k}": v for k, v in ref_times.items()})
+        drop = precision_drop(metrics, ref_metrics)
+        for v, d in drop.items():
+            log.info("%-20s %s vs fp32: mAP %+.2f points, rank-1 %+.2f points", v, precision, -d["mAP_points"], -d["rank1_points"])
+        check_drop(drop, metrics, ref_metrics, precision, max_map_drop)
+        comparison = {"fp32": ref_metrics, "precision_drop": drop, "max_map_drop": max_map_drop}
     for name, m in metrics.items():
         c = m["cmc"]
         log.info(
@@ -159,10 +216,12 @@ def run_evaluation(query_npz, gallery_npz, metrics_out, per_query_out, eval_cfg:
         )
     out = {
         **metrics,
+        **comparison,
+        "precision": precision,
         "feature_source": eval_cfg["feature_source"],
-        "num_query": len(query),
-        "num_gallery": len(gallery),
-        "rerank": {"k1": rr["k1"], "k2": rr["k2"], "lambda": rr["lambda"]},
+        "num_query": nq,
+        "num_gallery": ng,
+        "rerank": {k: eval_cfg["rerank"][k] for k in ("k1", "k2", "lambda")},
         "timings_s": times,
     }
     with atomic_path(per_query_out) as tmp:

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from ..cpu_runtime import program_env
 from ..data.loader import eval_dataset
 from ..data.manifests import read_manifest
 from ..errors import PipelineError
@@ -91,10 +92,39 @@ def collect_cpp_outputs(manifest_csv, output_dir, out_npz) -> dict:
     return {"rows": len(df), "global_dim": int(g.shape[1]), "stripes": int(l.shape[2])}
 
 
-def run_cpp_program(exe, model, inputs, output_dir, batch: int, height: int, width: int, device_id: int, threads: int, flip: bool = False) -> None:
+def cpu_has_bf16(cpuinfo: str | None = None) -> bool:
+    """Whether this CPU has bfloat16 instructions (AVX512_BF16 or AMX-BF16), as OpenVINO needs for bf16."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return False
+    flags = set(cpuinfo.split())
+    return bool({"avx512_bf16", "amx_bf16"} & flags)
+
+
+def run_cpp_program(
+    exe,
+    model,
+    inputs,
+    output_dir,
+    batch: int,
+    height: int,
+    width: int,
+    device_id: int,
+    threads: int,
+    flip: bool = False,
+    precision: str = "fp32",
+    hint: str = "latency",
+) -> None:
     """Run the C++ program over ``inputs`` (a packed file or a folder of .bin files); its outputs land in a temporary folder that replaces
     ``output_dir`` only when the program succeeded, so a killed run leaves nothing a later step reads.
-    The program's own output (with its images/s line) goes to this stage's log."""
+    The program's own output (with its images/s line) goes to this stage's log. It runs with the
+    CPU's own ISA (``cpu_runtime.program_env``), at ``precision`` (fp32, bf16, int8 for the quantised IR)."""
+    if precision == "bf16" and not cpu_has_bf16():
+        raise PipelineError(
+            "infer.precision bf16: this CPU has no bfloat16 instructions (avx512_bf16 or amx_bf16 in /proc/cpuinfo); use fp32 or int8"
+        )
     with atomic_directory(output_dir) as tmp:
         source = ["--input", str(inputs)] if Path(inputs).is_file() else ["--input_dir", str(inputs)]
         cmd = [
@@ -116,9 +146,14 @@ def run_cpp_program(exe, model, inputs, output_dir, batch: int, height: int, wid
             str(threads),
             "--flip",
             "1" if flip else "0",
+            "--precision",
+            precision,
+            "--hint",
+            hint,
         ]
-        log.info("running %s", " ".join(cmd))
+        env = program_env()
+        log.info("running %s (ONEDNN_MAX_CPU_ISA %s)", " ".join(cmd), env.get("ONEDNN_MAX_CPU_ISA", "unset: the CPU's own"))
         sys.stderr.flush()
-        proc = subprocess.run(cmd, stdout=sys.stderr, stderr=subprocess.STDOUT)
+        proc = subprocess.run(cmd, stdout=sys.stderr, stderr=subprocess.STDOUT, env=env)
         if proc.returncode != 0:
             raise PipelineError(f"{exe} exited with status {proc.returncode} on {inputs}; its output is in this stage's log")
