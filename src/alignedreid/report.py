@@ -69,6 +69,50 @@ def cmc_plot(metrics: dict) -> str:
     return _png(fig)
 
 
+def verification_section(metrics: dict) -> dict | None:
+    """TPR at FPR, the decision threshold, the pair-distance histograms and the camera-pair heatmap."""
+    ver = metrics.get("verification")
+    if not ver:
+        return None
+    context = {
+        "variant": VARIANT_LABELS[ver["variant"]],
+        "rows": [(fpr, _pct(v["tpr"]), f"{v['threshold']:.4f}") for fpr, v in ver["tpr_at_fpr"].items()],
+        "threshold": f"{ver['threshold']:.4f}",
+        "target_fpr": f"{ver['target_fpr']:g}",
+        "tpr": _pct(ver["tpr"]),
+        "pairs": (ver["num_positive_pairs"], ver["num_negative_pairs"]),
+        "histogram": None,
+        "heatmap": None,
+    }
+    h = ver.get("histograms")
+    if h:
+        fig, ax = plt.subplots(figsize=(5.5, 3.2))
+        edges = np.array(h["edges"])
+        for key, label in (("positive", "same person"), ("negative", "different persons")):
+            counts = np.array(h[key], float)
+            ax.stairs(counts / max(counts.sum(), 1), edges, label=label, fill=True, alpha=0.45)
+        ax.axvline(ver["threshold"], color="k", lw=1, ls="--", label=f"threshold at FPR {ver['target_fpr']:g}")
+        ax.set(xlabel=f"{VARIANT_LABELS[ver['variant']]} distance", ylabel="share of pairs", title="Pair distances")
+        ax.legend(fontsize=8)
+        context["histogram"] = _png(fig)
+    cp = ver.get("camera_pairs")
+    if cp and cp["cameras"]:
+        grid = np.array([[np.nan if v is None else 100 * v for v in row] for row in cp["rank1"]])
+        fig, ax = plt.subplots(figsize=(1.2 + 0.55 * len(cp["cameras"]), 1.0 + 0.5 * len(cp["cameras"])))
+        im = ax.imshow(grid, cmap="viridis", vmin=0, vmax=100)
+        labels = [f"c{c + 1}" for c in cp["cameras"]]
+        ax.set_xticks(range(len(labels)), labels, fontsize=7)
+        ax.set_yticks(range(len(labels)), labels, fontsize=7)
+        ax.set(xlabel="gallery camera", ylabel="query camera", title="rank-1 % per camera pair")
+        if len(labels) <= 10:
+            for (a, b), v in np.ndenumerate(grid):
+                if not np.isnan(v):
+                    ax.text(b, a, f"{v:.0f}", ha="center", va="center", fontsize=6, color="w" if v < 60 else "k")
+        fig.colorbar(im, ax=ax, fraction=0.046)
+        context["heatmap"] = _png(fig)
+    return context
+
+
 def dataset_name(summary: dict) -> str:
     """Human name of the dataset a summary.json describes (synthetic ones say so and their layout)."""
     if summary["source"] == "synthetic":
@@ -91,6 +135,7 @@ def results_context(metrics: dict, trained_on: dict, evaluated_on: dict) -> dict
                 "variant": v,
                 "label": VARIANT_LABELS[v],
                 "mAP": _pct(metrics[v]["mAP"]),
+                "mINP": _pct(metrics[v]["mINP"]) if "mINP" in metrics[v] else "-",
                 "cmc": [(r, _pct(cmc[r - 1]) if r <= len(cmc) else None) for r in RANKS],
                 "seed": ([f"{seed['mAP']:.1f}"] + [f"{x:.1f}" for x in seed["ranks"]] if seed else ["-"] * 5) if with_seed else [],
             }
@@ -354,6 +399,7 @@ def write_report(out, inputs: dict, config: dict, benchmarks: list, logs: dict, 
     context = {
         "warnings": warnings,
         "results": results_context(metrics, summary, eval_summary),
+        "verification": verification_section(metrics),
         "training": training_context(json.loads(Path(inputs["train_summary"]).read_text()), inputs["train_log"]),
         "parity": parity,
         "exports": [(Path(inputs[k]).name, f"{os.path.getsize(inputs[k]) / 2**20:.1f}") for k in ("mindir", "onnx")],

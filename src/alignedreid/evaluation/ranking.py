@@ -19,10 +19,12 @@ class RankDetails:
     ap: np.ndarray  # [Qv] average precision
     cmc: np.ndarray  # [max_rank]
     mAP: float
+    inp: np.ndarray | None = None  # [Qv] inverse negative penalty: matches / (rank of the last match + 1)
+    mINP: float | None = None  # mean INP (Ye et al., "Deep Learning for Person Re-identification", 2021)
 
 
 @numba.njit(parallel=True, cache=True)
-def _rank_kernel(dist, q_pids, q_camids, g_pids, g_camids, junk, first, ap, n_match):
+def _rank_kernel(dist, q_pids, q_camids, g_pids, g_camids, junk, first, ap, n_match, inp):
     """Per query: rank of the first true match among valid gallery items, AP, and the number of
     true matches, without sorting the gallery row. Only the matches are sorted (by distance,
     ties by gallery index, as a stable full sort orders them); every other valid item is placed
@@ -69,6 +71,8 @@ def _rank_kernel(dist, q_pids, q_camids, g_pids, g_camids, junk, first, ap, n_ma
             pos = k + ahead  # 0-based rank of match k among valid items
             if k == 0:
                 first[i] = pos
+            if k == m - 1:  # the hardest match: INP = m / its 1-based rank
+                inp[i] = m / (pos + 1.0)
             acc += (k + 1.0) / (pos + 1.0)
         ap[i] = acc / m
 
@@ -95,15 +99,16 @@ def rank_details(distmat, q_pids, g_pids, q_camids, g_camids, max_rank: int = 50
     first = np.zeros(num_q, dtype=np.int64)
     ap = np.zeros(num_q, dtype=np.float64)
     n_match = np.zeros(num_q, dtype=np.int64)
+    inp = np.zeros(num_q, dtype=np.float64)
     if not distmat.flags.c_contiguous or distmat.dtype not in (np.float32, np.float64):
         distmat = np.ascontiguousarray(distmat, dtype=np.float64)
-    _rank_kernel(distmat, q_pids, q_camids, g_pids, g_camids, JUNK_PID, first, ap, n_match)
+    _rank_kernel(distmat, q_pids, q_camids, g_pids, g_camids, JUNK_PID, first, ap, n_match, inp)
     keep = np.flatnonzero(n_match > 0)
     if not len(keep):
         raise ValueError("rank: no query has a valid gallery match (all were same-camera, junk or absent)")
-    first, ap = first[keep], ap[keep]
+    first, ap, inp = first[keep], ap[keep], inp[keep]
     cmc = (first[:, None] <= np.arange(max_rank)[None]).mean(0).astype(np.float64)
-    return RankDetails(keep, first, ap, cmc, float(ap.mean()))
+    return RankDetails(keep, first, ap, cmc, float(ap.mean()), inp, float(inp.mean()))
 
 
 def rank(distmat, q_pids, g_pids, q_camids, g_camids, max_rank: int = 50):

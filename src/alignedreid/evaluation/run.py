@@ -23,6 +23,7 @@ from .local import local_distance
 from .ranking import rank_details
 from .rerank import re_ranking, re_ranking_features
 from .topk import smallest_k
+from .verification import camera_pair_matrix, distance_histograms, verification_metrics
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +78,29 @@ def _distances(t, query: FeatureSet, gallery: FeatureSet, wanted, on_the_fly: bo
             np.sqrt(gg, out=gg)
             dists["global_local_rerank"] = t("re-rank global+local", re_ranking, np.sqrt(dists["global_local"]), np.sqrt(qq), gg, k1, k2, lam)
         del gg, qq
-    return {v: dists[v] for v in wanted}
+    return dists  # every distance computed (the verification may use one not asked for)
+
+
+def verification_variant(dists: dict, wanted: str) -> str:
+    """The distance the verification metrics (and search's threshold) use: ``wanted`` (global or
+    global_local), or 'auto' = global_local when it was computed, else global."""
+    if wanted == "auto":
+        return "global_local" if "global_local" in dists else "global"
+    if wanted not in dists:
+        raise PipelineError(f"evaluation.verification.variant {wanted}: that distance is not computed by evaluation.variants")
+    return wanted
+
+
+def verification_context(t, dists: dict, query: FeatureSet, gallery: FeatureSet, cfg: dict) -> dict:
+    """metrics.json's ``verification``: TPR at FPR 1e-2/1e-3/1e-4, the threshold at ``cfg['fpr']``,
+    distance histograms and the camera-pair matrix, for one non-re-ranked distance."""
+    v = verification_variant(dists, cfg["variant"])
+    args = (dists[v], query.pid, gallery.pid, query.camid, gallery.camid)
+    out = {"variant": v, **t(f"verification {v}", verification_metrics, *args, cfg["fpr"])}
+    out["histograms"] = t("distance histograms", distance_histograms, *args)
+    out["camera_pairs"] = t("camera-pair matrix", camera_pair_matrix, *args)
+    log.info("verification (%s): threshold %.4f at FPR %g, TPR %.3f", v, out["threshold"], cfg["fpr"], out["tpr"])
+    return out
 
 
 def evaluate_features(
@@ -90,23 +113,29 @@ def evaluate_features(
     rerank=True,
     variants=VARIANTS,
     matrix_budget_gb: float = 8.0,
+    verification: dict | None = None,
 ):
-    """Return (metrics dict, per-query DataFrame, timings) for the requested ``variants``."""
+    """Return (metrics dict, per-query DataFrame, timings) for the requested ``variants``; with
+    ``verification`` ({'fpr', 'variant'}) the metrics hold a ``verification`` entry too."""
     t = _Timer()
     wanted, on_the_fly = plan_variants(len(query), len(gallery), variants, rerank, matrix_budget_gb)
     for f in (query, gallery):
         unit_stripes_(f.local)
-    dists = _distances(t, query, gallery, wanted, on_the_fly, k1, k2, lam)
+    computed = _distances(t, query, gallery, wanted, on_the_fly, k1, k2, lam)
+    extra = {"verification": verification_context(t, computed, query, gallery, verification)} if verification else {}
+    dists = {v: computed[v] for v in wanted}
+    del computed
     metrics, rows = {}, []
     for name, dist in dists.items():
         det = t(f"rank {name}", rank_details, dist, query.pid, gallery.pid, query.camid, gallery.camid, max_rank)
-        metrics[name] = {"mAP": det.mAP, "cmc": det.cmc.tolist(), "num_valid_queries": int(len(det.query_index))}
+        metrics[name] = {"mAP": det.mAP, "mINP": det.mINP, "cmc": det.cmc.tolist(), "num_valid_queries": int(len(det.query_index))}
         top = t(f"top-10 {name}", smallest_k, dist, 10)[det.query_index]
         for qi, first, ap, tops in zip(det.query_index, det.first_match, det.ap, top):
             rows.append(
                 (name, int(qi), query.path[qi], int(query.pid[qi]), int(query.camid[qi]), int(first) + 1, float(ap), " ".join(map(str, tops)))
             )
     per_query = pd.DataFrame(rows, columns=["variant", "query_index", "query_path", "pid", "camid", "first_match_rank", "ap", "top10_gallery"])
+    metrics.update(extra)
     return metrics, per_query, t.times
 
 
@@ -133,7 +162,7 @@ def _load_split_pair(query_npz, gallery_npz, local: bool) -> tuple[FeatureSet, F
     return query, gallery
 
 
-def _evaluate_files(query_npz, gallery_npz, eval_cfg: dict):
+def _evaluate_files(query_npz, gallery_npz, eval_cfg: dict, verification: bool = True):
     query, gallery = _load_split_pair(query_npz, gallery_npz, needs_local(eval_cfg["variants"]))
     log.info("query %d x gallery %d; global %s, local %s", len(query), len(gallery), query.global_.shape[1:], query.local.shape[1:])
     rr = eval_cfg["rerank"]
@@ -147,6 +176,7 @@ def _evaluate_files(query_npz, gallery_npz, eval_cfg: dict):
         rerank=rr["enabled"],
         variants=eval_cfg["variants"],
         matrix_budget_gb=eval_cfg["matrix_budget_gb"],
+        verification=eval_cfg["verification"] if verification else None,
     )
     return metrics, per_query, times, len(query), len(gallery)
 
@@ -159,7 +189,7 @@ def precision_drop(metrics: dict, reference: dict) -> dict:
             "rank1_points": 100 * (reference[v]["cmc"][0] - m["cmc"][0]),
         }
         for v, m in metrics.items()
-        if v in reference
+        if v in VARIANTS and v in reference
     }
 
 
@@ -197,7 +227,7 @@ def run_evaluation(
     comparison = {}
     if reference:
         log.info("the fp32 features of the same model, for comparison:")
-        ref_metrics, _, ref_times, _, _ = _evaluate_files(reference[0], reference[1], eval_cfg)
+        ref_metrics, _, ref_times, _, _ = _evaluate_files(reference[0], reference[1], eval_cfg, verification=False)
         times.update({f"fp32 {k}": v for k, v in ref_times.items()})
         drop = precision_drop(metrics, ref_metrics)
         for v, d in drop.items():
@@ -205,11 +235,14 @@ def run_evaluation(
         check_drop(drop, metrics, ref_metrics, precision, max_map_drop)
         comparison = {"fp32": ref_metrics, "precision_drop": drop, "max_map_drop": max_map_drop}
     for name, m in metrics.items():
+        if name not in VARIANTS:
+            continue
         c = m["cmc"]
         log.info(
-            "%-20s mAP %.1f%%  R1 %.1f%%  R5 %.1f%%  R10 %.1f%%",
+            "%-20s mAP %.1f%%  mINP %.1f%%  R1 %.1f%%  R5 %.1f%%  R10 %.1f%%",
             name,
             100 * m["mAP"],
+            100 * m["mINP"],
             100 * c[0],
             100 * c[min(4, len(c) - 1)],
             100 * c[min(9, len(c) - 1)],
