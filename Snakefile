@@ -4,6 +4,7 @@
 from snakemake.utils import min_version
 
 from alignedreid.config import resolve
+from alignedreid.folders import folder_signature
 
 min_version("9.0")
 
@@ -22,6 +23,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/infer.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/search.smk"
 
 
 # light rules stay on the submitting host when a cluster executor is used; fetch_pretrained too,

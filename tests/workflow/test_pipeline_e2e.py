@@ -194,3 +194,74 @@ def test_report_renders_in_a_browser(pipeline, tmp_path):
     assert img.shape == (2400, 1200)
     assert img.std() > 20  # not a blank page
     assert (img < 128).mean() > 0.02  # text, tables, plots and thumbnails
+
+
+def _search(workdir, *config):
+    return run_snakemake(workdir, "results/search/report.html", "--configfile", "tiny.yaml", "--config", *config)
+
+
+def test_search_own_crops_against_the_evaluation_gallery(pipeline, tmp_path):
+    """Queries: the evaluation's query images renamed and nested, with a file that is no image."""
+    import pandas as pd
+
+    from alignedreid.evaluation.features_io import load_features
+    from alignedreid.search import search_distances
+
+    r = pipeline / "results"
+    query = pd.read_csv(r / "data/query.csv")
+    crops = tmp_path / "my crops"
+    (crops / "cam A" / "day 2").mkdir(parents=True)
+    names = {}
+    for i, p in enumerate(query.path[:6]):
+        dst = crops / ("cam A/day 2" if i % 2 else "") / f"suspect #{i} (copy){'.jpeg' if i % 3 else '.JPG'}"
+        shutil.copy(pipeline / p, dst)
+        names[str(dst.resolve())] = i
+    (crops / "notes.txt").write_text("no image")
+    _search(pipeline, f"search={{queries: '{crops}', top_k: 5}}")
+    matches = pd.read_csv(r / "search/matches.csv")
+    assert list(matches.columns[:5]) == ["query", "rank", "gallery", "distance", "same_person"]
+    assert set(matches["query"]) == set(names) and all(ranks == [1, 2, 3, 4, 5] for ranks in matches.groupby("query")["rank"].apply(list))
+    assert (matches.groupby("query").distance.apply(lambda d: (d.diff().dropna() >= 0).all())).all()  # nearest first
+    assert "notes.txt" in (r / "search/queries_skipped.txt").read_text()
+    ours, evaluated = load_features(r / "search/queries.npz"), load_features(r / "features/cpp/query.npz")
+    gallery = load_features(r / "features/cpp/gallery.npz")
+    metrics = json.loads((r / "eval/metrics.json").read_text())
+    variant, threshold = metrics["verification"]["variant"], metrics["verification"]["threshold"]
+    rows = [names[p] for p in ours.path]
+    np.testing.assert_allclose(ours.global_, evaluated.global_[rows], atol=1e-5)  # the same program, model and precision
+    dist = search_distances(
+        type(evaluated)(*[a[rows] for a in (evaluated.global_, evaluated.local, evaluated.pid, evaluated.camid, evaluated.path)], np.arange(6)),
+        gallery,
+        variant,
+    )
+    first = matches[matches["rank"] == 1].set_index("query")
+    for p, i in names.items():
+        j = int(np.argmin(dist[rows.index(i)]))
+        assert first.loc[p, "gallery"] == gallery.path[j]
+        assert bool(first.loc[p, "same_person"]) == (dist[rows.index(i), j] < threshold)
+    html = (r / "search/report.html").read_text()
+    assert "suspect #0 (copy).JPG" in html and "data:image/jpeg;base64" in html and "notes.txt" in html
+
+
+def test_search_gallery_features_are_cached_by_content(pipeline, tmp_path):
+    import pandas as pd
+
+    r = pipeline / "results"
+    gal = pd.read_csv(r / "data/gallery.csv")
+    folder = tmp_path / "gallery"
+    folder.mkdir()
+    for i, p in enumerate(gal.path[:10]):
+        shutil.copy(pipeline / p, folder / f"g{i:02d}.jpg")
+    queries = tmp_path / "q"
+    queries.mkdir()
+    shutil.copy(pipeline / gal.path[20], queries / "q.jpg")
+    _search(pipeline, f"search={{queries: '{queries}', gallery: '{folder}'}}")
+    for i, p in enumerate(gal.path[10:12]):  # two more images: only they go through the C++ program
+        shutil.copy(pipeline / p, folder / f"new{i}.jpg")
+    _search(pipeline, f"search={{queries: '{queries}', gallery: '{folder}'}}")
+    log = (r / "logs/search_features_gallery.log").read_text()
+    assert "12 images: 10 from the feature cache, 2 new through the C++ program" in log
+    assert len(pd.read_csv(r / "search/matches.csv")) == 10  # top 10 of a 12-image gallery
+    (folder / "g00.jpg").unlink()  # removing one computes none
+    _search(pipeline, f"search={{queries: '{queries}', gallery: '{folder}'}}")
+    assert "11 images: 11 from the feature cache, 0 new" in (r / "logs/search_features_gallery.log").read_text()

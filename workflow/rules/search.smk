@@ -1,0 +1,91 @@
+# Search one's own crops (target results/search/report.html, config section search).
+from snakemake.exceptions import WorkflowError
+
+SEARCH = config["search"]
+SEARCH_ROLES = ["queries"] + (["gallery"] if SEARCH["gallery"] else [])
+
+
+def search_folder(role):
+    """The folder of a search role, or a clear stop when search.queries is not set."""
+    folder = SEARCH[role]
+    if not folder:
+        raise WorkflowError("results/search/*: set search.queries (a folder of query images), e.g. --config search='{queries: /data/crops}'")
+    return folder
+
+
+def search_gallery_features():
+    """The gallery's features: those of search.gallery, or the evaluation gallery's C++ features."""
+    return "results/search/gallery.npz" if SEARCH["gallery"] else "results/features/cpp/gallery.npz"
+
+
+rule search_list:
+    """A search folder (queries, or gallery) -> the manifest of its readable images (others skipped and listed)."""
+    input:
+        code=package_sources("search.py", "io_utils.py"),
+    output:
+        manifest="results/search/{role}.csv",
+        skipped="results/search/{role}_skipped.txt",
+    log:
+        "results/logs/search_list_{role}.log",
+    wildcard_constraints:
+        role="queries|gallery",
+    params:
+        folder=lambda wc: search_folder(wc.role),
+        # the folder's file names, sizes and dates: a change re-runs the listing
+        signature=lambda wc: folder_signature(search_folder(wc.role)),
+    script:
+        "../scripts/search_list.py"
+
+
+rule search_features:
+    """Features of a search folder's images from the C++ program (same model and precision as infer_cpp), cached by image content."""
+    input:
+        manifest="results/search/{role}.csv",
+        bin="results/infer/bin/aligned_infer",
+        model=cpp_model(PRECISION),
+        weights=cpp_model_weights(PRECISION),
+        code=package_sources("search.py", "features/cpp_files.py", "cpu_runtime.py"),
+    output:
+        "results/search/{role}.npz",
+    log:
+        "results/logs/search_features_{role}.log",
+    benchmark:
+        "results/benchmarks/search_features_{role}.tsv"
+    wildcard_constraints:
+        role="queries|gallery",
+    threads: config["infer"]["threads"]
+    resources:
+        **stage_resources("other"),
+    params:
+        cache_dir="results/search/cache",
+        batch=config["infer"]["batch_size"],
+        height=config["model"]["height"],
+        width=config["model"]["width"],
+        precision=PRECISION,
+        hint=config["infer"]["hint"],
+        flip=config["infer"]["flip"],
+    script:
+        "../scripts/search_features.py"
+
+
+rule search:
+    """Queries x gallery with the evaluation's distance and calibrated threshold -> matches.csv and a page of thumbnails."""
+    input:
+        queries="results/search/queries.npz",
+        gallery=search_gallery_features(),
+        skipped="results/search/queries_skipped.txt",
+        metrics="results/eval/metrics.json",
+        code=package_sources("search.py", "evaluation", "report.py"),
+        template=str(PKG / "templates" / "search.html.j2"),
+    output:
+        matches="results/search/matches.csv",
+        report="results/search/report.html",
+    log:
+        "results/logs/search.log",
+    benchmark:
+        "results/benchmarks/search.tsv"
+    threads: config["evaluation"]["threads"]
+    params:
+        top_k=SEARCH["top_k"],
+    script:
+        "../scripts/search.py"
