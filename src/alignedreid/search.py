@@ -84,7 +84,9 @@ def _save_cache(path: Path, cache: dict) -> None:
         np.savez(fh, sha256=np.array(keys), **{"global": np.stack([cache[k][0] for k in keys]), "local": np.stack([cache[k][1] for k in keys])})
 
 
-def cached_features(manifest_csv, out_npz, cache_dir, exe, model, height: int, width: int, batch: int, threads: int, precision: str, hint: str, flip: bool) -> dict:
+def cached_features(
+    manifest_csv, out_npz, cache_dir, exe, model, height: int, width: int, batch: int, threads: int, precision: str, hint: str, flip: bool
+) -> dict:
     """Features of every manifest row into ``out_npz``; only images whose content the cache of this
     model (``cache_dir``/<model sha256>.npz) lacks go through the C++ program."""
     from .features.cpp_files import collect_cpp_outputs, preprocess, run_cpp_program
@@ -140,7 +142,9 @@ def search(query_npz, gallery_npz, verification: dict, out_csv, top_k: int) -> t
     with atomic_path(out_csv) as tmp:
         matches.to_csv(tmp, index=False)
     found = matches[matches["rank"] == 1].same_person.sum()
-    log.info("%d queries x %d gallery images (%s distance, threshold %.4f): %d have a match below it", len(query), len(gallery), variant, threshold, found)
+    log.info(
+        "%d queries x %d gallery images (%s distance, threshold %.4f): %d have a match below it", len(query), len(gallery), variant, threshold, found
+    )
     return matches, len(gallery)
 
 
