@@ -111,6 +111,9 @@ def check_consistency(cfg: dict) -> None:
         )
     if infer["backend"] == "ascend" and infer["precision"] != "fp32":
         raise ConfigError(f"infer.precision {infer['precision']} needs infer.backend cpu: the ascend backend runs the MindIR model in float32")
+    search = cfg["search"]
+    if search["shortlist"] is not None and search["shortlist"] < search["top_k"]:
+        raise ConfigError(f"search.shortlist ({search['shortlist']}) must be at least search.top_k ({search['top_k']})")
     if train["device_num"] % train["nodes"]:
         raise ConfigError(f"train.device_num ({train['device_num']}) must be a multiple of train.nodes ({train['nodes']})")
     if train["device_num"] > 1 and train["launcher"] == "rank_table" and not train["rank_table_file"]:

@@ -29,6 +29,7 @@ from .errors import PipelineError
 from .evaluation.distance import global_distance, unit_stripes_
 from .evaluation.features_io import load_features, save_features
 from .evaluation.local import local_distance
+from .evaluation.shortlist import two_stage_global_local
 from .folders import visible_files
 from .io_utils import atomic_path, sha256_of
 
@@ -115,22 +116,26 @@ def cached_features(
     return {"images": len(df), "computed": int(len(missing)), "cache": str(cache_file)}
 
 
-def search_distances(query, gallery, variant: str) -> np.ndarray:
-    """The evaluation's distance between every query and gallery image (docs/architecture.md §5)."""
+def search_distances(query, gallery, variant: str, shortlist: int | None = None) -> np.ndarray:
+    """The evaluation's distance between every query and gallery image (docs/architecture.md §5); with
+    ``shortlist`` the local part only on each query's K nearest by the global distance (exact there,
+    the rest placed after them)."""
     d = global_distance(query.global_, gallery.global_)
-    if variant == "global_local":
+    if variant == "global_local" and shortlist:
+        d = two_stage_global_local(d, unit_stripes_(query.local), unit_stripes_(gallery.local), shortlist)
+    elif variant == "global_local":
         d += local_distance(unit_stripes_(query.local), unit_stripes_(gallery.local))
     elif variant != "global":
         raise PipelineError(f"search: distance {variant!r} is not global or global_local")
     return d
 
 
-def search(query_npz, gallery_npz, verification: dict, out_csv, top_k: int) -> tuple[pd.DataFrame, int]:
+def search(query_npz, gallery_npz, verification: dict, out_csv, top_k: int, shortlist: int | None = None) -> tuple[pd.DataFrame, int]:
     """matches.csv: for every query its ``top_k`` gallery images, nearest first, with the distance and
     the decision (distance below ``verification['threshold']``)."""
     query, gallery = load_features(query_npz), load_features(gallery_npz)
     variant, threshold = verification["variant"], float(verification["threshold"])
-    dist = search_distances(query, gallery, variant)
+    dist = search_distances(query, gallery, variant, shortlist)
     k = min(top_k, dist.shape[1])
     top = np.argpartition(dist, k - 1, axis=1)[:, :k] if k < dist.shape[1] else np.tile(np.arange(dist.shape[1]), (len(dist), 1))
     rows = []

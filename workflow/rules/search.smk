@@ -87,5 +87,6 @@ rule search:
     threads: config["evaluation"]["threads"]
     params:
         top_k=SEARCH["top_k"],
+        shortlist=SEARCH["shortlist"],
     script:
         "../scripts/search.py"

@@ -22,6 +22,7 @@ from .features_io import FeatureSet, load_features
 from .local import local_distance
 from .ranking import rank_details
 from .rerank import re_ranking, re_ranking_features
+from .shortlist import two_stage_global_local
 from .topk import smallest_k
 from .verification import camera_pair_matrix, distance_histograms, verification_metrics
 
@@ -40,7 +41,7 @@ class _Timer:
         return out
 
 
-def plan_variants(nq: int, ng: int, variants, rerank: bool, matrix_budget_gb: float) -> tuple[list[str], bool]:
+def plan_variants(nq: int, ng: int, variants, rerank: bool, matrix_budget_gb: float, shortlist=None) -> tuple[list[str], bool]:
     """(variants to compute, whether global re-ranking runs from features on the fly). The square
     (q+g) distance matrices are used while the gallery-gallery one fits ``matrix_budget_gb``;
     beyond it the global re-ranking computes distance blocks on the fly, and the global+local
@@ -48,6 +49,11 @@ def plan_variants(nq: int, ng: int, variants, rerank: bool, matrix_budget_gb: fl
     wanted = [v for v in VARIANTS if v in variants and (rerank or not v.endswith("_rerank"))]
     if not wanted:
         raise PipelineError("evaluation: no variant left to compute (evaluation.variants, evaluation.rerank.enabled)")
+    if shortlist and "global_local_rerank" in wanted:
+        raise PipelineError(
+            "evaluation.shortlist ranks global_local on shortlists; global_local_rerank still needs every local distance: "
+            "leave it out of evaluation.variants or set evaluation.shortlist to null"
+        )
     square_gb = ng * ng * 4 / 2**30
     big = square_gb > matrix_budget_gb
     if big and "global_local_rerank" in wanted:
@@ -59,11 +65,13 @@ def plan_variants(nq: int, ng: int, variants, rerank: bool, matrix_budget_gb: fl
     return wanted, big
 
 
-def _distances(t, query: FeatureSet, gallery: FeatureSet, wanted, on_the_fly: bool, k1, k2, lam) -> dict:
+def _distances(t, query: FeatureSet, gallery: FeatureSet, wanted, on_the_fly: bool, k1, k2, lam, shortlist=None) -> dict:
     dists = {}
     qg = t("global q-g", global_distance, query.global_, gallery.global_)
     dists["global"] = qg
-    if "global_local" in wanted or "global_local_rerank" in wanted:
+    if shortlist and "global_local" in wanted:
+        dists["global_local"] = t(f"global+local, shortlist of {shortlist}", two_stage_global_local, qg, query.local, gallery.local, shortlist)
+    elif "global_local" in wanted or "global_local_rerank" in wanted:
         dists["global_local"] = qg + t("local q-g", local_distance, query.local, gallery.local)
     if on_the_fly and "global_rerank" in wanted:
         dists["global_rerank"] = t("re-rank global (on the fly)", re_ranking_features, query.global_, gallery.global_, k1, k2, lam)
@@ -81,20 +89,22 @@ def _distances(t, query: FeatureSet, gallery: FeatureSet, wanted, on_the_fly: bo
     return dists  # every distance computed (the verification may use one not asked for)
 
 
-def verification_variant(dists: dict, wanted: str) -> str:
+def verification_variant(dists: dict, wanted: str, shortlist=None) -> str:
     """The distance the verification metrics (and search's threshold) use: ``wanted`` (global or
-    global_local), or 'auto' = global_local when it was computed, else global."""
+    global_local), or 'auto' = global_local when it was computed for every pair, else global."""
+    if shortlist and wanted == "global_local":
+        raise PipelineError("evaluation.verification.variant global_local needs every pair's distance: set evaluation.shortlist to null")
     if wanted == "auto":
-        return "global_local" if "global_local" in dists else "global"
+        return "global_local" if "global_local" in dists and not shortlist else "global"
     if wanted not in dists:
         raise PipelineError(f"evaluation.verification.variant {wanted}: that distance is not computed by evaluation.variants")
     return wanted
 
 
-def verification_context(t, dists: dict, query: FeatureSet, gallery: FeatureSet, cfg: dict) -> dict:
+def verification_context(t, dists: dict, query: FeatureSet, gallery: FeatureSet, cfg: dict, shortlist=None) -> dict:
     """metrics.json's ``verification``: TPR at FPR 1e-2/1e-3/1e-4, the threshold at ``cfg['fpr']``,
     distance histograms and the camera-pair matrix, for one non-re-ranked distance."""
-    v = verification_variant(dists, cfg["variant"])
+    v = verification_variant(dists, cfg["variant"], shortlist)
     args = (dists[v], query.pid, gallery.pid, query.camid, gallery.camid)
     out = {"variant": v, **t(f"verification {v}", verification_metrics, *args, cfg["fpr"])}
     out["histograms"] = t("distance histograms", distance_histograms, *args)
@@ -114,15 +124,16 @@ def evaluate_features(
     variants=VARIANTS,
     matrix_budget_gb: float = 8.0,
     verification: dict | None = None,
+    shortlist: int | None = None,
 ):
     """Return (metrics dict, per-query DataFrame, timings) for the requested ``variants``; with
     ``verification`` ({'fpr', 'variant'}) the metrics hold a ``verification`` entry too."""
     t = _Timer()
-    wanted, on_the_fly = plan_variants(len(query), len(gallery), variants, rerank, matrix_budget_gb)
+    wanted, on_the_fly = plan_variants(len(query), len(gallery), variants, rerank, matrix_budget_gb, shortlist)
     for f in (query, gallery):
         unit_stripes_(f.local)
-    computed = _distances(t, query, gallery, wanted, on_the_fly, k1, k2, lam)
-    extra = {"verification": verification_context(t, computed, query, gallery, verification)} if verification else {}
+    computed = _distances(t, query, gallery, wanted, on_the_fly, k1, k2, lam, shortlist)
+    extra = {"verification": verification_context(t, computed, query, gallery, verification, shortlist)} if verification else {}
     dists = {v: computed[v] for v in wanted}
     del computed
     metrics, rows = {}, []
@@ -177,6 +188,7 @@ def _evaluate_files(query_npz, gallery_npz, eval_cfg: dict, verification: bool =
         variants=eval_cfg["variants"],
         matrix_budget_gb=eval_cfg["matrix_budget_gb"],
         verification=eval_cfg["verification"] if verification else None,
+        shortlist=eval_cfg["shortlist"],
     )
     return metrics, per_query, times, len(query), len(gallery)
 
@@ -255,6 +267,7 @@ def run_evaluation(
         "num_query": nq,
         "num_gallery": ng,
         "rerank": {k: eval_cfg["rerank"][k] for k in ("k1", "k2", "lambda")},
+        "shortlist": eval_cfg["shortlist"],
         "timings_s": times,
     }
     with atomic_path(per_query_out) as tmp:
