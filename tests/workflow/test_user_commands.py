@@ -5,6 +5,7 @@ device check that stops a GPU/Ascend run before any heavy stage."""
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -57,7 +58,8 @@ def readme_commands() -> list[str]:
 def test_the_readme_has_the_commands_this_test_runs():
     cmds = readme_commands()
     assert any("config/market1501.yaml" in c for c in cmds) and any("config/rehearsal.yaml" in c for c in cmds)
-    assert all(c.split()[3] == "results/report.html" for c in cmds)  # the target before --configfile/--config
+    assert any("results/search/report.html" in c for c in cmds) and any("precision: int8" in c for c in cmds)
+    assert all(c.split()[3].startswith("results/") for c in cmds)  # the target before --configfile/--config
 
 
 def test_readme_commands_plan_without_the_venv_on_path(tmp_path):
@@ -69,11 +71,18 @@ def test_readme_commands_plan_without_the_venv_on_path(tmp_path):
     with zipfile.ZipFile(market_zip, "w") as zf:
         for p in sorted((tmp_path / "m").rglob("*")):
             zf.write(p, "Market-1501-v15.09.15/" + p.relative_to(tmp_path / "m").as_posix())
+    for folder in ("my_crops", "cctv_crops"):  # the search commands' folders
+        (tmp_path / folder).mkdir()
+        shutil.copy(next((tmp_path / "m" / "query").glob("*.jpg")), tmp_path / folder / "a.jpg")
     for cmd in readme_commands():
         cmd = cmd.replace("/data/Market-1501-v15.09.15.zip", str(market_zip))
+        cmd = cmd.replace("/data/my_crops", str(tmp_path / "my_crops")).replace("/data/cctv_crops", str(tmp_path / "cctv_crops"))
         proc = shell(repo, cmd + " -n")
         assert proc.returncode == 0, f"{cmd}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-        assert "rule train:" in proc.stdout and "rule report:" in proc.stdout, cmd
+        target_rule = "rule search:" if "results/search/" in cmd else "rule report:"
+        assert "rule train:" in proc.stdout and target_rule in proc.stdout, cmd
+        if "precision: int8" in cmd:
+            assert "rule quantize:" in proc.stdout and "rule infer_cpp_fp32:" in proc.stdout
         if "market1501.yaml" in cmd:  # the Ascend recipe: the device is checked before the dataset stage
             assert proc.stdout.index("rule check_device:") < proc.stdout.index("rule prepare_dataset:")
 
