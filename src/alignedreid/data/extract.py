@@ -19,17 +19,42 @@ from ..io_utils import atomic_directory
 log = logging.getLogger(__name__)
 
 
-def _check_member(info: zipfile.ZipInfo, target: Path, zip_path: Path) -> Path:
-    name = info.filename
+def _destination(name: str, target: Path, archive: Path) -> Path:
+    """Where entry ``name`` lands under ``target``; refuses absolute paths and escapes (zip/tar slip)."""
     if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
-        raise DatasetError(f"{zip_path}: entry {name!r} has an absolute path; refusing to extract")
-    mode = info.external_attr >> 16
-    if stat.S_ISLNK(mode):
-        raise DatasetError(f"{zip_path}: entry {name!r} is a symbolic link; refusing to extract")
+        raise DatasetError(f"{archive}: entry {name!r} has an absolute path; refusing to extract")
     dest = (target / name).resolve()
     if dest != target and target not in dest.parents:
-        raise DatasetError(f"{zip_path}: entry {name!r} would be written outside {target}; refusing to extract")
+        raise DatasetError(f"{archive}: entry {name!r} would be written outside {target}; refusing to extract")
     return dest
+
+
+def _check_member(info: zipfile.ZipInfo, target: Path, zip_path: Path) -> Path:
+    if stat.S_ISLNK(info.external_attr >> 16):
+        raise DatasetError(f"{zip_path}: entry {info.filename!r} is a symbolic link; refusing to extract")
+    return _destination(info.filename, target, zip_path)
+
+
+def _check_tar_member(info: tarfile.TarInfo, target: Path, tar_path: Path) -> Path:
+    if not (info.isfile() or info.isdir()):
+        raise DatasetError(f"{tar_path}: entry {info.name!r} is a link or special file; refusing to extract")
+    return _destination(info.name, target, tar_path)
+
+
+def _extract_checked(archive: Path, members: list, target: Path, check, is_dir, copy) -> None:
+    """Check every member first (``check(info, folder) -> destination``), then write them into a
+    temporary sibling folder renamed to ``target`` at the end (``copy(info, dest)`` writes a file)."""
+    for info in members:
+        check(info, target, archive)
+    with atomic_directory(target) as tmp:
+        for info in tqdm(members, desc=f"extract {archive.name}", unit="file", mininterval=2):
+            dest = check(info, tmp.resolve(), archive)
+            if is_dir(info):
+                dest.mkdir(parents=True, exist_ok=True)
+                continue
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            copy(info, dest)
+    log.info("extracted %d entries of %s into %s", len(members), archive, target)
 
 
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz")
@@ -48,41 +73,22 @@ def safe_extract(archive: str | os.PathLike, target: str | os.PathLike) -> Path:
     raise DatasetError(f"{archive}: not a dataset archive (expected one of {', '.join(ARCHIVE_SUFFIXES)})")
 
 
-def _check_tar_member(info: tarfile.TarInfo, target: Path, tar_path: Path) -> Path:
-    name = info.name
-    if name.startswith(("/", "\\")):
-        raise DatasetError(f"{tar_path}: entry {name!r} has an absolute path; refusing to extract")
-    if not (info.isfile() or info.isdir()):
-        raise DatasetError(f"{tar_path}: entry {name!r} is a link or special file; refusing to extract")
-    dest = (target / name).resolve()
-    if dest != target and target not in dest.parents:
-        raise DatasetError(f"{tar_path}: entry {name!r} would be written outside {target}; refusing to extract")
-    return dest
-
-
 def safe_extract_tar(tar_path: str | os.PathLike, target: str | os.PathLike) -> Path:
     """As :func:`safe_extract_zip`, for .tar, .tar.gz and .tgz (every entry checked before any is written)."""
     tar_path = Path(tar_path)
     target = Path(target).resolve()
     if not tar_path.is_file():
         raise DatasetError(f"{tar_path}: dataset archive not found")
+
+    def copy(info, dest):
+        with tf.extractfile(info) as src, open(dest, "wb") as out:
+            shutil.copyfileobj(src, out)
+
     try:
         with tarfile.open(tar_path) as tf:
-            members = tf.getmembers()
-            for info in members:
-                _check_tar_member(info, target, tar_path)
-            with atomic_directory(target) as tmp:
-                for info in tqdm(members, desc=f"extract {tar_path.name}", unit="file", mininterval=2):
-                    dest = _check_tar_member(info, tmp.resolve(), tar_path)
-                    if info.isdir():
-                        dest.mkdir(parents=True, exist_ok=True)
-                        continue
-                    dest.parent.mkdir(parents=True, exist_ok=True)
-                    with tf.extractfile(info) as src, open(dest, "wb") as out:
-                        shutil.copyfileobj(src, out)
+            _extract_checked(tar_path, tf.getmembers(), target, _check_tar_member, tarfile.TarInfo.isdir, copy)
     except (tarfile.TarError, EOFError, OSError) as e:
         raise DatasetError(f"{tar_path}: not a readable tar archive or damaged ({type(e).__name__}: {e})") from e
-    log.info("extracted %d entries of %s into %s", len(members), tar_path, target)
     return target
 
 
@@ -98,21 +104,14 @@ def safe_extract_zip(zip_path: str | os.PathLike, target: str | os.PathLike) -> 
         zf = zipfile.ZipFile(zip_path)
     except zipfile.BadZipFile as e:
         raise DatasetError(f"{zip_path}: not a readable zip file ({e})") from e
+
+    def copy(info, dest):
+        try:
+            with zf.open(info) as src, open(dest, "wb") as out:
+                shutil.copyfileobj(src, out)
+        except (zipfile.BadZipFile, OSError, EOFError) as e:
+            raise DatasetError(f"{zip_path}: entry {info.filename!r} is damaged ({e})") from e
+
     with zf:
-        members = zf.infolist()
-        for info in members:  # validate everything first
-            _check_member(info, target, zip_path)
-        with atomic_directory(target) as tmp:
-            for info in tqdm(members, desc=f"extract {zip_path.name}", unit="file", mininterval=2):
-                dest = _check_member(info, tmp.resolve(), zip_path)
-                if info.is_dir():
-                    dest.mkdir(parents=True, exist_ok=True)
-                    continue
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                try:
-                    with zf.open(info) as src, open(dest, "wb") as out:
-                        shutil.copyfileobj(src, out)
-                except (zipfile.BadZipFile, OSError, EOFError) as e:
-                    raise DatasetError(f"{zip_path}: entry {info.filename!r} is damaged ({e})") from e
-    log.info("extracted %d entries of %s into %s", len(members), zip_path, target)
+        _extract_checked(zip_path, zf.infolist(), target, _check_member, zipfile.ZipInfo.is_dir, copy)
     return target
