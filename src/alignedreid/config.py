@@ -52,18 +52,15 @@ def resolve(config: dict | None = None, schema_path=None) -> dict:
     return cfg
 
 
-_JSON_TYPES = {"integer": int, "number": (int, float), "boolean": bool, "null": type(None), "string": str, "object": dict, "array": list}
-
-
 def _types(sub: dict) -> list[str]:
     t = sub.get("type", [])
     return [t] if isinstance(t, str) else list(t)
 
 
 def _fits(value, types: list[str]) -> bool:
-    if isinstance(value, bool) and "boolean" not in types:
-        return False
-    return any(isinstance(value, _JSON_TYPES[t]) for t in types if t in _JSON_TYPES)
+    """Whether ``value`` is one of the JSON-schema ``types`` (jsonschema's own type checker: a bool is no integer)."""
+    checker = jsonschema.Draft202012Validator.TYPE_CHECKER
+    return any(checker.is_type(value, t) for t in types)
 
 
 def coerce_scalars(value, sub: dict, root: dict):
