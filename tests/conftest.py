@@ -59,3 +59,17 @@ def run_snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-5000:]}\n{proc.stderr[-8000:]}")
     return proc
+
+
+def planned_resources(workdir: Path, rule: str, target: str, config: dict) -> dict:
+    """Resources Snakemake gives the first job of ``rule`` in a dry run of ``target`` with ``config``
+    (written to ``workdir``/c.yaml), as strings."""
+    import yaml
+
+    (workdir / "c.yaml").write_text(yaml.safe_dump(config))
+    out = subprocess.run(
+        [str(BIN / "snakemake"), "-n", "--cores", "2", target, "--configfile", "c.yaml"], cwd=workdir, capture_output=True, text=True, check=True
+    ).stdout
+    block = out.split(f"rule {rule}:")[1].split("\n\n")[0]
+    line = re.search(r"^\s+resources: (.*)$", block, re.M).group(1)
+    return dict(kv.split("=", 1) for kv in line.split(", "))

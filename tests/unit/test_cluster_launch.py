@@ -2,8 +2,6 @@
 allocation (the multi-node path cannot run on the one-node test cluster, so it is checked here)."""
 
 import json
-import re
-import subprocess
 import sys
 
 import pytest
@@ -16,7 +14,7 @@ from alignedreid.training.job import TrainJob
 from alignedreid.training.launch import check_allocation, rank_table_jobs, run_training, slurm_allocation, srun_node_command
 from alignedreid.training.slurm_node import node_command
 from alignedreid.training.step import device_selection
-from tests.conftest import BIN, REPO, copy_workflow
+from tests.conftest import REPO, copy_workflow, planned_resources
 
 SLURM_ENV = {
     "SLURM_JOB_ID": "42",
@@ -78,18 +76,8 @@ def test_stage_log_line_names_the_slurm_job():
 
 def _train_resources(tmp_path, train: dict) -> dict:
     """Resources Snakemake gives the train job for a config (from a dry run's job listing)."""
-    d = copy_workflow(tmp_path / "repo")
-    (d / "c.yaml").write_text(yaml.safe_dump({"train": train, "resources": {"train": {"mem_mb": 64000, "runtime": 2880}}}))
-    out = subprocess.run(
-        [str(BIN / "snakemake"), "-n", "--cores", "2", "results/train/model.ckpt", "--configfile", "c.yaml"],
-        cwd=d,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    block = out.split("rule train:")[1]
-    line = re.search(r"^\s+resources: (.*)$", block, re.M).group(1)
-    return dict(kv.split("=", 1) for kv in line.split(", "))
+    config = {"train": train, "resources": {"train": {"mem_mb": 64000, "runtime": 2880}}}
+    return planned_resources(copy_workflow(tmp_path / "repo"), "train", "results/train/model.ckpt", config)
 
 
 @pytest.mark.slow  # a snakemake dry run per case

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import REPO, copy_workflow
+from tests.conftest import REPO, copy_workflow, planned_resources
 from tests.market_fixture import make_market
 
 pytestmark = pytest.mark.workflow
@@ -118,20 +118,6 @@ def test_device_check_stops_a_gpu_run_before_the_dataset(tmp_path, target):
     assert not (repo / "results/data/train.csv").exists() and not (repo / "results/device/check.json").exists()
 
 
-def _resources(repo: Path, rule: str, config: dict) -> dict:
-    (repo / "c.yaml").write_text(yaml.safe_dump(config))
-    out = subprocess.run(
-        [str(VENV / "bin/snakemake"), "-n", "--cores", "2", "results/report.html", "--configfile", "c.yaml"],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    block = out.split(f"rule {rule}:")[1].split("\n\n")[0]
-    line = re.search(r"^\s+resources: (.*)$", block, re.M).group(1)
-    return dict(kv.split("=", 1) for kv in line.split(", "))
-
-
 @pytest.mark.parametrize(
     "train,export_formats,check,export",
     [
@@ -145,9 +131,9 @@ def test_cluster_requests_of_the_device_check_and_export(tmp_path, train, export
     features_python (the float32 reference) never asks for one."""
     repo = copy_workflow(tmp_path / "repo")
     cfg = {"train": train, "export": {"formats": export_formats}}
-    res = _resources(repo, "check_device", cfg)
+    res = planned_resources(repo, "check_device", "results/report.html", cfg)
     assert {k: res.get(k) for k in check} == check
-    res = _resources(repo, "export", cfg)
+    res = planned_resources(repo, "export", "results/report.html", cfg)
     assert {k: res.get(k) for k in ("gpu", "gres") if k in res} == export
-    res = _resources(repo, "features_python", cfg)
+    res = planned_resources(repo, "features_python", "results/report.html", cfg)
     assert "gpu" not in res and "gres" not in res
