@@ -75,8 +75,13 @@ def download(url: str, dest: str | os.PathLike, sha256: str | None = None, retri
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     with exclusive(dest.with_name(dest.name + ".lock")):
-        if dest.is_file() and (not sha256 or sha256_of(dest) == sha256.lower()):
-            return dest
+        if dest.is_file():
+            if not sha256 or sha256_of(dest) == sha256.lower():
+                log.info("using cached download %s", dest)
+                return dest
+            log.warning("cached %s does not match its sha256; downloading again", dest)
+            dest.unlink()
+        log.info("downloading %s", url)
         return _download(url, dest, sha256, retries, timeout, backoff)
 
 

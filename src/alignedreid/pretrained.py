@@ -42,13 +42,6 @@ def obtain(cfg: dict, cache_dir: str | os.PathLike) -> Path:
         raise CheckpointError("pretrained: give either pretrained.url or pretrained.path (or set pretrained: null to train from scratch)")
     name = Path(url.split("?")[0]).name or "checkpoint.ckpt"
     dest = Path(cache_dir).expanduser() / cache_key(url) / name
-    if dest.is_file():
-        if not cfg["sha256"] or sha256_of(dest) == cfg["sha256"].lower():
-            log.info("using cached download %s", dest)
-            return dest
-        log.warning("cached %s does not match pretrained.sha256; downloading again", dest)
-        dest.unlink()
-    log.info("downloading %s", url)
     return download(url, dest, sha256=cfg["sha256"], retries=cfg["retries"], timeout=cfg["timeout_s"])
 
 
