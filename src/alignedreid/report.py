@@ -300,21 +300,21 @@ def provenance_context(config: dict, artifacts: dict) -> dict:
     }
 
 
+def images_per_s_lines(log_file) -> list[str]:
+    """The C++ program's "images/s N (...)" lines in a stage log (none when the log is absent)."""
+    if not log_file or not Path(log_file).is_file():
+        return []
+    return [ln for ln in Path(log_file).read_text().splitlines() if ln.startswith("images/s")]
+
+
 def inference_rows(infer_logs: dict) -> list[tuple]:
-    rows = []
-    for split, log in infer_logs.items():
-        for line in Path(log).read_text().splitlines():
-            if line.startswith("images/s"):
-                rows.append((split, line.split()[1], line))
-    return rows
+    return [(split, line.split()[1], line) for split, log in infer_logs.items() for line in images_per_s_lines(log)]
 
 
 def images_per_s(log_file) -> float | None:
-    """The C++ program's images/s line in a stage log, or None."""
-    if not log_file or not Path(log_file).is_file():
-        return None
-    found = [ln.split()[1] for ln in Path(log_file).read_text().splitlines() if ln.startswith("images/s")]
-    return float(found[-1]) if found else None
+    """The last images/s of the C++ program in a stage log, or None."""
+    found = images_per_s_lines(log_file)
+    return float(found[-1].split()[1]) if found else None
 
 
 def _size_mb(paths) -> str:
