@@ -6,6 +6,8 @@
   python bench/evaluation.py --part rank     # CMC/mAP and top-10: previous vs current at Market shape
   python bench/evaluation.py --part kernel    # DMLI kernel: previous vs current, same run, 8x128 and 8x2048
   python bench/evaluation.py --part msmt17   # 11,659 x 82,161: global variants measured, local extrapolated
+  python bench/evaluation.py --part shortlist # evaluation.shortlist K vs exhaustive, Market shape, every variant
+  python bench/evaluation.py --part msmt17-shortlist  # the evaluate stage at MSMT17 shape with shortlists
   python bench/evaluation.py --part all      # every part except msmt17
 Random unit-norm features with identity structure stand in for a trained model's.
 """
@@ -21,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import gemm_rate, measure, print_table  # noqa: E402
+from _common import PeakRSS, gemm_rate, measure, print_table  # noqa: E402
 
 from alignedreid.evaluation import local_distance, rank, re_ranking  # noqa: E402
 from alignedreid.evaluation.distance import global_distance  # noqa: E402
@@ -259,48 +261,139 @@ def correlated_features(nq, ng, stripes, dim, noise, seed=0, ids=750, latent=256
     return (qg, ql, q_pid + 1, rng.integers(0, 6, nq)), (gg, gl, g_pid + 1, rng.integers(0, 6, ng))
 
 
-def shortlist_curve(nq: int = 3368, ng: int = 15913, dim: int = 2048, noise: float = 1.3, ks=(25, 50, 100, 200, 400)):
-    """evaluation.shortlist at Market-1501's shape: global_local mAP / rank-1 and time over K against the
-    exhaustive distance, on correlated features of a realistic difficulty."""
-    from alignedreid.evaluation.shortlist import two_stage_global_local
+def _feature_set(glob, loc, pid, camid):
+    from alignedreid.evaluation.features_io import FeatureSet
+
+    n = len(pid)
+    return FeatureSet(glob, loc, pid.astype(np.int64), camid.astype(np.int64), np.array([f"{i}.jpg" for i in range(n)]), np.arange(n))
+
+
+def shortlist_curve(nq: int = 3368, ng: int = 15913, dim: int = 2048, noise: float = 1.3, ks=(50, 100, 200, 400)):
+    """evaluation.shortlist at Market-1501's shape through evaluate_features: every variant's mAP /
+    rank-1 and the time over K against the exhaustive evaluation, on correlated features of a
+    realistic difficulty (the global variants do not depend on K and are computed once)."""
+    from alignedreid.evaluation.run import evaluate_features
 
     q, g = correlated_features(nq, ng, 8, dim, noise)
-    glob = global_distance(q[0], g[0])
+    args = dict(k1=20, k2=6, lam=0.3, max_rank=50, rerank=True, matrix_budget_gb=8.0)
     t = time.perf_counter()
-    full = glob + local_distance(q[1], g[1])
-    t_full = time.perf_counter() - t
-    ref = rank_details(full, q[2], g[2], q[3], g[3])
-    del full
-    g_only = rank_details(glob, q[2], g[2], q[3], g[3])
-    rows = [["exhaustive", f"{100 * ref.mAP:.2f}", f"{100 * ref.cmc[0]:.2f}", "-", "-", f"{t_full:.1f}"]]
+    ref, _, ref_times = evaluate_features(_feature_set(*q), _feature_set(*g), **args)
+    t_ref = time.perf_counter() - t
+    rows = [["exhaustive", "-", *(f"{100 * ref[v]['mAP']:.2f} / {100 * ref[v]['cmc'][0]:.2f}" for v in VARIANTS_ALL), f"{t_ref:.0f}"]]
+    local = ["global_local", "global_local_rerank"]
     for k in ks:
         t = time.perf_counter()
-        two = two_stage_global_local(glob, q[1], g[1], k)
+        got, _, _ = evaluate_features(_feature_set(*q), _feature_set(*g), variants=["global", *local], shortlist=k, **args)
         dt = time.perf_counter() - t
-        det = rank_details(two, q[2], g[2], q[3], g[3])
-        del two
-        rows.append(
-            [
-                str(k),
-                f"{100 * det.mAP:.2f}",
-                f"{100 * det.cmc[0]:.2f}",
-                f"{100 * (det.mAP - ref.mAP):+.2f}",
-                f"{100 * (det.cmc[0] - ref.cmc[0]):+.2f}",
-                f"{dt:.1f}",
-            ]
-        )
+        cells = []
+        for v in VARIANTS_ALL:
+            m = got.get(v, ref[v])  # global, global_rerank: independent of K
+            cells.append(f"{100 * (m['mAP'] - ref[v]['mAP']):+.2f} / {100 * (m['cmc'][0] - ref[v]['cmc'][0]):+.2f}")
+        rows.append([str(k), "mAP / rank-1 change (points)", *cells, f"{dt:.0f}"])
     print_table(
-        f"global_local with evaluation.shortlist K, {nq} x {ng}, 8 x {dim}-d stripes (global alone: mAP {100 * g_only.mAP:.2f}, rank-1 {100 * g_only.cmc[0]:.2f})",
-        ["K", "mAP %", "rank-1 %", "mAP change (points)", "rank-1 change (points)", "time s"],
+        f"evaluation.shortlist K at Market-1501's shape, {nq} x {ng}, 8 x {dim}-d stripes, k1 20, k2 6, lambda 0.3 "
+        f"(exhaustive row: mAP % / rank-1 %; K rows: change against it; time: global + the two local variants for K, all four exhaustive: "
+        + ", ".join(f"{k} {v:.0f} s" for k, v in ref_times.items() if v > 5)
+        + ")",
+        ["K", "cells", *VARIANTS_ALL, "time s"],
         rows,
+    )
+
+
+VARIANTS_ALL = ("global", "global_local", "global_rerank", "global_local_rerank")
+
+
+def _write_msmt17_features(folder: Path, nq: int, ng: int, dim: int, noise: float, seed: int = 0, ids: int = 3060, latent: int = 256):
+    """correlated_features at MSMT17's size, generated and written a block at a time (the gallery's
+    stripes alone are 5.4 GB at 8 x 2048), as evaluate reads them: two .npz feature files."""
+    from alignedreid.evaluation.features_io import save_features
+
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((ids, latent), dtype=np.float32)
+    wg = rng.standard_normal((latent, 2048), dtype=np.float32) / np.sqrt(latent)
+    wl = rng.standard_normal((8, latent, dim), dtype=np.float32) / np.sqrt(latent)
+    for name, n in (("query", nq), ("gallery", ng)):
+        pid = rng.integers(0, ids, n)
+        glob = np.empty((n, 2048), np.float32)
+        loc = np.empty((n, 8, dim), np.float32)
+        for s in range(0, n, 4096):
+            e = min(s + 4096, n)
+            z = centres[pid[s:e]] + noise * rng.standard_normal((e - s, latent), dtype=np.float32)
+            glob[s:e] = z @ wg
+            loc[s:e] = np.einsum("nl,sld->nsd", z, wl) + 0.5 * rng.standard_normal((e - s, 8, dim), dtype=np.float32)
+            loc[s:e] /= np.linalg.norm(loc[s:e], axis=2, keepdims=True)
+        save_features(folder / f"{name}.npz", glob, loc, pid + 1, rng.integers(0, 15, n), [f"{i}.jpg" for i in range(n)])
+        del glob, loc
+
+
+def _evaluate_files_child(query_npz, gallery_npz, shortlist, out_json):
+    """Run in a fresh process: what the evaluate stage does (load both files, all four variants,
+    verification), its own peak RSS sampled."""
+    import json
+    import logging
+
+    from alignedreid.evaluation.features_io import load_features
+    from alignedreid.evaluation.run import evaluate_features
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    with PeakRSS() as mem:
+        t = time.perf_counter()
+        q, g = load_features(query_npz), load_features(gallery_npz)
+        t_load = time.perf_counter() - t
+        metrics, _, times = evaluate_features(
+            q, g, 20, 6, 0.3, 50, True, VARIANTS_ALL, 8.0, verification={"fpr": 1e-3, "variant": "auto"}, shortlist=shortlist
+        )
+        total = time.perf_counter() - t
+    Path(out_json).write_text(json.dumps({"metrics": metrics, "times": {"load features": t_load, **times}, "total": total, "peak": mem.peak}))
+
+
+def msmt17_shortlist(dim: int = 2048, noise: float = 1.3, shortlist: int = 200, nq: int = 11659, ng: int = 82161):
+    """All four variants at MSMT17's shape with evaluation.shortlist, in a fresh process that loads the
+    feature files as the evaluate stage does: time and peak RSS of the whole stage."""
+    import json
+    import multiprocessing as mp
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="msmt17-bench-") as tmp:
+        folder = Path(tmp)
+        t = time.perf_counter()
+        _write_msmt17_features(folder, nq, ng, dim, noise)
+        print(
+            f"features written in {time.perf_counter() - t:.0f} s: "
+            + ", ".join(f"{p.name} {p.stat().st_size / 2**30:.2f} GiB" for p in sorted(folder.glob("*.npz")))
+        )
+        proc = mp.get_context("spawn").Process(
+            target=_evaluate_files_child, args=(folder / "query.npz", folder / "gallery.npz", shortlist, folder / "out.json")
+        )
+        proc.start()
+        proc.join()
+        if proc.exitcode != 0:
+            raise SystemExit(f"evaluation child failed with exit code {proc.exitcode}")
+        res = json.loads((folder / "out.json").read_text())
+    rows = [[k, f"{v:.1f}"] for k, v in res["times"].items()]
+    rows.append(["**whole stage**", f"{res['total']:.1f}"])
+    print_table(
+        f"MSMT17 shape {nq} x {ng}, 8 x {dim}-d stripes, evaluation.shortlist {shortlist}, all four variants + verification; "
+        f"peak RSS {res['peak'] / 2**30:.2f} GiB",
+        ["part", "time s"],
+        rows,
+    )
+    m = res["metrics"]
+    print_table(
+        "the metrics (synthetic correlated features)",
+        ["variant", "mAP %", "rank-1 %", "mINP %"],
+        [[v, f"{100 * m[v]['mAP']:.2f}", f"{100 * m[v]['cmc'][0]:.2f}", f"{100 * m[v]['mINP']:.2f}"] for v in VARIANTS_ALL],
     )
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--part", choices=["market", "market128", "small", "kernel", "rank", "msmt17", "shortlist", "all"], default="all")
+    ap.add_argument(
+        "--part", choices=["market", "market128", "small", "kernel", "rank", "msmt17", "shortlist", "msmt17-shortlist", "all"], default="all"
+    )
     ap.add_argument("--noise", type=float, default=1.3, help="difficulty of the shortlist part's features")
-    ap.add_argument("--dim", type=int, default=2048, help="stripe width of the shortlist part")
+    ap.add_argument("--dim", type=int, default=2048, help="stripe width of the shortlist parts")
+    ap.add_argument("--shortlist", type=int, default=200, help="evaluation.shortlist of the msmt17-shortlist part")
     args = ap.parse_args()
     local_distance(np.ones((2, 2, 4), np.float32), np.ones((2, 2, 4), np.float32))  # compile the kernel
     rate = gemm_rate()
@@ -319,6 +412,8 @@ def main():
         msmt17(rate)
     if args.part == "shortlist":  # not in "all": the exhaustive reference alone takes minutes
         shortlist_curve(dim=args.dim, noise=args.noise)
+    if args.part == "msmt17-shortlist":  # not in "all": ~20 minutes, ~12 GB
+        msmt17_shortlist(dim=args.dim, noise=args.noise, shortlist=args.shortlist)
 
 
 if __name__ == "__main__":

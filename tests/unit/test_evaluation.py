@@ -171,8 +171,11 @@ def test_variant_plan_by_size():
     assert plan_variants(3368, 19732, all4, False, 8.0) == (["global", "global_local"], False)
     # MSMT17: the 82,161^2 gallery matrix is 25.1 GB; global re-ranking streams, global+local is refused
     assert plan_variants(11659, 82161, ["global", "global_rerank"], True, 8.0) == (["global", "global_rerank"], True)
-    with pytest.raises(PipelineError, match=r"global_local_rerank needs the 82161 x 82161 .*25.1 GB.*evaluation.matrix_budget_gb \(8\)"):
+    with pytest.raises(
+        PipelineError, match=r"global_local_rerank needs the 82161 x 82161 .*25.1 GB.*evaluation.matrix_budget_gb \(8\).*evaluation.shortlist"
+    ):
         plan_variants(11659, 82161, all4, True, 8.0)
+    assert plan_variants(11659, 82161, all4, True, 8.0, shortlist=200) == (all4, True)  # on shortlists every variant runs
 
 
 def test_evaluate_streams_global_re_ranking_past_the_matrix_budget():
@@ -191,7 +194,7 @@ def test_evaluate_streams_global_re_ranking_past_the_matrix_budget():
     variants = ["global", "global_rerank"]
     dense, _, t_dense = evaluate_features(q, g, 5, 2, 0.3, 10, True, variants, matrix_budget_gb=8.0)
     streamed, _, t_streamed = evaluate_features(q, g, 5, 2, 0.3, 10, True, variants, matrix_budget_gb=1e-9)
-    assert "re-rank global (on the fly)" in t_streamed and "re-rank global (on the fly)" not in t_dense
+    assert "compute + rank global_rerank" in t_streamed and "re-rank global" in t_dense  # blocks ranked as they come
     assert streamed["global_rerank"]["mAP"] == pytest.approx(dense["global_rerank"]["mAP"], abs=1e-6)
     with pytest.raises(PipelineError, match="global_local_rerank needs the 60 x 60"):
         evaluate_features(q, g, 5, 2, 0.3, 10, True, matrix_budget_gb=1e-9)

@@ -92,9 +92,8 @@ def _checked(distmat, q_pids, g_pids, q_camids, g_camids, max_rank):
     return distmat, q_pids, g_pids, q_camids, g_camids
 
 
-def rank_details(distmat, q_pids, g_pids, q_camids, g_camids, max_rank: int = 50) -> RankDetails:
-    """Like :func:`rank` but also returns per-query first-match ranks and APs."""
-    distmat, q_pids, g_pids, q_camids, g_camids = _checked(distmat, q_pids, g_pids, q_camids, g_camids, max_rank)
+def _per_query(distmat, q_pids, g_pids, q_camids, g_camids):
+    """(first match, AP, number of matches, INP) of every query row of ``distmat``."""
     num_q = distmat.shape[0]
     first = np.zeros(num_q, dtype=np.int64)
     ap = np.zeros(num_q, dtype=np.float64)
@@ -103,12 +102,42 @@ def rank_details(distmat, q_pids, g_pids, q_camids, g_camids, max_rank: int = 50
     if not distmat.flags.c_contiguous or distmat.dtype not in (np.float32, np.float64):
         distmat = np.ascontiguousarray(distmat, dtype=np.float64)
     _rank_kernel(distmat, q_pids, q_camids, g_pids, g_camids, JUNK_PID, first, ap, n_match, inp)
+    return first, ap, n_match, inp
+
+
+def _summary(first, ap, n_match, inp, max_rank: int) -> RankDetails:
     keep = np.flatnonzero(n_match > 0)
     if not len(keep):
         raise ValueError("rank: no query has a valid gallery match (all were same-camera, junk or absent)")
     first, ap, inp = first[keep], ap[keep], inp[keep]
     cmc = (first[:, None] <= np.arange(max_rank)[None]).mean(0).astype(np.float64)
     return RankDetails(keep, first, ap, cmc, float(ap.mean()), inp, float(inp.mean()))
+
+
+def rank_details(distmat, q_pids, g_pids, q_camids, g_camids, max_rank: int = 50) -> RankDetails:
+    """Like :func:`rank` but also returns per-query first-match ranks and APs."""
+    distmat, q_pids, g_pids, q_camids, g_camids = _checked(distmat, q_pids, g_pids, q_camids, g_camids, max_rank)
+    return _summary(*_per_query(distmat, q_pids, g_pids, q_camids, g_camids), max_rank)
+
+
+def rank_details_blocks(blocks, q_pids, g_pids, q_camids, g_camids, max_rank: int = 50, on_block=None) -> RankDetails:
+    """:func:`rank_details` of a distance given as (start, rows) blocks of query rows covering every
+    query once (each query is ranked on its own row, so the result equals the whole matrix's);
+    ``on_block(start, rows)`` sees each block too (e.g. for top-k lists)."""
+    q_pids, g_pids = np.asarray(q_pids).astype(np.int64), np.asarray(g_pids).astype(np.int64)
+    q_camids, g_camids = np.asarray(q_camids).astype(np.int64), np.asarray(g_camids).astype(np.int64)
+    nq = len(q_pids)
+    parts = [np.zeros(nq, np.int64), np.zeros(nq, np.float64), np.full(nq, -1, np.int64), np.zeros(nq, np.float64)]
+    for start, rows in blocks:
+        stop = start + len(rows)
+        rows, *_ = _checked(rows, q_pids[start:stop], g_pids, q_camids[start:stop], g_camids, max_rank)
+        for whole, part in zip(parts, _per_query(rows, q_pids[start:stop], g_pids, q_camids[start:stop], g_camids)):
+            whole[start:stop] = part
+        if on_block is not None:
+            on_block(start, rows)
+    if (parts[2] < 0).any():
+        raise ValueError(f"rank: the blocks left {int((parts[2] < 0).sum())} of {nq} queries unranked")
+    return _summary(*parts, max_rank)
 
 
 def rank(distmat, q_pids, g_pids, q_camids, g_camids, max_rank: int = 50):

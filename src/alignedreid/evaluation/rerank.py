@@ -168,10 +168,34 @@ def re_ranking_features(
     return _re_rank(_FeatureColumns(query_global, gallery_global), k1, k2, lambda_value, chunk)
 
 
+def re_ranking_features_blocks(
+    query_global, gallery_global, k1: int = RERANK_K1, k2: int = RERANK_K2, lambda_value: float = RERANK_LAMBDA, chunk: int = 1024
+):
+    """``re_ranking_features`` a block of query rows at a time: yields (start, rows) and never holds
+    the q x g result (MSMT17: 3.6 GB saved while the evaluation ranks each block as it comes)."""
+    _check_params(k1, k2, lambda_value)
+    cols = _FeatureColumns(query_global, gallery_global)
+    V, row_max = _re_rank_v(cols, k1, k2, chunk)
+    yield from _blend_blocks(V, cols, row_max, lambda_value)
+
+
 def _re_rank(cols, k1: int, k2: int, lambda_value: float, chunk: int) -> np.ndarray:
+    V, row_max = _re_rank_v(cols, k1, k2, chunk)
+    final = np.empty((cols.nq, cols.ng), dtype=np.float32)
+    for s, block in _blend_blocks(V, cols, row_max, lambda_value):
+        final[s : s + len(block)] = block
+    return final
+
+
+def neighbours_needed(k1: int, k2: int) -> int:
+    """How many nearest nodes of each row the re-ranking reads (itself included)."""
+    return max(k1 + 1, k2, int(np.around(k1 / 2.0)) + 1)
+
+
+def _re_rank_v(cols, k1: int, k2: int, chunk: int):
+    """(V, row maxima): the expanded neighbour weights of every row and each row's normalising maximum."""
     n = cols.n
-    k_half = int(np.around(k1 / 2.0)) + 1
-    kk = max(k1 + 1, k2, k_half)
+    kk = neighbours_needed(k1, k2)
 
     # pass 1: nearest neighbours and normalising maximum of every row
     ranks = np.empty((n, min(kk, n)), dtype=np.int64)
@@ -183,12 +207,21 @@ def _re_rank(cols, k1: int, k2: int, lambda_value: float, chunk: int) -> np.ndar
         sq /= row_max[s:e, None]
         ranks[s:e] = smallest_k(sq, kk)
         del sq
+    return expanded_weights(ranks, cols.gather, row_max, k1, k2), row_max
+
+
+def expanded_weights(ranks: np.ndarray, gather, row_max: np.ndarray, k1: int, k2: int):
+    """V [n, n] sparse: per row i, softmax(-d^2 / row_max[i]) over R*(i) (from ``ranks``, each row's
+    nearest nodes ascending, itself first), then averaged over each row's k2 nearest (query
+    expansion). ``gather(rows, cols)`` returns d^2 of node pairs."""
+    n = len(ranks)
+    k_half = int(np.around(k1 / 2.0)) + 1
     r1 = ranks[:, : k1 + 1]
     rh = ranks[:, :k_half]
     rows, cols_idx = _expansion_pairs(r1, _reciprocal_mask(r1), rh, _reciprocal_mask(rh))
 
     # V: softmax of the negated normalised distances over each row's expanded neighbour set
-    weights = np.exp(-(cols.gather(rows, cols_idx) / row_max[rows]))
+    weights = np.exp(-(gather(rows, cols_idx) / row_max[rows]))
     row_sum = np.bincount(rows, weights=weights, minlength=n).astype(np.float32)
     V = sp.csr_matrix(((weights / row_sum[rows]).astype(np.float32), (rows, cols_idx)), shape=(n, n))
 
@@ -197,28 +230,36 @@ def _re_rank(cols, k1: int, k2: int, lambda_value: float, chunk: int) -> np.ndar
         A = sp.csr_matrix((np.full(n * k2, 1.0 / k2, dtype=np.float32), (qe_rows, ranks[:, :k2].ravel())), shape=(n, n))
         V = (A @ V).tocsr()
         V.eliminate_zeros()
-    return _jaccard_blend(V, cols, row_max, lambda_value)
+    return V
 
 
-def _jaccard_blend(V, cols, row_max, lambda_value: float) -> np.ndarray:
-    """(1 - lambda) * Jaccard distance of V's query and gallery rows + lambda * original, [q, g]."""
-    nq, ng = cols.nq, cols.ng
-    Vq = V[:nq]
+def query_blocks(nq: int, ng: int):
+    """(start, stop) of the query-row blocks the Jaccard sums are computed in (about 4 M gallery entries each)."""
+    step = max(1, (1 << 22) // max(ng, 1))
+    return [(s, min(s + step, nq)) for s in range(0, nq, step)]
+
+
+def min_sums(V, nq: int, start: int, stop: int, Vg=None) -> np.ndarray:
+    """sum_k min(V[q, k], V[nq + g, k]) for queries start..stop and every gallery row g, [stop - start, ng]."""
+    Vg = V[nq:].tocsc() if Vg is None else Vg
+    ng = Vg.shape[0]
+    sub = V[start:stop].tocoo()
+    col_len = np.diff(Vg.indptr)[sub.col]
+    rep_row = np.repeat(sub.row, col_len)
+    rep_val = np.repeat(sub.data, col_len)
+    starts_g = np.repeat(Vg.indptr[sub.col], col_len)
+    offs = np.arange(col_len.sum()) - np.repeat(np.cumsum(col_len) - col_len, col_len)
+    gi = Vg.indices[starts_g + offs]
+    mins = np.minimum(rep_val, Vg.data[starts_g + offs])
+    return np.bincount(rep_row * ng + gi, weights=mins, minlength=(stop - start) * ng).reshape(stop - start, ng).astype(np.float32)
+
+
+def _blend_blocks(V, cols, row_max, lambda_value: float):
+    """(start, rows) of (1 - lambda) * Jaccard distance of V's query and gallery rows + lambda * original, [q, g]."""
+    nq = cols.nq
     Vg = V[nq:].tocsc()
-    final = np.empty((nq, ng), dtype=np.float32)
-    qchunk = max(1, (1 << 22) // max(ng, 1))
-    for s in range(0, nq, qchunk):
-        e = min(s + qchunk, nq)
-        sub = Vq[s:e].tocoo()
-        col_len = np.diff(Vg.indptr)[sub.col]
-        rep_row = np.repeat(sub.row, col_len)
-        rep_val = np.repeat(sub.data, col_len)
-        starts_g = np.repeat(Vg.indptr[sub.col], col_len)
-        offs = np.arange(col_len.sum()) - np.repeat(np.cumsum(col_len) - col_len, col_len)
-        gi = Vg.indices[starts_g + offs]
-        mins = np.minimum(rep_val, Vg.data[starts_g + offs])
-        temp_min = np.bincount(rep_row * ng + gi, weights=mins, minlength=(e - s) * ng).reshape(e - s, ng).astype(np.float32)
+    for s, e in query_blocks(nq, cols.ng):
+        temp_min = min_sums(V, nq, s, e, Vg)
         jaccard = 1.0 - temp_min / (2.0 - temp_min)
         original = cols.query_gallery(s, e) / row_max[s:e, None]
-        final[s:e] = jaccard * (1.0 - lambda_value) + original * lambda_value
-    return final
+        yield s, jaccard * (1.0 - lambda_value) + original * lambda_value

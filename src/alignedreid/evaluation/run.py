@@ -20,9 +20,10 @@ from ..io_utils import atomic_path, write_json
 from .distance import global_distance, unit_stripes_
 from .features_io import FeatureSet, load_features
 from .local import local_distance
-from .ranking import rank_details
-from .rerank import re_ranking, re_ranking_features
-from .shortlist import two_stage_global_local
+from .ranking import rank_details_blocks
+from .rerank import re_ranking, re_ranking_features_blocks
+from .rerank_shortlist import re_ranking_shortlist
+from .shortlist import global_local_shortlist, shortlist_blocks
 from .topk import smallest_k
 from .verification import camera_pair_matrix, distance_histograms, verification_metrics
 
@@ -41,46 +42,59 @@ class _Timer:
         return out
 
 
-def plan_variants(nq: int, ng: int, variants, rerank: bool, matrix_budget_gb: float, shortlist=None) -> tuple[list[str], bool]:
+def plan_variants(nq: int, ng: int, variants, rerank: bool, matrix_budget_gb: float, shortlist=None, k1: int = RERANK_K1) -> tuple[list[str], bool]:
     """(variants to compute, whether global re-ranking runs from features on the fly). The square
     (q+g) distance matrices are used while the gallery-gallery one fits ``matrix_budget_gb``;
     beyond it the global re-ranking computes distance blocks on the fly, and the global+local
-    re-ranking (which needs the local gallery-gallery matrix) is refused before any work."""
+    re-ranking (which needs the local gallery-gallery matrix) runs only on shortlists: without
+    ``shortlist`` it is refused before any work."""
     wanted = [v for v in VARIANTS if v in variants and (rerank or not v.endswith("_rerank"))]
     if not wanted:
         raise PipelineError("evaluation: no variant left to compute (evaluation.variants, evaluation.rerank.enabled)")
-    if shortlist and "global_local_rerank" in wanted:
+    if shortlist and "global_local_rerank" in wanted and shortlist < k1 + 1:
         raise PipelineError(
-            "evaluation.shortlist ranks global_local on shortlists; global_local_rerank still needs every local distance: "
-            "leave it out of evaluation.variants or set evaluation.shortlist to null"
+            f"evaluation.shortlist {shortlist} is shorter than the k1 + 1 = {k1 + 1} neighbours global_local_rerank reads "
+            "(evaluation.rerank.k1): raise the shortlist (200 is the measured default)"
         )
     square_gb = ng * ng * 4 / 2**30
     big = square_gb > matrix_budget_gb
-    if big and "global_local_rerank" in wanted:
+    if big and "global_local_rerank" in wanted and not shortlist:
         raise PipelineError(
             f"evaluation: variant global_local_rerank needs the {ng} x {ng} local gallery-gallery distances "
-            f"({square_gb:.1f} GB float32), above evaluation.matrix_budget_gb ({matrix_budget_gb:g}); leave it out of "
-            "evaluation.variants (global_rerank is computed on the fly at any size) or raise the budget"
+            f"({square_gb:.1f} GB float32), above evaluation.matrix_budget_gb ({matrix_budget_gb:g}); set evaluation.shortlist "
+            "(e.g. 200: re-ranking on each image's 200 nearest by the global distance), leave it out of evaluation.variants "
+            "(global_rerank is computed on the fly at any size) or raise the budget"
         )
     return wanted, big
 
 
 def _distances(t, query: FeatureSet, gallery: FeatureSet, wanted, on_the_fly: bool, k1, k2, lam, shortlist=None) -> dict:
+    """Every distance computed, by name: a q x g matrix, or a function returning (start, rows)
+    blocks of query rows (computed while they are ranked, so that no second q x g matrix is held)."""
     dists = {}
     qg = t("global q-g", global_distance, query.global_, gallery.global_)
     dists["global"] = qg
-    if shortlist and "global_local" in wanted:
-        dists["global_local"] = t(f"global+local, shortlist of {shortlist}", two_stage_global_local, qg, query.local, gallery.local, shortlist)
+    if shortlist and needs_local(wanted):
+        idx, values = t(f"global+local, shortlist of {shortlist}", global_local_shortlist, qg, query.local, gallery.local, shortlist)
+        if "global_local" in wanted:
+            dists["global_local"] = lambda: shortlist_blocks(query.global_, gallery.global_, idx, values)
+        if "global_local_rerank" in wanted:
+
+            def reranked():
+                rr = re_ranking_shortlist(query.global_, gallery.global_, query.local, gallery.local, idx, values, shortlist, k1, k2, lam)
+                return shortlist_blocks(query.global_, gallery.global_, idx, rr)
+
+            dists["global_local_rerank"] = reranked
     elif "global_local" in wanted or "global_local_rerank" in wanted:
         dists["global_local"] = qg + t("local q-g", local_distance, query.local, gallery.local)
     if on_the_fly and "global_rerank" in wanted:
-        dists["global_rerank"] = t("re-rank global (on the fly)", re_ranking_features, query.global_, gallery.global_, k1, k2, lam)
-    elif "global_rerank" in wanted or "global_local_rerank" in wanted:
+        dists["global_rerank"] = lambda: re_ranking_features_blocks(query.global_, gallery.global_, k1, k2, lam)
+    elif "global_rerank" in wanted or ("global_local_rerank" in wanted and not shortlist):
         qq = t("global q-q", global_distance, query.global_, query.global_)
         gg = t("global g-g", global_distance, gallery.global_, gallery.global_)
         if "global_rerank" in wanted:
             dists["global_rerank"] = t("re-rank global", re_ranking, np.sqrt(qg), np.sqrt(qq), np.sqrt(gg), k1, k2, lam)
-        if "global_local_rerank" in wanted:
+        if "global_local_rerank" in wanted and not shortlist:
             qq += t("local q-q", local_distance, query.local, query.local)
             gg += t("local g-g", local_distance, gallery.local, gallery.local)
             np.sqrt(gg, out=gg)
@@ -95,7 +109,7 @@ def verification_variant(dists: dict, wanted: str, shortlist=None) -> str:
     if shortlist and wanted == "global_local":
         raise PipelineError("evaluation.verification.variant global_local needs every pair's distance: set evaluation.shortlist to null")
     if wanted == "auto":
-        return "global_local" if "global_local" in dists and not shortlist else "global"
+        return "global_local" if isinstance(dists.get("global_local"), np.ndarray) else "global"
     if wanted not in dists:
         raise PipelineError(f"evaluation.verification.variant {wanted}: that distance is not computed by evaluation.variants")
     return wanted
@@ -113,6 +127,22 @@ def verification_context(t, dists: dict, query: FeatureSet, gallery: FeatureSet,
     return out
 
 
+def _blocks(dist):
+    """(start, rows) blocks of a distance: a matrix is one block, a function yields its own."""
+    return [(0, dist)] if isinstance(dist, np.ndarray) else dist()
+
+
+def rank_variant(dist, query: FeatureSet, gallery: FeatureSet, max_rank: int, top: int = 10):
+    """(RankDetails, each query's ``top`` nearest gallery indices) of a matrix or a block function."""
+    tops = np.empty((len(query), min(top, len(gallery))), dtype=np.int64)
+
+    def keep_top(start, rows):
+        tops[start : start + len(rows)] = smallest_k(rows, top)
+
+    det = rank_details_blocks(_blocks(dist), query.pid, gallery.pid, query.camid, gallery.camid, max_rank, keep_top)
+    return det, tops
+
+
 def evaluate_features(
     query: FeatureSet,
     gallery: FeatureSet,
@@ -127,21 +157,22 @@ def evaluate_features(
     shortlist: int | None = None,
 ):
     """Return (metrics dict, per-query DataFrame, timings) for the requested ``variants``; with
-    ``verification`` ({'fpr', 'variant'}) the metrics hold a ``verification`` entry too."""
+    ``verification`` ({'fpr', 'variant'}) the metrics hold a ``verification`` entry too. Each
+    variant is ranked as soon as it is computed and then dropped; the distances given as block
+    functions (shortlists, re-ranking on the fly) are computed while they are ranked."""
     t = _Timer()
-    wanted, on_the_fly = plan_variants(len(query), len(gallery), variants, rerank, matrix_budget_gb, shortlist)
+    wanted, on_the_fly = plan_variants(len(query), len(gallery), variants, rerank, matrix_budget_gb, shortlist, k1)
     for f in (query, gallery):
         unit_stripes_(f.local)
-    computed = _distances(t, query, gallery, wanted, on_the_fly, k1, k2, lam, shortlist)
-    extra = {"verification": verification_context(t, computed, query, gallery, verification, shortlist)} if verification else {}
-    dists = {v: computed[v] for v in wanted}
-    del computed
+    dists = _distances(t, query, gallery, wanted, on_the_fly, k1, k2, lam, shortlist)
+    extra = {"verification": verification_context(t, dists, query, gallery, verification, shortlist)} if verification else {}
+    dists = {v: dists[v] for v in wanted}
     metrics, rows = {}, []
-    for name, dist in dists.items():
-        det = t(f"rank {name}", rank_details, dist, query.pid, gallery.pid, query.camid, gallery.camid, max_rank)
+    for name in wanted:
+        label = f"rank {name}" if isinstance(dists[name], np.ndarray) else f"compute + rank {name}"
+        det, top = t(label, rank_variant, dists.pop(name), query, gallery, max_rank)
         metrics[name] = {"mAP": det.mAP, "mINP": det.mINP, "cmc": det.cmc.tolist(), "num_valid_queries": int(len(det.query_index))}
-        top = t(f"top-10 {name}", smallest_k, dist, 10)[det.query_index]
-        for qi, first, ap, tops in zip(det.query_index, det.first_match, det.ap, top):
+        for qi, first, ap, tops in zip(det.query_index, det.first_match, det.ap, top[det.query_index]):
             rows.append(
                 (name, int(qi), query.path[qi], int(query.pid[qi]), int(query.camid[qi]), int(first) + 1, float(ap), " ".join(map(str, tops)))
             )

@@ -1,11 +1,12 @@
 """Two-stage ranking: a global shortlist of K gallery items per query, the DMLI local distance on the
 shortlist only, everything past it kept in global order (docs/architecture.md §4).
 
-``two_stage_global_local`` returns a q x g matrix that ranks exactly so: the shortlisted items carry
-their global + local distance, every other item its global distance plus an offset that places it
-after all of them. With K = the gallery size it is the exhaustive global + local distance. The local
-distance then costs q x K stripe-pair paths instead of q x g (MSMT17: 11,659 x 100 instead of
-11,659 x 82,161), computed pair by pair by one compiled kernel.
+A shortlisted distance is held as ``(idx, values)``, both [q, K]: the K gallery items of each query
+and their distance. ``shortlist_rows`` turns a block of query rows into q x g rows that rank exactly
+so: the shortlisted items carry their value, every other item its global distance plus an offset
+that places it after all of them. With K = the gallery size the global + local variant is the
+exhaustive distance. The local distance then costs q x K stripe-pair paths instead of q x g
+(MSMT17: 11,659 x 200 instead of 11,659 x 82,161), computed pair by pair by one compiled kernel.
 """
 
 from __future__ import annotations
@@ -13,53 +14,107 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from .distance import distance_from_unit, l2_normalise
 from .local import _squashed, local_distance
 from .topk import smallest_k
+
+
+@numba.njit(inline="always", fastmath=True)
+def _dmli(x, y, dist):
+    """DMLI distance of stripes x [m, d] and y [n, d] (unit length), ``dist`` [m, n] scratch."""
+    m, d = x.shape
+    n = y.shape[0]
+    for a in range(m):
+        for b in range(n):
+            s = np.float32(0.0)
+            for c in range(d):
+                t = x[a, c] - y[b, c]
+                s += t * t
+            dist[a, b] = _squashed(s)
+    for a in range(m):  # cheapest path from (0, 0) to (m-1, n-1), moving down or right
+        for b in range(n):
+            if a == 0 and b > 0:
+                dist[a, b] += dist[a, b - 1]
+            elif b == 0 and a > 0:
+                dist[a, b] += dist[a - 1, b]
+            elif a > 0 and b > 0:
+                dist[a, b] += min(dist[a - 1, b], dist[a, b - 1])
+    return dist[m - 1, n - 1]
 
 
 @numba.njit(parallel=True, cache=True, fastmath=True)
 def _pair_kernel(x, y, idx, out):
     """out[i, k] = DMLI distance of x[i] and y[idx[i, k]] (unit-length stripes, float32)."""
     nq, kk = idx.shape
-    m, d = x.shape[1], x.shape[2]
-    n = y.shape[1]
     for i in numba.prange(nq):
-        dist = np.empty((m, n), dtype=np.float32)
+        dist = np.empty((x.shape[1], y.shape[1]), dtype=np.float32)
         for k in range(kk):
-            j = idx[i, k]
-            for a in range(m):
-                for b in range(n):
-                    s = np.float32(0.0)
-                    for c in range(d):
-                        t = x[i, a, c] - y[j, b, c]
-                        s += t * t
-                    dist[a, b] = _squashed(s)
-            for a in range(m):  # cheapest path from (0, 0) to (m-1, n-1), moving down or right
-                for b in range(n):
-                    if a == 0 and b > 0:
-                        dist[a, b] += dist[a, b - 1]
-                    elif b == 0 and a > 0:
-                        dist[a, b] += dist[a - 1, b]
-                    elif a > 0 and b > 0:
-                        dist[a, b] += min(dist[a - 1, b], dist[a, b - 1])
-            out[i, k] = dist[m - 1, n - 1]
+            out[i, k] = _dmli(x[i], y[idx[i, k]], dist)
+
+
+@numba.njit(parallel=True, cache=True, fastmath=True)
+def _node_pair_kernel(q, g, rows, cols, out):
+    """out[t] = DMLI distance of nodes rows[t] and cols[t]; node i < len(q) is query i, else gallery i - len(q)."""
+    nq = q.shape[0]
+    per = 256
+    for blk in numba.prange((len(rows) + per - 1) // per):
+        dist = np.empty((q.shape[1], q.shape[1]), dtype=np.float32)
+        for t in range(blk * per, min((blk + 1) * per, len(rows))):
+            i, j = rows[t], cols[t]
+            x = q[i] if i < nq else g[i - nq]
+            y = q[j] if j < nq else g[j - nq]
+            out[t] = _dmli(x, y, dist)
+
+
+def _f32(a):
+    return np.ascontiguousarray(a, np.float32)
 
 
 def local_on_shortlist(q_local: np.ndarray, g_local: np.ndarray, idx: np.ndarray) -> np.ndarray:
     """[nq, K] DMLI distance of query i to gallery item idx[i, k] (stripes of at most unit length)."""
     out = np.empty(idx.shape, dtype=np.float32)
-    _pair_kernel(np.ascontiguousarray(q_local, np.float32), np.ascontiguousarray(g_local, np.float32), np.ascontiguousarray(idx, np.int64), out)
+    _pair_kernel(_f32(q_local), _f32(g_local), np.ascontiguousarray(idx, np.int64), out)
     return out
+
+
+def local_on_pairs(q_local: np.ndarray, g_local: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """DMLI distance of node pairs (rows[t], cols[t]) over the queries followed by the gallery
+    (node i < len(q_local) is a query, else gallery item i - len(q_local)); both sides need the same stripe count."""
+    if q_local.shape[1:] != g_local.shape[1:]:
+        raise ValueError(f"local_on_pairs: query stripes {q_local.shape[1:]} and gallery stripes {g_local.shape[1:]} differ")
+    out = np.empty(len(rows), dtype=np.float32)
+    _node_pair_kernel(_f32(q_local), _f32(g_local), np.ascontiguousarray(rows, np.int64), np.ascontiguousarray(cols, np.int64), out)
+    return out
+
+
+def global_local_shortlist(global_dist: np.ndarray, q_local: np.ndarray, g_local: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(idx, values) [q, K]: each query's K nearest gallery items by the global distance and their global + local distance."""
+    idx = smallest_k(global_dist, min(int(k), global_dist.shape[1]))
+    return idx, np.take_along_axis(global_dist, idx, axis=1) + local_on_shortlist(q_local, g_local, idx)
+
+
+def shortlist_rows(global_rows: np.ndarray, idx: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """q x g rows: ``values`` at ``idx``, every other item its global distance shifted past the row's largest value."""
+    out = global_rows.astype(np.float32, copy=True)
+    offset = values.max(axis=1) - global_rows.min(axis=1) + 1.0  # every item past the shortlist ranks after it
+    out += offset[:, None].astype(np.float32)
+    np.put_along_axis(out, idx, values.astype(np.float32), axis=1)
+    return out
+
+
+def shortlist_blocks(query_global: np.ndarray, gallery_global: np.ndarray, idx: np.ndarray, values: np.ndarray, rows: int = 1024):
+    """(start, q x g rows) blocks of a shortlisted distance; the global rows past the shortlist are
+    recomputed from the features a block at a time, so no q x g matrix is held."""
+    gn = l2_normalise(gallery_global.astype(np.float32))
+    for s in range(0, len(idx), rows):
+        e = min(s + rows, len(idx))
+        glob = distance_from_unit(l2_normalise(query_global[s:e].astype(np.float32)), gn)
+        yield s, shortlist_rows(glob, idx[s:e], values[s:e])
 
 
 def two_stage_global_local(global_dist: np.ndarray, q_local: np.ndarray, g_local: np.ndarray, k: int) -> np.ndarray:
     """The global + local distance on each query's K nearest (global) gallery items; the rest in global order after them."""
-    k = min(int(k), global_dist.shape[1])
-    if k == global_dist.shape[1]:
+    if min(int(k), global_dist.shape[1]) == global_dist.shape[1]:
         return global_dist + local_distance(q_local, g_local)
-    idx = smallest_k(global_dist, k)
-    combined = np.take_along_axis(global_dist, idx, axis=1) + local_on_shortlist(q_local, g_local, idx)
-    out = global_dist.astype(np.float32, copy=True)
-    out += np.float32(combined.max() - global_dist.min() + 1.0)  # every item past the shortlist ranks after it
-    np.put_along_axis(out, idx, combined.astype(np.float32), axis=1)
-    return out
+    idx, values = global_local_shortlist(global_dist, q_local, g_local, k)
+    return shortlist_rows(global_dist, idx, values)

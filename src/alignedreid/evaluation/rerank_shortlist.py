@@ -1,0 +1,108 @@
+"""k-reciprocal re-ranking of the global + local distance on shortlists (docs/architecture.md §4).
+
+The exhaustive re-ranking reads every node's (query or gallery image's) nearest neighbours under
+d^2 = global + local over all (q+g)^2 pairs; at MSMT17 scale the local part alone would be 8.8 G
+stripe-pair paths and a 25 GB gallery x gallery matrix. Here each node's candidates are its K
+nearest by the global distance (computed a block of rows at a time from the features), the local
+distance is computed on those n x K pairs only, and the re-ranking runs as published on them:
+
+- each node's nearest neighbours are the first of its candidates ordered by global + local;
+- each row's normalising maximum is the largest global + local over its candidates and its
+  ``far`` farthest nodes by the global distance (the exhaustive maximum is over every node; the
+  farthest by global + local is almost always among the farthest by global);
+- the softmax weights read global + local for each pair of R*(i), computed pair by pair;
+- the final distance is computed for each query's K nearest gallery items by the global distance
+  only; the rest follow in global order (evaluation.shortlist's contract).
+
+Exact whenever every node's re-ranking neighbours are among its K global candidates and the row
+maxima are found; ``bench/evaluation.py --part shortlist`` measures the deviation over K.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import numpy as np
+
+from .distance import distance_from_unit, l2_normalise
+from .rerank import expanded_weights, min_sums, neighbours_needed, query_blocks
+from .shortlist import local_on_pairs
+from .topk import smallest_k
+
+log = logging.getLogger(__name__)
+
+
+class _Nodes:
+    """Global + local distances of node pairs; nodes are the queries followed by the gallery."""
+
+    def __init__(self, query_global, gallery_global, query_local, gallery_local):
+        self.f = l2_normalise(np.concatenate([query_global, gallery_global]).astype(np.float32))
+        self.ql, self.gl = query_local, gallery_local
+        self.nq, self.n = len(query_global), len(self.f)
+
+    def global_pairs(self, rows, cols, pairs: int = 1 << 16) -> np.ndarray:
+        out = np.empty(len(rows), dtype=np.float32)
+        for s in range(0, len(rows), pairs):
+            e = min(s + pairs, len(rows))
+            out[s:e] = np.clip(2.0 - 2.0 * np.einsum("ij,ij->i", self.f[rows[s:e]], self.f[cols[s:e]]), 0.0, 4.0)
+        return out
+
+    def squared(self, rows, cols) -> np.ndarray:
+        """d^2 = global + local of each pair (the exhaustive re-ranking squares sqrt(global + local))."""
+        return self.global_pairs(rows, cols) + local_on_pairs(self.ql, self.gl, rows, cols)
+
+    def candidates(self, k: int, far: int, chunk: int = 1024):
+        """(K nearest nodes of every node by the global distance [n, K], its ``far`` farthest [n, far])."""
+        near = np.empty((self.n, k), dtype=np.int64)
+        distant = np.empty((self.n, far), dtype=np.int64)
+        for s in range(0, self.n, chunk):
+            e = min(s + chunk, self.n)
+            block = distance_from_unit(self.f[s:e], self.f)
+            near[s:e] = smallest_k(block, k)
+            np.negative(block, out=block)
+            distant[s:e] = smallest_k(block, far)
+        return near, distant
+
+
+def _ordered(cand: np.ndarray, d2: np.ndarray) -> np.ndarray:
+    """Each row's candidates by ascending d^2, ties by node index (the exhaustive order)."""
+    by_index = np.argsort(cand, axis=1)
+    cand, d2 = np.take_along_axis(cand, by_index, 1), np.take_along_axis(d2, by_index, 1)
+    return np.take_along_axis(cand, np.argsort(d2, axis=1, kind="stable"), 1)
+
+
+def re_ranking_shortlist(
+    query_global, gallery_global, query_local, gallery_local, idx, values, k: int, k1: int, k2: int, lambda_value: float, far: int = 8
+) -> np.ndarray:
+    """Re-ranked global + local distance [q, K] of each query's shortlist ``idx`` [q, K] (gallery
+    indices), whose global + local distances are ``values``; the neighbourhoods come from global
+    shortlists of ``k`` nodes (at least the k1 + 1 the re-ranking reads)."""
+    need = neighbours_needed(k1, k2)
+    nodes = _Nodes(query_global, gallery_global, query_local, gallery_local)
+    k = min(int(k), nodes.n)
+    if k < min(need, nodes.n):
+        raise ValueError(f"re_ranking_shortlist: a shortlist of {k} is shorter than the {need} neighbours re-ranking reads (k1 + 1)")
+    t = time.perf_counter()
+    cand, distant = nodes.candidates(k, min(far, nodes.n))
+    log.info("global candidates of %d nodes: %.1f s", nodes.n, time.perf_counter() - t)
+    t = time.perf_counter()
+    rows = np.repeat(np.arange(nodes.n), k)
+    d2 = nodes.squared(rows, cand.ravel()).reshape(nodes.n, k)
+    far_rows = np.repeat(np.arange(nodes.n), distant.shape[1])
+    far_d2 = nodes.squared(far_rows, distant.ravel()).reshape(distant.shape)
+    row_max = np.maximum(d2.max(axis=1), far_d2.max(axis=1))
+    ranks = _ordered(cand, d2)[:, :need]
+    del d2, far_d2, rows, far_rows
+    log.info("global + local on %d x %d candidate pairs: %.1f s", nodes.n, k, time.perf_counter() - t)
+    t = time.perf_counter()
+    V = expanded_weights(ranks, nodes.squared, row_max, k1, k2)
+    nq, ng = nodes.nq, nodes.n - nodes.nq
+    Vg = V[nq:].tocsc()
+    out = np.empty(idx.shape, dtype=np.float32)
+    for s, e in query_blocks(nq, ng):
+        temp_min = np.take_along_axis(min_sums(V, nq, s, e, Vg), idx[s:e], axis=1)
+        jaccard = 1.0 - temp_min / (2.0 - temp_min)
+        out[s:e] = jaccard * (1.0 - lambda_value) + (values[s:e] / row_max[s:e, None]) * lambda_value
+    log.info("weights and Jaccard distances on the shortlists: %.1f s", time.perf_counter() - t)
+    return out
