@@ -13,7 +13,7 @@ configfile: "config/config.yaml"
 
 
 # validate against the schema and fill every default, once; a bad key or value stops here, named
-config.update(resolve(config, workflow.source_path("config/schema.yaml")))
+config.update(resolve(config))  # the schema ships in the package: src/alignedreid/schema.yaml
 
 
 include: "workflow/rules/common.smk"

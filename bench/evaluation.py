@@ -25,6 +25,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import PeakRSS, gemm_rate, measure, print_table  # noqa: E402
 
+from alignedreid.config import section_defaults  # noqa: E402
 from alignedreid.evaluation import local_distance, rank, re_ranking  # noqa: E402
 from alignedreid.evaluation.distance import global_distance  # noqa: E402
 from alignedreid.evaluation.ranking import rank_details  # noqa: E402
@@ -275,15 +276,15 @@ def shortlist_curve(nq: int = 3368, ng: int = 15913, dim: int = 2048, noise: flo
     from alignedreid.evaluation.run import evaluate_features
 
     q, g = correlated_features(nq, ng, 8, dim, noise)
-    args = dict(k1=20, k2=6, lam=0.3, max_rank=50, rerank=True, matrix_budget_gb=8.0)
+    cfg = section_defaults("evaluation")  # the recipe's re-ranking (k1 20, k2 6, lambda 0.3), every variant
     t = time.perf_counter()
-    ref, _, ref_times = evaluate_features(_feature_set(*q), _feature_set(*g), **args)
+    ref, _, ref_times = evaluate_features(_feature_set(*q), _feature_set(*g), cfg, verification=False)
     t_ref = time.perf_counter() - t
     rows = [["exhaustive", "-", *(f"{100 * ref[v]['mAP']:.2f} / {100 * ref[v]['cmc'][0]:.2f}" for v in VARIANTS_ALL), f"{t_ref:.0f}"]]
     local = ["global_local", "global_local_rerank"]
     for k in ks:
         t = time.perf_counter()
-        got, _, _ = evaluate_features(_feature_set(*q), _feature_set(*g), variants=["global", *local], shortlist=k, **args)
+        got, _, _ = evaluate_features(_feature_set(*q), _feature_set(*g), {**cfg, "variants": ["global", *local], "shortlist": k}, verification=False)
         dt = time.perf_counter() - t
         cells = []
         for v in VARIANTS_ALL:
@@ -340,9 +341,7 @@ def _evaluate_files_child(query_npz, gallery_npz, shortlist, out_json):
         t = time.perf_counter()
         q, g = load_features(query_npz), load_features(gallery_npz)
         t_load = time.perf_counter() - t
-        metrics, _, times = evaluate_features(
-            q, g, 20, 6, 0.3, 50, True, VARIANTS_ALL, 8.0, verification={"fpr": 1e-3, "variant": "auto"}, shortlist=shortlist
-        )
+        metrics, _, times = evaluate_features(q, g, {**section_defaults("evaluation"), "shortlist": shortlist})
         total = time.perf_counter() - t
     Path(out_json).write_text(json.dumps({"metrics": metrics, "times": {"load features": t_load, **times}, "total": total, "peak": mem.peak}))
 

@@ -45,7 +45,7 @@ def make_checkpoint(path: Path, depth: int, seed: int = 0) -> None:
 
     ms.set_context(mode=ms.PYNATIVE_MODE)
     ms.set_seed(seed)
-    net = build_model(751, depth)
+    net = build_model(751, depth, 128)
     rng = np.random.default_rng(seed)
     for p in net.get_parameters():
         if p.name.endswith(".gamma"):
@@ -99,7 +99,9 @@ def main() -> None:
     ckpt = Path(args.ckpt) if args.ckpt else work / f"random_r{args.depth}.ckpt"
     if not ckpt.is_file():
         make_checkpoint(ckpt, args.depth)
-    export_model(ckpt, work, args.depth, args.height, args.width, 1, ["MINDIR", "ONNX"], "CPU")
+    export_model(
+        ckpt, work, {"depth": args.depth, "height": args.height, "width": args.width}, {"batch_size": 1, "formats": ["MINDIR", "ONNX"]}, "CPU"
+    )
     per_id = 8
     ids = max(4, -(-args.images // per_id))
     spec = {"seed": 11, "train_ids": max(8, -(-args.calibration // per_id)), "test_ids": ids, "images_per_id": per_id + 1}

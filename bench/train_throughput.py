@@ -57,7 +57,7 @@ def run_one(args) -> dict:
         ms.device_context.cpu.op_tuning.threads_num(args.op_threads)
     ms.set_seed(1)
     classes = args.batch // args.instances
-    net = build_model(classes, args.depth, conv_impl=conv)
+    net = build_model(classes, args.depth, 128, conv_impl=conv)
     net.set_train(True)
     opt = build_optimizer(net, resolve({"train": {"lr_max": 0.01}})["train"], np.full(1000, 0.01, np.float32))
     loss_fn = AlignedLoss(classes)

@@ -46,6 +46,16 @@ def dataset_section(dataset: dict) -> dict:
     return resolve({"dataset": dataset})["dataset"]
 
 
+def eval_section(k1: int = 20, k2: int = 6, lam: float = 0.3, max_rank: int = 10, **keys) -> dict:
+    """The validated ``evaluation`` config section (schema defaults) with these re-ranking
+    parameters, CMC length and other keys, as evaluate_features takes it."""
+    from alignedreid.config import section_defaults
+
+    cfg = section_defaults("evaluation")
+    cfg["rerank"].update({"k1": k1, "k2": k2, "lambda": lam})
+    return {**cfg, "max_rank": max_rank, **keys}
+
+
 def report_numbers(html: str) -> dict[str, str]:
     """Every number the report marks with data-metric, by name ('global.mAP', 'parity', ...)."""
     return dict(re.findall(r"data-metric='([\w.]+)'>([\d.e+-]+)<", html))

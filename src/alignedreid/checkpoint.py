@@ -1,6 +1,6 @@
 """Checkpoints in one place: reading a file, the names a parameter can carry, fitting a network,
 and the summary of an imported model. Used by fetch_pretrained (the ImageNet backbone,
-:mod:`alignedreid.pretrained`), ``model.checkpoint`` (:func:`import_checkpoint`), export and the
+:mod:`alignedreid.pretrained`), ``model.checkpoint`` (training.imported.import_checkpoint), export and the
 Python reference features (:func:`load_trained`).
 
 Every checkpoint is brought to this project's names (docs/architecture.md, checkpoints) in three steps:
@@ -184,38 +184,3 @@ def fit_network(ckpt, params: dict, depth: int, conv_impl: str = "native"):
 def load_trained(ckpt: str | os.PathLike, depth: int, conv_impl: str = "native"):
     """Eval-mode AlignedReID network with the weights of a training checkpoint."""
     return fit_network(ckpt, trained_parameters(ckpt), depth, conv_impl)
-
-
-def import_checkpoint(src, depth: int, height: int, width: int, out_dir) -> dict:
-    """Rule train's stand-in when ``model.checkpoint`` is set: check that ``src`` fits the configured
-    network, then write it under this project's names as ``model.ckpt`` with an empty step log and a
-    summary naming the source."""
-    from .io_utils import atomic_path, sha256_of, write_json
-    from .training.steplog import COLUMNS
-
-    net = load_trained(src, depth)
-    out_dir = Path(out_dir)
-    num_classes = int(net.classifier.weight.shape[0])
-    with atomic_path(out_dir / "model.ckpt") as tmp:
-        ms.save_checkpoint(net, str(tmp), append_dict={"num_classes": num_classes, "depth": depth})
-    with atomic_path(out_dir / "log.csv") as tmp:
-        tmp.write_text(",".join(COLUMNS) + "\n")
-    summary = {
-        "source": "checkpoint",
-        "checkpoint": str(src),
-        "checkpoint_sha256": sha256_of(src),
-        "num_classes": num_classes,
-        "depth": depth,
-        "height": height,
-        "width": width,
-        "steps_per_epoch": None,
-        "epochs": 0,
-        "max_steps": None,
-        "world_size": None,
-        "final_loss": None,
-        "median_images_per_s": None,
-        "median_step_s": None,
-    }
-    write_json(out_dir / "train_summary.json", summary)
-    log.info("checked %s (%d identities) and wrote %s", src, num_classes, out_dir / "model.ckpt")
-    return summary

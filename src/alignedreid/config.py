@@ -1,4 +1,4 @@
-"""The pipeline configuration, validated once against config/schema.yaml with every default filled.
+"""The pipeline configuration, validated once against the schema (schema.yaml, shipped in this package) with every default filled.
 
 The Snakefile calls :func:`resolve` before any rule is defined, so every rule sees complete,
 validated sections; code outside Snakemake (tests, benchmarks) calls it too. Library functions
@@ -13,9 +13,11 @@ from pathlib import Path
 import jsonschema
 import yaml
 
+from .data.own_folder import compile_pattern
+from .data.synthetic import SyntheticSpec
 from .errors import ConfigError
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "config" / "schema.yaml"
+SCHEMA_PATH = Path(__file__).resolve().parent / "schema.yaml"  # package data: found wherever the package is installed
 
 
 def load_schema(path=None) -> dict:
@@ -38,7 +40,7 @@ def _with_defaults(validator_class):
 
 def resolve(config: dict | None = None, schema_path=None) -> dict:
     """A deep copy of ``config`` validated against the schema (default: the repository's
-    config/schema.yaml), with every default filled in, also inside a nullable section that is
+    schema.yaml), with every default filled in, also inside a nullable section that is
     given (``pretrained``). A bad key or value raises ConfigError naming its path in the config."""
     schema = load_schema(schema_path)
     cfg = coerce_scalars(copy.deepcopy(config or {}), schema, schema)
@@ -123,9 +125,6 @@ def check_consistency(cfg: dict) -> None:
 def check_dataset(ds: dict, where: str) -> None:
     """What the schema cannot say about a dataset section (the synthetic spec's rules between
     keys, the camera pattern's named group), checked before any rule runs."""
-    from .data.own_folder import compile_pattern  # the data package imports this module
-    from .data.synthetic import SyntheticSpec
-
     try:
         if ds["source"] == "synthetic":
             SyntheticSpec(**ds["synthetic"])

@@ -5,17 +5,10 @@ Each value is defined here once; the stages, the report, the tests and the bench
 
 from __future__ import annotations
 
+from pathlib import Path
+
 JUNK_PID = -1  # gallery images the protocol ignores (Market-1501 file names starting with "-1")
 DISTRACTOR_PID = 0  # gallery images of nobody in the query set (file names starting with "0000")
-
-# dataset.source values of the real datasets and their names in messages and the report.
-DATASET_NAMES = {
-    "market1501": "Market-1501",
-    "dukemtmc": "DukeMTMC-reID",
-    "cuhk03": "CUHK03-NP",
-    "msmt17": "MSMT17",
-    "folder": "own folder",
-}
 
 # The four evaluated distance variants, in report order, with their labels.
 VARIANTS = ("global", "global_local", "global_rerank", "global_local_rerank")
@@ -26,8 +19,19 @@ VARIANT_LABELS = {
     "global_local_rerank": "global + local, re-ranked",
 }
 
-# k-reciprocal re-ranking parameters of the recipe (the schema's defaults equal these; a test checks it).
-RERANK_K1, RERANK_K2, RERANK_LAMBDA = 20, 6, 0.3
+
+def _rerank_defaults() -> tuple[int, int, float]:
+    """The schema's evaluation.rerank defaults (the recipe's k1, k2, lambda): the schema owns them,
+    the re-ranking functions take them as their defaults (docs/architecture.md §4)."""
+    import yaml
+
+    schema = yaml.safe_load((Path(__file__).resolve().parent / "schema.yaml").read_text())
+    rr = schema["properties"]["evaluation"]["properties"]["rerank"]["properties"]
+    return rr["k1"]["default"], rr["k2"]["default"], rr["lambda"]["default"]
+
+
+# k-reciprocal re-ranking parameters of the recipe, read from the schema.
+RERANK_K1, RERANK_K2, RERANK_LAMBDA = _rerank_defaults()
 
 # Largest |C++ feature - Python feature| the parity stage accepts.
 PARITY_TOLERANCE = 1e-4

@@ -67,7 +67,7 @@ def exclusive(lock_file: Path):
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def download(url: str, dest: str | os.PathLike, sha256: str | None = None, retries: int = 5, timeout: float = 60.0, backoff: float = 1.0) -> Path:
+def download(url: str, dest: str | os.PathLike, *, sha256: str | None, retries: int, timeout: float, backoff: float = 1.0) -> Path:
     """Download ``url`` to ``dest``. Partial data is kept in ``dest.part`` and resumed with an
     HTTP Range request on retry or on a later call; ``dest`` appears only when complete and,
     if ``sha256`` is given, verified (a mismatch deletes the download and raises). Concurrent calls

@@ -22,11 +22,11 @@ log = logging.getLogger(__name__)
 SUFFIX = {"MINDIR": ".mindir", "ONNX": ".onnx", "AIR": ".air"}
 
 
-def export_model(
-    ckpt, out_dir, depth: int, height: int, width: int, batch_size: int = 1, formats=("MINDIR", "ONNX"), device_target: str = "CPU"
-) -> dict:
-    """Write ``model.<fmt>`` files into ``out_dir``; returns {format: path}."""
-    formats = [f.upper() for f in formats]
+def export_model(ckpt, out_dir, model_cfg: dict, export_cfg: dict, device_target: str) -> dict:
+    """Write ``model.<fmt>`` files into ``out_dir`` for the validated ``model`` and ``export`` config
+    sections (depth, height, width; batch_size, formats) on ``device_target``; returns {format: path}."""
+    depth, height, width, batch_size = model_cfg["depth"], model_cfg["height"], model_cfg["width"], export_cfg["batch_size"]
+    formats = [f.upper() for f in export_cfg["formats"]]
     formats = sorted(set(formats) | {"MINDIR", "ONNX"}, key=list(SUFFIX).index)  # the pipeline needs both
     bad = [f for f in formats if f not in SUFFIX]
     if bad:

@@ -141,7 +141,7 @@ class Bottleneck(nn.Cell):
 class ResNet(nn.Cell):
     """ResNet-18/34/50 feature extractor (no pooling, no classifier); last stride 2."""
 
-    def __init__(self, depth: int = 50, conv_impl: str = "native"):
+    def __init__(self, depth: int, conv_impl: str = "native"):
         super().__init__()
         if depth not in DEPTHS:
             raise ValueError(f"model.depth: expected one of {sorted(DEPTHS)}, got {depth}")
@@ -173,7 +173,7 @@ def l2_normalize(x, axis: int):
 
 
 class AlignedReID(nn.Cell):
-    def __init__(self, num_classes: int, depth: int = 50, local_dim: int = 128, conv_impl: str = "native"):
+    def __init__(self, num_classes: int, depth: int, local_dim: int, conv_impl: str = "native"):
         super().__init__()
         self.backbone = ResNet(depth, conv_impl)
         c = self.backbone.out_channels
@@ -202,7 +202,7 @@ def resolve_conv_impl(impl: str, device_target: str) -> str:
     return "native" if impl == "auto" else impl
 
 
-def build_model(num_classes: int, depth: int = 50, local_dim: int = 128, conv_impl: str = "native") -> AlignedReID:
+def build_model(num_classes: int, depth: int, local_dim: int, conv_impl: str = "native") -> AlignedReID:
     return AlignedReID(num_classes, depth, local_dim, conv_impl)
 
 

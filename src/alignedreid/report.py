@@ -23,7 +23,8 @@ import pandas as pd  # noqa: E402
 import yaml  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from .contracts import DATASET_NAMES, JUNK_PID, PARITY_TOLERANCE, VARIANT_LABELS, VARIANTS  # noqa: E402
+from .contracts import JUNK_PID, PARITY_TOLERANCE, VARIANT_LABELS, VARIANTS  # noqa: E402
+from .data.sources import display_name  # noqa: E402
 from .io_utils import atomic_path, sha256_of  # noqa: E402
 from .runlog import disk_usage, parse_output_size, parse_run_location  # noqa: E402
 
@@ -116,8 +117,8 @@ def verification_section(metrics: dict) -> dict | None:
 def dataset_name(summary: dict) -> str:
     """Human name of the dataset a summary.json describes (synthetic ones say so and their layout)."""
     if summary["source"] == "synthetic":
-        return f"synthetic ({DATASET_NAMES[summary.get('synthetic_layout', 'market1501')]} layout)"
-    name = DATASET_NAMES.get(summary["source"], summary["source"])
+        return f"synthetic ({display_name(summary.get('synthetic_layout', 'market1501'))} layout)"
+    name = display_name(summary["source"])
     return f"{name} {summary['cuhk03_images']}" if summary.get("cuhk03_images") else name
 
 

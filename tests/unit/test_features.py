@@ -14,8 +14,9 @@ from alignedreid.evaluation.features_io import load_features, save_features
 from alignedreid.export import export_model
 from alignedreid.features.cpp_files import collect_cpp_outputs, preprocess
 from alignedreid.features.parity import ParityError, check_parity, parity
-from alignedreid.features.python_ref import extract, python_features, quick_global_map
+from alignedreid.features.python_ref import extract, python_features
 from alignedreid.model import build_model
+from alignedreid.training.quick_eval import quick_global_map
 
 SMALL = {"seed": 4, "train_ids": 3, "test_ids": 3, "images_per_id": 4, "cameras": 3, "queries_per_id": 1, "distractors": 2, "junk": 1}
 
@@ -98,7 +99,9 @@ def test_parity_measures_and_fails_beyond_tolerance(tmp_path):
 
 
 def test_python_features_and_quick_eval(data, checkpoint, tmp_path):
-    python_features(checkpoint, 18, data / "query.csv", tmp_path / "q.npz", 64, 32, "native")
+    python_features(
+        checkpoint, data / "query.csv", tmp_path / "q.npz", {"depth": 18, "height": 64, "width": 32, "conv_impl": "native"}, 0, "CPU", False
+    )
     f = load_features(tmp_path / "q.npz")
     q = pd.read_csv(data / "query.csv")
     assert f.global_.shape == (len(q), 512) and f.local.shape == (len(q), 2, 512)
@@ -112,7 +115,9 @@ def test_python_features_and_quick_eval(data, checkpoint, tmp_path):
 
 
 def test_export_writes_valid_onnx_with_the_eval_outputs(checkpoint, tmp_path):
-    written = export_model(checkpoint, tmp_path, 18, 64, 32, batch_size=2, formats=["MINDIR", "ONNX", "AIR"], device_target="CPU")
+    written = export_model(
+        checkpoint, tmp_path, {"depth": 18, "height": 64, "width": 32}, {"batch_size": 2, "formats": ["MINDIR", "ONNX", "AIR"]}, "CPU"
+    )
     assert set(written) == {"MINDIR", "ONNX"}  # AIR needs Ascend: skipped with a warning
     model = onnx.load(written["ONNX"])
     onnx.checker.check_model(model)
@@ -179,7 +184,7 @@ def test_parity_on_a_sample_matches_rows(tmp_path):
 
 
 def test_import_checkpoint_checks_and_copies(checkpoint, tmp_path):
-    from alignedreid.checkpoint import import_checkpoint
+    from alignedreid.training.imported import import_checkpoint
 
     summary = import_checkpoint(checkpoint, 18, 64, 32, tmp_path / "train")
     assert summary["source"] == "checkpoint" and summary["num_classes"] == 3 and len(summary["checkpoint_sha256"]) == 64

@@ -18,7 +18,7 @@ from alignedreid.errors import DeviceError
 from alignedreid.evaluation.features_io import load_features, save_features
 from alignedreid.evaluation.run import needs_local
 from alignedreid.training.launch import RankLogFollower, master_port
-from alignedreid.training.worker import QUICK_EVAL_DISTRACTING, QUICK_EVAL_QUERIES, quick_eval_subset
+from alignedreid.training.quick_eval import QUICK_EVAL_DISTRACTING, QUICK_EVAL_QUERIES, quick_eval_subset
 
 
 @pytest.mark.parametrize("target", ["GPU", "Ascend"])
@@ -108,7 +108,7 @@ def test_two_runs_sharing_the_download_cache_take_turns(tmp_path):
 
     def run():
         try:
-            results.append(download(src.as_uri(), dest, sha256=digest))
+            results.append(download(src.as_uri(), dest, sha256=digest, retries=5, timeout=60))
         except Exception as e:  # pragma: no cover - reported below
             errors.append(e)
 

@@ -5,10 +5,11 @@ import pandas as pd
 import pytest
 
 from alignedreid.data.extract import safe_extract
-from alignedreid.data.market_style import PUBLISHED_COUNTS
-from alignedreid.data.prepare import prepare_dataset, write_manifests
+from alignedreid.data.prepare import prepare_dataset
+from alignedreid.data.sources import REGISTRY
 from alignedreid.errors import ConfigError, DatasetError
 from tests.conftest import dataset_section
+from tests.dataset_fixtures import write_manifests
 from tests.market_fixture import make_market
 
 
@@ -51,8 +52,8 @@ def test_corrupt_image_skipped_when_asked(tmp_path):
 def test_count_mismatch_strict_and_relaxed(tmp_path):
     make_market(tmp_path / "m")
     with pytest.raises(DatasetError, match=r"train images: expected 12936, found 6"):
-        write_manifests(tmp_path / "m", tmp_path / "out", expected=PUBLISHED_COUNTS["market1501"])
-    summary = write_manifests(tmp_path / "m", tmp_path / "out", expected=PUBLISHED_COUNTS["market1501"], strict_counts=False)
+        write_manifests(tmp_path / "m", tmp_path / "out", expected=REGISTRY["market1501"].counts({}))
+    summary = write_manifests(tmp_path / "m", tmp_path / "out", expected=REGISTRY["market1501"].counts({}), strict_counts=False)
     assert any("query images: expected 3368, found 2" in w for w in summary["count_warnings"])
 
 

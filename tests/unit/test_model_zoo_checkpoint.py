@@ -10,13 +10,14 @@ import mindspore as ms
 import numpy as np
 import pytest
 
-from alignedreid.checkpoint import import_checkpoint, load_trained, to_project_names
+from alignedreid.checkpoint import load_trained, to_project_names
 from alignedreid.config import resolve
 from alignedreid.data.prepare import prepare_dataset
 from alignedreid.evaluation import rank
 from alignedreid.evaluation.distance import global_distance
 from alignedreid.evaluation.features_io import load_features
 from alignedreid.features.python_ref import python_features
+from alignedreid.training.imported import import_checkpoint
 
 BN = ("gamma", "beta", "moving_mean", "moving_variance")
 # The zoo's ResNet50(...).base: ResNet(ResidualBlock, [3, 4, 6, 3], [64, 256, 512, 1024], [256, 512, 1024, 2048], [1, 2, 2, 2])
@@ -113,7 +114,15 @@ def test_zoo_checkpoint_evaluates_as_the_same_weights_under_our_names(zoo_ckpt, 
     feats = {}
     for tag, ckpt in (("zoo", path), ("ours", ours)):
         for split in ("query", "gallery"):
-            python_features(ckpt, 50, data / f"{split}.csv", tmp_path / f"{tag}_{split}.npz", 64, 32, "native")
+            python_features(
+                ckpt,
+                data / f"{split}.csv",
+                tmp_path / f"{tag}_{split}.npz",
+                {"depth": 50, "height": 64, "width": 32, "conv_impl": "native"},
+                0,
+                "CPU",
+                False,
+            )
         feats[tag] = [load_features(tmp_path / f"{tag}_{s}.npz") for s in ("query", "gallery")]
     (zq, zg), (oq, og) = feats["zoo"], feats["ours"]
     np.testing.assert_array_equal(zq.global_, oq.global_)

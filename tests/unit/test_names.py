@@ -1,7 +1,32 @@
+from dataclasses import dataclass
+
 import pytest
 
-from alignedreid.data.names import format_name, parse_name
+from alignedreid.data.names import NAME_RE, format_name
 from alignedreid.errors import DatasetError
+
+
+@dataclass(frozen=True)
+class MarketName:
+    pid: int
+    camid: int  # 0-based: file c1 -> 0
+    seq: int
+    frame: int
+    box: int
+
+
+def parse_name(name: str) -> MarketName:
+    """Parse one Market-1501 file name; raise DatasetError naming the file if it does not fit."""
+    m = NAME_RE.match(name)
+    if m is None:
+        raise DatasetError(
+            f"{name!r} is not a Market-1501 image name; expected PPPP_cCsS_FFFFFF_BB.jpg "
+            "(4-digit person id or -1, camera digit, sequence digit, 6-digit frame, 2-digit box)"
+        )
+    cam = int(m["cam"])
+    if cam < 1:
+        raise DatasetError(f"{name!r}: camera index must start at c1, got c{cam}")
+    return MarketName(pid=int(m["pid"]), camid=cam - 1, seq=int(m["seq"]), frame=int(m["frame"]), box=int(m["box"]))
 
 
 @pytest.mark.parametrize(

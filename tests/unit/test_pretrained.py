@@ -60,7 +60,7 @@ def test_checkpoint_maps_and_loads(tmp_path, flavour):
     n_backbone = len(list(ResNet(18).get_parameters()))
     assert info["loaded"] == n_backbone
     assert set(info["dropped"]) >= {"global_step"}
-    net = build_model(7, 18)
+    net = build_model(7, 18, 128)
     assert load_backbone_into(net, tmp_path / "backbone.ckpt") == n_backbone
     key = "layer1.0.conv1.weight"
     np.testing.assert_array_equal(net.backbone.layer1[0].conv1.weight.asnumpy(), src[key])
@@ -153,7 +153,7 @@ def test_wrong_checksum_deletes_download(server, tmp_path):
     (root / "f.bin").write_bytes(b"x" * 5000)
     FlakyHandler.state["cut"] = False
     with pytest.raises(CheckpointError, match="sha256 mismatch"):
-        download(f"{base}/f.bin", tmp_path / "f.bin", sha256="0" * 64)
+        download(f"{base}/f.bin", tmp_path / "f.bin", sha256="0" * 64, retries=5, timeout=60)
     assert not (tmp_path / "f.bin").exists() and not (tmp_path / "f.bin.part").exists()
 
 
@@ -161,4 +161,4 @@ def test_missing_url_is_clear(server, tmp_path):
     _, base = server
     FlakyHandler.state["cut"] = False
     with pytest.raises(CheckpointError):
-        download(f"{base}/nope.ckpt", tmp_path / "n.ckpt", retries=1)
+        download(f"{base}/nope.ckpt", tmp_path / "n.ckpt", sha256=None, retries=1, timeout=60)

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
+from alignedreid.data.sampler import IdentitySampler
 from alignedreid.training.lr_schedule import warmup_cosine
-from alignedreid.training.sampler import IdentitySampler
 
 
 def test_pk_sampler_structure_and_determinism():

@@ -10,7 +10,7 @@ from alignedreid.errors import ConfigError
 from tests.conftest import merge_config
 
 REPO = Path(__file__).resolve().parents[2]
-SCHEMA = str(REPO / "config" / "schema.yaml")
+SCHEMA = str(REPO / "src" / "alignedreid" / "schema.yaml")
 
 
 def load(name):
@@ -47,9 +47,15 @@ def test_defaults_are_filled():
     assert given == {"dataset": {"source": "synthetic"}, "pretrained": {"path": "/x.ckpt"}}  # input not modified
 
 
-def test_schema_defaults_equal_the_code_constants():
+def test_re_ranking_defaults_come_from_the_schema_and_are_the_recipes():
+    import inspect
+
+    from alignedreid.evaluation import re_ranking
+
     rr = resolve({})["evaluation"]["rerank"]
-    assert (rr["k1"], rr["k2"], rr["lambda"]) == (contracts.RERANK_K1, contracts.RERANK_K2, contracts.RERANK_LAMBDA)
+    assert (rr["k1"], rr["k2"], rr["lambda"]) == (contracts.RERANK_K1, contracts.RERANK_K2, contracts.RERANK_LAMBDA) == (20, 6, 0.3)
+    params = inspect.signature(re_ranking).parameters
+    assert (params["k1"].default, params["k2"].default, params["lambda_value"].default) == (20, 6, 0.3)
 
 
 @pytest.mark.parametrize(

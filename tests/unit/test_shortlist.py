@@ -11,6 +11,7 @@ from alignedreid.evaluation.rerank import re_ranking
 from alignedreid.evaluation.rerank_shortlist import re_ranking_shortlist
 from alignedreid.evaluation.run import plan_variants
 from alignedreid.evaluation.shortlist import global_local_shortlist, local_on_pairs, local_on_shortlist, shortlist_rows, two_stage_global_local
+from tests.conftest import eval_section
 
 
 def _features(seed=7, nq=12, ng=60, m=4, d=8):
@@ -43,8 +44,8 @@ def test_shortlist_equals_exhaustive_at_full_size_and_keeps_global_order_past_it
 
 def test_shortlist_must_hold_the_neighbours_re_ranking_reads():
     with pytest.raises(PipelineError, match=r"evaluation.shortlist 5 is shorter than the k1 \+ 1 = 21"):
-        plan_variants(10, 20, ["global", "global_local_rerank"], True, 8.0, shortlist=5, k1=20)
-    assert plan_variants(10, 20, ["global", "global_local_rerank"], True, 8.0, shortlist=21, k1=20)[0] == ["global", "global_local_rerank"]
+        plan_variants(10, 20, ["global", "global_local_rerank"], True, 8.0, 5, 20)
+    assert plan_variants(10, 20, ["global", "global_local_rerank"], True, 8.0, 21, 20)[0] == ["global", "global_local_rerank"]
 
 
 def _nodes_features(seed=3, nq=15, ng=70, m=4, d=8):
@@ -113,14 +114,14 @@ def test_evaluate_with_shortlists_runs_every_variant_and_is_exact_at_full_length
         return FeatureSet(glob, loc.copy(), pids, (np.arange(n) // 5) % 3, np.array([f"{i}.jpg" for i in range(n)]), np.arange(n))
 
     q, g = fs(qg, ql, np.arange(15) % 7 + 1), fs(gg, gl, np.arange(70) % 7 + 1)
-    exact, per_query, _ = evaluate_features(q, g, 6, 3, 0.3, 10, True, matrix_budget_gb=8.0)
-    full, per_full, times = evaluate_features(q, g, 6, 3, 0.3, 10, True, matrix_budget_gb=1e-9, shortlist=85)
+    exact, per_query, _ = evaluate_features(q, g, eval_section(6, 3), verification=False)
+    full, per_full, times = evaluate_features(q, g, eval_section(6, 3, matrix_budget_gb=1e-9, shortlist=85), verification=False)
     assert "compute + rank global_local_rerank" in times
     for v in ("global", "global_local", "global_rerank", "global_local_rerank"):
         assert full[v]["mAP"] == pytest.approx(exact[v]["mAP"], abs=1e-6), v
         assert full[v]["cmc"] == pytest.approx(exact[v]["cmc"], abs=1e-9), v
     assert (per_full["top10_gallery"] == per_query["top10_gallery"]).mean() > 0.95  # ties of float rounding aside
-    short, _, _ = evaluate_features(q, g, 6, 3, 0.3, 10, True, matrix_budget_gb=1e-9, shortlist=20)
+    short, _, _ = evaluate_features(q, g, eval_section(6, 3, matrix_budget_gb=1e-9, shortlist=20), verification=False)
     assert set(short) >= {"global", "global_local", "global_rerank", "global_local_rerank"}
 
 

@@ -6,10 +6,10 @@ import re
 import pandas as pd
 import pytest
 
-from alignedreid.data.prepare import prepare_dataset, write_manifests
+from alignedreid.data.prepare import prepare_dataset
 from alignedreid.errors import ConfigError, DatasetError
 from tests.conftest import dataset_section
-from tests.dataset_fixtures import make_cuhk03, make_duke, make_msmt17, make_own_folder
+from tests.dataset_fixtures import make_cuhk03, make_duke, make_msmt17, make_own_folder, write_manifests
 
 
 def _manifests(out):

@@ -51,7 +51,7 @@ def test_job_round_trip_and_fingerprint(tmp_path):
 
 def test_epoch_checkpoints_rotate_resume_and_reset(tmp_path):
     ms.set_context(mode=ms.PYNATIVE_MODE)
-    net = build_model(3, 18)
+    net = build_model(3, 18, 128)
     opt = build_optimizer(net, resolve({})["train"], np.full(10, 0.01, np.float32))
     state = TrainState(net, opt)
     ckpts = tmp_path / "ck"

@@ -75,7 +75,15 @@ def test_flip_parity_and_effect(run, monkeypatch):
     from alignedreid.features.python_ref import python_features
 
     monkeypatch.chdir(run)  # manifest paths are relative to the workflow's folder
-    python_features(r / "train/model.ckpt", 18, r / "data/eval/query.csv", run / "noflip.npz", 64, 32, "native", flip=False)
+    python_features(
+        r / "train/model.ckpt",
+        r / "data/eval/query.csv",
+        run / "noflip.npz",
+        {"depth": 18, "height": 64, "width": 32, "conv_impl": "native"},
+        0,
+        "CPU",
+        False,
+    )
     plain, cpp = np.load(run / "noflip.npz"), np.load(r / "features/cpp/query.npz")
     assert np.abs(l2_normalise(plain["global"]) - l2_normalise(cpp["global"])).max() > 1e-3
 

@@ -2,25 +2,28 @@
 import os
 from pathlib import Path
 
-from alignedreid.training import TRAINING_CODE  # a list of file names; imports nothing heavy
+from alignedreid.code_closure import package_closure  # standard library only: read at parse time
 
 REPO = Path(workflow.basedir)
 PKG = REPO / "src" / "alignedreid"
 SPLITS = ["query", "gallery"]
+
+
+wildcard_constraints:
+    split="|".join(SPLITS),  # every {split} of every rule: the evaluated splits
+
+
 # manifests of the evaluated dataset: the training dataset's, or evaluation.dataset's (cross-domain)
 CROSS_DOMAIN = config["evaluation"]["dataset"] is not None
 EVAL_DATA = "results/data/eval" if CROSS_DOMAIN else "results/data"
 
 
-def package_sources(*names):
-    """Package modules a rule depends on, declared as inputs so that editing them re-runs the
-    rule (Snakemake's code trigger only sees the rule's own script). Names are paths relative to
-    src/alignedreid, e.g. "data" (every module of the sub-package) or "model.py"."""
-    files = []
-    for name in names:
-        p = PKG / name
-        files += sorted(str(f) for f in p.rglob("*.py")) if p.is_dir() else [str(p)]
-    return files
+def script_code(script, *launched):
+    """The package modules a rule's script runs, declared as the rule's ``code`` input so that editing
+    one re-runs the rule (Snakemake's code trigger sees only the script itself): the import closure
+    of workflow/scripts/<script>, plus that of each module in ``launched`` (package-relative files
+    the stage starts as processes, e.g. the training worker). alignedreid.code_closure finds them."""
+    return [str(f) for f in package_closure(REPO / "workflow" / "scripts" / script, *launched)]
 
 
 def infer_input_path():

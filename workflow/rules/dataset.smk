@@ -3,7 +3,7 @@ rule prepare_dataset:
     input:
         dataset_inputs(config["dataset"]),
         device=device_checked(),
-        code=package_sources("data", "io_utils.py", "contracts.py"),
+        code=script_code("prepare_dataset.py"),
     output:
         train="results/data/train.csv",
         query="results/data/query.csv",
@@ -30,7 +30,7 @@ if CROSS_DOMAIN:
         input:
             dataset_inputs(config["evaluation"]["dataset"]),
             device=device_checked(),
-            code=package_sources("data", "io_utils.py", "contracts.py"),
+            code=script_code("prepare_dataset.py"),
         output:
             train="results/data/eval/train.csv",
             query="results/data/eval/query.csv",

@@ -3,7 +3,7 @@ if DEVICE_CHECKED:
     rule check_device:
         """GPU/Ascend runs: MindSpore computes on train.device_target, else one message naming what it needs and what this host has."""
         input:
-            code=package_sources("device_check.py"),
+            code=script_code("check_device.py"),
         output:
             "results/device/check.json",
         log:

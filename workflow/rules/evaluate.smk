@@ -7,7 +7,7 @@ rule evaluate:
         reference=(
             expand("results/features/cpp_fp32/{split}.npz", split=SPLITS) if COMPARE_FP32 and config["evaluation"]["feature_source"] == "cpp" else []
         ),
-        code=package_sources("evaluation", "contracts.py"),
+        code=script_code("evaluate.py"),
     output:
         metrics="results/eval/metrics.json",
         per_query="results/eval/per_query.csv",

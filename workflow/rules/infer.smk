@@ -2,7 +2,7 @@ rule export:
     """Trained checkpoint -> MindIR (always), ONNX, AIR (Ascend only)."""
     input:
         ckpt="results/train/model.ckpt",
-        code=package_sources("export.py", "checkpoint.py", "model.py"),
+        code=script_code("export.py"),
     output:
         mindir="results/export/model.mindir",
         onnx="results/export/model.onnx",
@@ -26,6 +26,7 @@ rule build_infer:
     """CMake build of ascend310_infer/ (rebuilt only when its sources or the backend change)."""
     input:
         sources=sorted(str(p) for p in (REPO / "ascend310_infer").rglob("*") if p.is_file() and "build" not in p.parts),
+        code=script_code("build_infer.py"),
     output:
         "results/infer/bin/aligned_infer",
     log:
@@ -46,15 +47,13 @@ rule preprocess:
     """Query/gallery images -> the C++ program's inputs (infer.io: one packed uint8 file, or a .bin per image); temporary."""
     input:
         manifest=f"{EVAL_DATA}/{{split}}.csv",
-        code=package_sources("features/cpp_files.py", "data/loader.py"),
+        code=script_code("preprocess.py"),
     output:
         infer_input_output(),
     log:
         "results/logs/preprocess_{split}.log",
     benchmark:
         "results/benchmarks/preprocess_{split}.tsv"
-    wildcard_constraints:
-        split="query|gallery",
     threads: config["infer"]["threads"]
     resources:
         **stage_resources("other"),
@@ -73,15 +72,13 @@ rule infer_cpp:
         model=cpp_model(PRECISION),
         weights=cpp_model_weights(PRECISION),
         inputs=infer_input_path(),
-        code=package_sources("features/cpp_files.py", "runlog.py", "cpu_runtime.py"),
+        code=script_code("infer_cpp.py"),
     output:
         temp(directory("results/infer/output/{split}")),
     log:
         "results/logs/infer_cpp_{split}.log",
     benchmark:
         "results/benchmarks/infer_cpp_{split}.tsv"
-    wildcard_constraints:
-        split="query|gallery",
     threads: config["infer"]["threads"]
     resources:
         **stage_resources("other"),
@@ -105,7 +102,7 @@ if COMPARE_FP32:
             model=cpp_model("fp32"),
             weights=[],
             inputs=infer_input_path(),
-            code=package_sources("features/cpp_files.py", "runlog.py", "cpu_runtime.py"),
+            code=script_code("infer_cpp.py"),
         output:
             temp(directory("results/infer/output_fp32/{split}")),
         log:
@@ -129,7 +126,7 @@ if PRECISION == "int8":
         input:
             onnx="results/export/model.onnx",
             train="results/data/train.csv",
-            code=package_sources("quantize.py", "data/loader.py", "data/manifests.py", "io_utils.py"),
+            code=script_code("quantize.py"),
         output:
             xml="results/quantize/model.xml",
             bin="results/quantize/model.bin",
@@ -154,13 +151,11 @@ rule features_cpp:
     input:
         manifest=f"{EVAL_DATA}/{{split}}.csv",
         outputs="results/infer/output/{split}",
-        code=package_sources("features/cpp_files.py", "evaluation/features_io.py"),
+        code=script_code("features_cpp.py"),
     output:
         "results/features/cpp/{split}.npz",
     log:
         "results/logs/features_cpp_{split}.log",
-    wildcard_constraints:
-        split="query|gallery",
     script:
         "../scripts/features_cpp.py"
 
@@ -174,7 +169,7 @@ if COMPARE_FP32:
         input:
             manifest=f"{EVAL_DATA}/{{split}}.csv",
             outputs="results/infer/output_fp32/{split}",
-            code=package_sources("features/cpp_files.py", "evaluation/features_io.py"),
+            code=script_code("features_cpp.py"),
         output:
             "results/features/cpp_fp32/{split}.npz",
         log:
@@ -188,15 +183,13 @@ rule features_python:
     input:
         ckpt="results/train/model.ckpt",
         manifest=f"{EVAL_DATA}/{{split}}.csv",
-        code=package_sources("features/python_ref.py", "checkpoint.py", "model.py", "data/loader.py", "cpu_runtime.py"),
+        code=script_code("features_python.py"),
     output:
         "results/features/python/{split}.npz",
     log:
         "results/logs/features_python_{split}.log",
     benchmark:
         "results/benchmarks/features_python_{split}.tsv"
-    wildcard_constraints:
-        split="query|gallery",
     threads: config["infer"]["threads"]
     resources:
         **stage_resources("other"),
@@ -218,7 +211,7 @@ rule parity:
         low_precision=expand("results/features/cpp/{split}.npz", split=SPLITS) if COMPARE_FP32 else [],
         onnx="results/export/model.onnx",
         manifests=expand(f"{EVAL_DATA}/{{split}}.csv", split=SPLITS),
-        code=package_sources("features/parity.py", "features/onnx_ref.py", "evaluation/distance.py", "evaluation/features_io.py", "contracts.py"),
+        code=script_code("parity.py"),
     output:
         "results/features/parity.json",
     log:

@@ -16,7 +16,7 @@ rule report:
         per_query="results/eval/per_query.csv",
         benchmarks=[f"results/benchmarks/{s}.tsv" for s in benchmarked_stages()],
         stage_logs=[f"results/logs/{s}.log" for s in benchmarked_stages()],
-        code=package_sources("report.py", "runlog.py", "contracts.py", "io_utils.py"),
+        code=script_code("report.py"),
         template=str(PKG / "templates" / "report.html.j2"),
     output:
         "results/report.html",

@@ -21,7 +21,7 @@ def search_gallery_features():
 rule search_list:
     """A search folder (queries, or gallery) -> the manifest of its readable images (others skipped and listed)."""
     input:
-        code=package_sources("search.py", "io_utils.py"),
+        code=script_code("search_list.py"),
     output:
         manifest="results/search/{role}.csv",
         skipped="results/search/{role}_skipped.txt",
@@ -44,7 +44,7 @@ rule search_features:
         bin="results/infer/bin/aligned_infer",
         model=cpp_model(PRECISION),
         weights=cpp_model_weights(PRECISION),
-        code=package_sources("search.py", "features/cpp_files.py", "cpu_runtime.py"),
+        code=script_code("search_features.py"),
     output:
         "results/search/{role}.npz",
     log:
@@ -75,7 +75,7 @@ rule search:
         gallery=search_gallery_features(),
         skipped="results/search/queries_skipped.txt",
         metrics="results/eval/metrics.json",
-        code=package_sources("search.py", "evaluation", "report.py"),
+        code=script_code("search.py"),
         template=str(PKG / "templates" / "search.html.j2"),
     output:
         matches="results/search/matches.csv",

@@ -1,7 +1,7 @@
 rule fetch_pretrained:
     """ImageNet ResNet checkpoint (URL or path; cached, checksummed) -> backbone-only checkpoint."""
     input:
-        code=package_sources("pretrained.py", "checkpoint.py", "download.py", "model.py", "io_utils.py"),
+        code=script_code("fetch_pretrained.py"),
     output:
         ckpt="results/pretrained/backbone.ckpt",
         info="results/pretrained/info.json",
@@ -22,7 +22,7 @@ if config["model"]["checkpoint"]:
         """model.checkpoint given: check that it fits the configured network and use it instead of training."""
         input:
             ckpt=config["model"]["checkpoint"],
-            code=package_sources("checkpoint.py", "model.py", "io_utils.py"),
+            code=script_code("import_checkpoint.py"),
         output:
             model="results/train/model.ckpt",
             log_csv="results/train/log.csv",
@@ -49,7 +49,7 @@ else:
             gallery="results/data/gallery.csv",
             pretrained=pretrained_input,
             device=device_checked(),
-            code=package_sources(*TRAINING_CODE, "training/launch.py", "training/slurm_node.py", "training/watchdog.py", "cpu_runtime.py"),
+            code=script_code("train.py", "training/worker.py", "training/slurm_node.py"),
         output:
             model="results/train/model.ckpt",
             log_csv="results/train/log.csv",

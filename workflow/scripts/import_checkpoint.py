@@ -1,7 +1,7 @@
-"""Snakemake adapter for alignedreid.checkpoint.import_checkpoint."""
+"""Snakemake adapter for alignedreid.training.imported.import_checkpoint."""
 
-from alignedreid.checkpoint import import_checkpoint
 from alignedreid.runlog import stage_logging
+from alignedreid.training.imported import import_checkpoint
 
 with stage_logging(snakemake.log[0], "import_checkpoint", snakemake.output):
     m = snakemake.params.model

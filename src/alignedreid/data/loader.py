@@ -10,11 +10,10 @@ from mindspore import dataset as ds
 from mindspore.dataset import transforms, vision
 
 from ..errors import DatasetError
-from ..training.sampler import IdentitySampler
+from .sampler import IdentitySampler
 
 IMAGENET_MEAN = [0.485 * 255, 0.456 * 255, 0.406 * 255]  # 123.675, 116.28, 103.53
 IMAGENET_STD = [0.229 * 255, 0.224 * 255, 0.225 * 255]  # 58.395, 57.12, 57.375
-ERASE_FILL = (0.4914, 0.4822, 0.4465)
 
 
 class ManifestImages:

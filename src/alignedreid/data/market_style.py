@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..contracts import DATASET_NAMES, DISTRACTOR_PID, JUNK_PID
+from ..contracts import DISTRACTOR_PID, JUNK_PID
 from ..errors import DatasetError
 from .manifests import DatasetListing, SplitListing, folders_within, listing_frame
 from .names import NAME_RE as MARKET_NAME_RE
@@ -21,40 +21,33 @@ MARKET_FOLDERS = {"train": "bounding_box_train", "query": "query", "gallery": "b
 @dataclass(frozen=True)
 class NamedLayout:
     source: str
+    display: str  # the dataset's name in messages and the report (data/sources.py reads it from here)
     pattern: re.Pattern  # named groups pid and cam (1-based camera)
     expected_name: str  # the pattern in words, for error messages
     extension: str
 
-    @property
-    def display(self) -> str:  # the dataset's name in messages
-        return DATASET_NAMES[self.source]
-
 
 MARKET1501 = NamedLayout(
     "market1501",
+    "Market-1501",
     MARKET_NAME_RE,
     "PPPP_cCsS_FFFFFF_BB.jpg (4-digit person id or -1, camera digit, sequence digit, 6-digit frame, 2-digit box)",
     ".jpg",
 )
 DUKEMTMC = NamedLayout(
     "dukemtmc",
+    "DukeMTMC-reID",
     re.compile(r"^(?P<pid>\d{4})_c(?P<cam>\d)_f(?P<frame>\d{7})\.jpg$"),
     "PPPP_cC_fFFFFFFF.jpg (4-digit person id, camera digit, 7-digit frame)",
     ".jpg",
 )
 CUHK03 = NamedLayout(
     "cuhk03",
+    "CUHK03-NP",
     re.compile(r"^(?P<pid>\d{4})_c(?P<cam>\d)_(?P<index>\d+)\.png$"),
     "PPPP_cC_N.png (4-digit person id, camera digit, image number)",
     ".png",
 )
-# Published counts: files per folder; train identities.
-PUBLISHED_COUNTS = {
-    "market1501": {"train": 12936, "train_ids": 751, "query": 3368, "gallery": 19732},
-    "dukemtmc": {"train": 16522, "train_ids": 702, "query": 2228, "gallery": 17661},
-    "cuhk03/labeled": {"train": 7368, "train_ids": 767, "query": 1400, "gallery": 5328},
-    "cuhk03/detected": {"train": 7365, "train_ids": 767, "query": 1400, "gallery": 5332},
-}
 
 
 def find_root(folder, layout: NamedLayout, subfolder: str | None = None) -> Path:

@@ -18,7 +18,6 @@ LIST_FILES = {"train": ("list_train.txt", "list_val.txt"), "query": ("list_query
 # image folders of each release: (train, test)
 RELEASE_FOLDERS = {"V1": ("train", "test"), "V2": ("mask_train_v2", "mask_test_v2")}
 NAME_RE = re.compile(r"^\d+_\d+_(?P<cam>\d{2})_[^/]*\.(jpg|jpeg|png)$", re.IGNORECASE)
-PUBLISHED_COUNTS = {"train": 32621, "train_ids": 1041, "query": 11659, "gallery": 82161}
 
 
 def find_root(folder) -> tuple[Path, str]:

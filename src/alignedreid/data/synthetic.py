@@ -19,8 +19,8 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from ..errors import ConfigError
 from ..io_utils import atomic_directory
+from . import sources
 from .names import DISTRACTOR_PID, JUNK_PID
-from .synthetic_layouts import LAYOUTS, MAX_CAMERAS, make_writer
 
 
 @dataclass(frozen=True)
@@ -40,18 +40,19 @@ class SyntheticSpec:
     train_images: int | None = None
     query_images: int | None = None
     gallery_images: int | None = None  # person images in the gallery, without distractors and junk
-    layout: str = "market1501"  # which source's layout to write (synthetic_layouts.LAYOUTS)
+    layout: str = "market1501"  # which registered source's layout to write (data/sources.py)
 
     def __post_init__(self):
+        writer = sources.REGISTRY[self.layout].writer if self.layout in sources.REGISTRY else sources.layouts.Writer
         checks = [
             (self.train_ids >= 2, "train_ids must be >= 2"),
             (self.test_ids >= 1, "test_ids must be >= 1"),
-            (self.layout in LAYOUTS, f"layout must be one of {', '.join(LAYOUTS)}, got {self.layout!r}"),
+            (self.layout in sources.REGISTRY, f"layout must be one of {', '.join(sources.REGISTRY)}, got {self.layout!r}"),
             (
-                2 <= self.cameras <= MAX_CAMERAS.get(self.layout, 9),
-                f"cameras must be between 2 and {MAX_CAMERAS.get(self.layout, 9)} for layout {self.layout} (camera digits in its file names)",
+                2 <= self.cameras <= writer.max_cameras,
+                f"cameras must be between 2 and {writer.max_cameras} for layout {self.layout} (camera digits in its file names)",
             ),
-            (self.junk == 0 or self.layout == "market1501", f"junk must be 0 for layout {self.layout}: only Market-1501 has junk images"),
+            (self.junk == 0 or writer.has_junk, f"junk must be 0 for layout {self.layout}: it has no junk images (Market-1501 has)"),
             (1 <= self.queries_per_id <= self.cameras, "queries_per_id must be between 1 and cameras"),
             (self.images_per_id > self.queries_per_id, "images_per_id must exceed queries_per_id"),
             (self.images_per_id >= 2, "images_per_id must be >= 2"),
@@ -230,12 +231,13 @@ def plan_images(spec: SyntheticSpec) -> list[tuple[str, int, int, int, str]]:
     return plan
 
 
-def generate(spec: SyntheticSpec, out_root: str | os.PathLike, cuhk03_images: str = "labeled") -> Path:
-    """Write the dataset in ``spec.layout`` to ``out_root`` (replaced atomically); for layout
-    cuhk03 into the ``cuhk03_images`` (labeled/detected) folder. Same spec -> identical bytes."""
+def generate(spec: SyntheticSpec, out_root: str | os.PathLike, options: dict | None = None) -> Path:
+    """Write the dataset in ``spec.layout`` to ``out_root`` (replaced atomically); ``options`` is the
+    dataset config section, for layouts with options (cuhk03.images: the labeled or detected
+    folder). Same spec -> identical bytes."""
     out_root = Path(out_root)
     with atomic_directory(out_root) as tmp:
-        writer = make_writer(spec.layout, tmp, spec.train_ids + spec.test_ids, cuhk03_images)
+        writer = sources.get(spec.layout).writer(tmp, spec.train_ids + spec.test_ids, options)
         made: set[Path] = set()
         cams = {c: _camera(spec.seed, c) for c in range(1, spec.cameras + 1)}
         idents: dict[int, dict] = {}

@@ -14,15 +14,17 @@ from pathlib import Path
 from .market_style import MARKET_FOLDERS
 from .names import format_name
 
-LAYOUTS = ("market1501", "dukemtmc", "cuhk03", "msmt17", "folder")
-MAX_CAMERAS = {"market1501": 9, "dukemtmc": 9, "cuhk03": 9, "msmt17": 99, "folder": 99}
 
+class Writer:
+    """Base of the layouts' writers; data/sources.py registers one per source. ``options`` is the
+    dataset config section (a layout reads its own keys from it, e.g. cuhk03.images)."""
 
-class _Writer:
     image_format = "JPEG"
     keeps_distractor_id = False  # True: distractors keep pid 0 (Market-1501's 0000 names)
+    has_junk = False  # the layout has junk images (pid -1)
+    max_cameras = 9  # cameras its file names can number (one digit in the Market-style names)
 
-    def __init__(self, root: Path, gallery_only_start: int):
+    def __init__(self, root: Path, gallery_only_start: int, options: dict | None = None):
         self.root = root
         self.next_distractor = gallery_only_start  # fresh ids for distractors (layouts without pid 0)
         self.counter: dict[int, int] = defaultdict(int)
@@ -37,25 +39,26 @@ class _Writer:
         pass
 
 
-class MarketWriter(_Writer):
+class MarketWriter(Writer):
     keeps_distractor_id = True
+    has_junk = True
 
     def path(self, split, pid, cam, frame, kind) -> Path:
         return self.root / MARKET_FOLDERS[split] / format_name(pid, cam, 1, frame, 1)
 
 
-class DukeWriter(_Writer):
+class DukeWriter(Writer):
     def path(self, split, pid, cam, frame, kind) -> Path:
         pid = self.pid_of(pid, kind)
         return self.root / "DukeMTMC-reID" / MARKET_FOLDERS[split] / f"{pid:04d}_c{cam}_f{frame:07d}.jpg"
 
 
-class CUHK03Writer(_Writer):
+class CUHK03Writer(Writer):
     image_format = "PNG"
 
-    def __init__(self, root, gallery_only_start, images="labeled"):
+    def __init__(self, root, gallery_only_start, options=None):
         super().__init__(root, gallery_only_start)
-        self.images = images
+        self.images = (options or {}).get("cuhk03", {}).get("images", "labeled")
 
     def path(self, split, pid, cam, frame, kind) -> Path:
         pid = self.pid_of(pid, kind)
@@ -63,11 +66,13 @@ class CUHK03Writer(_Writer):
         return self.root / "cuhk03-np" / self.images / MARKET_FOLDERS[split] / f"{pid:04d}_c{cam}_{self.counter[pid]}.png"
 
 
-class MSMT17Writer(_Writer):
+class MSMT17Writer(Writer):
     """The V1 release: train/ and test/ with one folder per label, four list files; every
     tenth image of an identity (from the third on) goes to list_val, as a validation split."""
 
-    def __init__(self, root, gallery_only_start):
+    max_cameras = 99
+
+    def __init__(self, root, gallery_only_start, options=None):
         super().__init__(root, gallery_only_start)
         self.labels: dict[tuple[str, int], int] = {}
         self.lines: dict[str, list[str]] = defaultdict(list)
@@ -90,19 +95,9 @@ class MSMT17Writer(_Writer):
             (self.root / "MSMT17_V1" / f"list_{lst}.txt").write_text("".join(line + "\n" for line in self.lines[lst]))
 
 
-class FolderWriter(_Writer):
+class FolderWriter(Writer):
+    max_cameras = 99
+
     def path(self, split, pid, cam, frame, kind) -> Path:
         pid = self.pid_of(pid, kind)
         return self.root / split / f"person_{pid:04d}" / f"c{cam}_{frame:06d}.jpg"
-
-
-def make_writer(layout: str, root: Path, last_pid: int, cuhk03_images: str = "labeled") -> _Writer:
-    if layout == "market1501":
-        return MarketWriter(root, last_pid)
-    if layout == "dukemtmc":
-        return DukeWriter(root, last_pid)
-    if layout == "cuhk03":
-        return CUHK03Writer(root, last_pid, cuhk03_images)
-    if layout == "msmt17":
-        return MSMT17Writer(root, last_pid)
-    return FolderWriter(root, last_pid)

@@ -14,7 +14,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from ..contracts import RERANK_K1, RERANK_K2, RERANK_LAMBDA, VARIANTS
+from ..contracts import VARIANTS
 from ..errors import PipelineError
 from ..io_utils import atomic_path, write_json
 from .distance import global_distance, unit_stripes_
@@ -42,7 +42,7 @@ class _Timer:
         return out
 
 
-def plan_variants(nq: int, ng: int, variants, rerank: bool, matrix_budget_gb: float, shortlist=None, k1: int = RERANK_K1) -> tuple[list[str], bool]:
+def plan_variants(nq: int, ng: int, variants, rerank: bool, matrix_budget_gb: float, shortlist: int | None, k1: int) -> tuple[list[str], bool]:
     """(variants to compute, whether global re-ranking runs from features on the fly). The square
     (q+g) distance matrices are used while the gallery-gallery one fits ``matrix_budget_gb``;
     beyond it the global re-ranking computes distance blocks on the fly, and the global+local
@@ -143,29 +143,20 @@ def rank_variant(dist, query: FeatureSet, gallery: FeatureSet, max_rank: int, to
     return det, tops
 
 
-def evaluate_features(
-    query: FeatureSet,
-    gallery: FeatureSet,
-    k1=RERANK_K1,
-    k2=RERANK_K2,
-    lam=RERANK_LAMBDA,
-    max_rank=50,
-    rerank=True,
-    variants=VARIANTS,
-    matrix_budget_gb: float = 8.0,
-    verification: dict | None = None,
-    shortlist: int | None = None,
-):
-    """Return (metrics dict, per-query DataFrame, timings) for the requested ``variants``; with
-    ``verification`` ({'fpr', 'variant'}) the metrics hold a ``verification`` entry too. Each
-    variant is ranked as soon as it is computed and then dropped; the distances given as block
-    functions (shortlists, re-ranking on the fly) are computed while they are ranked."""
+def evaluate_features(query: FeatureSet, gallery: FeatureSet, cfg: dict, verification: bool = True):
+    """Return (metrics dict, per-query DataFrame, timings) for the variants of ``cfg``, the validated
+    ``evaluation`` config section (every key present: variants, max_rank, matrix_budget_gb,
+    shortlist, rerank, verification); with ``verification`` the metrics hold a ``verification``
+    entry too. Each variant is ranked as soon as it is computed and then dropped; the distances
+    given as block functions (shortlists, re-ranking on the fly) are computed while they are ranked."""
+    rr, shortlist, max_rank = cfg["rerank"], cfg["shortlist"], cfg["max_rank"]
+    k1, k2, lam = rr["k1"], rr["k2"], rr["lambda"]
     t = _Timer()
-    wanted, on_the_fly = plan_variants(len(query), len(gallery), variants, rerank, matrix_budget_gb, shortlist, k1)
+    wanted, on_the_fly = plan_variants(len(query), len(gallery), cfg["variants"], rr["enabled"], cfg["matrix_budget_gb"], shortlist, k1)
     for f in (query, gallery):
         unit_stripes_(f.local)
     dists = _distances(t, query, gallery, wanted, on_the_fly, k1, k2, lam, shortlist)
-    extra = {"verification": verification_context(t, dists, query, gallery, verification, shortlist)} if verification else {}
+    extra = {"verification": verification_context(t, dists, query, gallery, cfg["verification"], shortlist)} if verification else {}
     dists = {v: dists[v] for v in wanted}
     metrics, rows = {}, []
     for name in wanted:
@@ -207,20 +198,7 @@ def _load_split_pair(query_npz, gallery_npz, local: bool) -> tuple[FeatureSet, F
 def _evaluate_files(query_npz, gallery_npz, eval_cfg: dict, verification: bool = True):
     query, gallery = _load_split_pair(query_npz, gallery_npz, needs_local(eval_cfg["variants"]))
     log.info("query %d x gallery %d; global %s, local %s", len(query), len(gallery), query.global_.shape[1:], query.local.shape[1:])
-    rr = eval_cfg["rerank"]
-    metrics, per_query, times = evaluate_features(
-        query,
-        gallery,
-        k1=rr["k1"],
-        k2=rr["k2"],
-        lam=rr["lambda"],
-        max_rank=eval_cfg["max_rank"],
-        rerank=rr["enabled"],
-        variants=eval_cfg["variants"],
-        matrix_budget_gb=eval_cfg["matrix_budget_gb"],
-        verification=eval_cfg["verification"] if verification else None,
-        shortlist=eval_cfg["shortlist"],
-    )
+    metrics, per_query, times = evaluate_features(query, gallery, eval_cfg, verification)
     return metrics, per_query, times, len(query), len(gallery)
 
 

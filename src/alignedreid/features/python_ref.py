@@ -12,9 +12,8 @@ from tqdm import tqdm
 
 from ..data.loader import eval_dataset
 from ..data.manifests import read_manifest
-from ..evaluation import rank
-from ..evaluation.distance import global_distance
 from ..evaluation.features_io import save_features
+from ..model import resolve_conv_impl
 
 log = logging.getLogger(__name__)
 
@@ -37,16 +36,6 @@ def extract(net, manifest: pd.DataFrame, height: int, width: int, batch_size: in
     return np.concatenate(gs).astype(np.float32), np.concatenate(ls).astype(np.float32)
 
 
-def quick_global_map(net, query: pd.DataFrame, gallery: pd.DataFrame, height: int, width: int) -> dict:
-    """Global-feature mAP / rank-1 of ``net`` on query vs gallery (no re-ranking)."""
-    qg, _ = extract(net, query, height, width)
-    gg, _ = extract(net, gallery, height, width)
-    cmc, mAP = rank(
-        global_distance(qg, gg), query.pid.to_numpy(), gallery.pid.to_numpy(), query.camid.to_numpy(), gallery.camid.to_numpy(), max_rank=10
-    )
-    return {"mAP": float(mAP), "rank1": float(cmc[0])}
-
-
 def sample_rows(n: int, size: int, seed: int = 0) -> np.ndarray:
     """The fixed, seeded sample of manifest rows that parity checks (all rows when size is 0 or >= n), sorted."""
     if size <= 0 or size >= n:
@@ -54,22 +43,12 @@ def sample_rows(n: int, size: int, seed: int = 0) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n, size, replace=False))
 
 
-def python_features(
-    ckpt,
-    depth: int,
-    manifest_csv,
-    out_npz,
-    height: int,
-    width: int,
-    conv_impl: str,
-    sample: int = 0,
-    device_target: str = "CPU",
-    flip: bool = False,
-) -> int:
+def python_features(ckpt, manifest_csv, out_npz, model_cfg: dict, sample: int, device_target: str, flip: bool) -> int:
     """Reference features from MindSpore Python inference (graph mode) on the trained checkpoint, for
     every manifest row or a fixed sample of ``sample`` rows (stored with their row numbers).
     Runs on ``device_target`` (the pipeline passes CPU: a float32 reference whatever the training
-    device, as the C++ program computes). Returns the number of rows computed."""
+    device, as the C++ program computes). ``model_cfg`` is the validated ``model`` section (depth,
+    height, width, conv_impl). Returns the number of rows computed."""
     from ..checkpoint import load_trained
 
     ms.set_context(mode=ms.GRAPH_MODE)
@@ -77,7 +56,7 @@ def python_features(
     df = read_manifest(manifest_csv)
     rows = sample_rows(len(df), sample)
     sub = df.iloc[rows].reset_index(drop=True)
-    net = load_trained(ckpt, depth, conv_impl)
-    g, l = extract(net, sub, height, width, flip=flip)
+    net = load_trained(ckpt, model_cfg["depth"], resolve_conv_impl(model_cfg["conv_impl"], device_target))
+    g, l = extract(net, sub, model_cfg["height"], model_cfg["width"], flip=flip)
     save_features(out_npz, g, l, sub.pid, sub.camid, sub.path, row=None if len(rows) == len(df) else rows)
     return len(rows)

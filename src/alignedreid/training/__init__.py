@@ -1,25 +1,12 @@
 """Training: the typed job (job), the loop and its parts (loop, step, checkpoints, steplog,
 watchdog), the launchers (launch: in-process, msrun, rank table; slurm_node; worker), and the
-training-only pieces (losses, sampler, lr_schedule, augment).
+training-only pieces (losses, lr_schedule, augment, quick_eval).
 
-This module imports nothing heavy: the Snakefile reads TRAINING_CODE at parse time.
+This module imports nothing heavy (code_closure reads files with the standard library).
 """
 
-# Modules whose code defines what a training run computes, relative to src/alignedreid: part of the
-# run's fingerprint (a change discards epoch checkpoints) and declared as inputs of rule train
-# (a change re-runs it).
-TRAINING_CODE = (
-    "model.py",
-    "checkpoint.py",
-    "data/loader.py",
-    "training/loop.py",
-    "training/step.py",
-    "training/checkpoints.py",
-    "training/steplog.py",
-    "training/losses.py",
-    "training/augment.py",
-    "training/sampler.py",
-    "training/lr_schedule.py",
-    "training/job.py",
-    "training/worker.py",
-)
+from ..code_closure import package_closure, relative_names
+
+# The modules a training process runs, relative to src/alignedreid (the training worker's import
+# closure): part of the run's fingerprint (a change discards epoch checkpoints).
+TRAINING_CODE = relative_names(package_closure("training/worker.py"))

@@ -1,0 +1,112 @@
+"""Which package modules a piece of code runs: the import closure of a file, found statically.
+
+The rules declare the package modules their script runs as inputs (``code``), so that editing
+one re-runs the rule (Snakemake's code trigger sees only the rule's own script); the training
+fingerprint hashes the training worker's modules. Both lists come from here: every ``import`` and
+``from ... import`` of the file -- at the top or inside a function (the lazy imports run too) --
+that names a module of this package, followed recursively. Importing a sub-module runs its
+parent packages' ``__init__.py``, so those count as well. Standard library only (ast): the
+Snakefile calls this at parse time. docs/architecture.md §2.
+"""
+
+from __future__ import annotations
+
+import ast
+from functools import cache
+from pathlib import Path
+
+PACKAGE = "alignedreid"
+PACKAGE_ROOT = Path(__file__).resolve().parent
+
+
+def _module_file(name: str) -> Path | None:
+    """The file of package module ``name`` (dotted, starting with the package), or None."""
+    parts = name.split(".")
+    if parts[0] != PACKAGE:
+        return None
+    base = PACKAGE_ROOT.joinpath(*parts[1:])
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _module_name(path: Path) -> str | None:
+    """The dotted name of a file inside the package (None outside it)."""
+    try:
+        rel = path.resolve().relative_to(PACKAGE_ROOT)
+    except ValueError:
+        return None
+    parts = [PACKAGE, *rel.with_suffix("").parts]
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _with_parents(name: str) -> list[str]:
+    parts = name.split(".")
+    return [".".join(parts[: i + 1]) for i in range(len(parts))]
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Dotted names of the package modules ``path`` imports directly (with their parent packages)."""
+    path = Path(path)
+    tree = ast.parse(path.read_text(), filename=str(path))
+    own = _module_name(path)
+    is_package = path.name == "__init__.py"
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:  # relative: resolved against this module's package
+                if own is None:
+                    continue
+                anchor = own.split(".")
+                anchor = anchor if is_package else anchor[:-1]
+                anchor = anchor[: len(anchor) - (node.level - 1)]
+                base = ".".join(anchor + ([node.module] if node.module else []))
+            else:
+                base = node.module or ""
+            # "from a.b import c": a.b.c when c is a module, else an attribute of a.b
+            names = [f"{base}.{a.name}" if _module_file(f"{base}.{a.name}") else base for a in node.names]
+        else:
+            continue
+        for name in names:
+            for part in _with_parents(name):
+                if _module_file(part):
+                    found.add(part)
+    return found
+
+
+@cache
+def _closure_of(path: Path) -> frozenset[Path]:
+    seen: set[Path] = set()
+    todo = [path]
+    while todo:
+        current = todo.pop()
+        for name in imported_modules(current):
+            f = _module_file(name)
+            if f is not None and f not in seen:
+                seen.add(f)
+                todo.append(f)
+    own = _module_name(path)
+    if own is not None:  # the file itself, when it is a package module
+        seen.update(_module_file(p) for p in _with_parents(own) if _module_file(p))
+    return frozenset(seen)
+
+
+def package_closure(*entries) -> list[Path]:
+    """Every package module the files ``entries`` run, sorted: their imports, followed recursively.
+    An entry is a path, or a path relative to the package root (e.g. "training/worker.py")."""
+    files: set[Path] = set()
+    for entry in entries:
+        p = Path(entry)
+        p = p if p.is_absolute() or p.exists() else PACKAGE_ROOT / p
+        if not p.is_file():
+            raise FileNotFoundError(f"code closure: {entry} is not a file (relative names are read under {PACKAGE_ROOT})")
+        files |= _closure_of(p.resolve())
+    return sorted(files)
+
+
+def relative_names(files) -> tuple[str, ...]:
+    """Package-relative names ("training/job.py") of module files."""
+    return tuple(str(Path(f).relative_to(PACKAGE_ROOT)) for f in files)

@@ -1,0 +1,104 @@
+"""Each rule's code inputs are the import closure of its script (alignedreid.code_closure): checked
+against the rules' text and against what Python really imports."""
+
+import ast
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from alignedreid.code_closure import PACKAGE_ROOT, imported_modules, package_closure, relative_names
+
+REPO = Path(__file__).resolve().parents[2]
+RULES = sorted((REPO / "workflow" / "rules").glob("*.smk"))
+SCRIPTS = REPO / "workflow" / "scripts"
+
+
+def rule_blocks():
+    """(rule name, its text) of every rule in workflow/rules."""
+    for f in RULES:
+        parts = re.split(r"(?m)^\s*rule (\w+):\n", f.read_text())
+        yield from zip(parts[1::2], parts[2::2])
+
+
+def test_every_rule_with_a_script_declares_that_scripts_code():
+    seen = 0
+    for name, body in rule_blocks():
+        script = re.search(r'script:\s*\n\s*"\.\./scripts/(\w+\.py)"', body)
+        if not script:
+            continue
+        seen += 1
+        code = re.search(r"code=script_code\(([^)]*)\)", body)
+        assert code, f"rule {name}: no code=script_code(...) input"
+        assert code.group(1).split(",")[0].strip().strip('"') == script.group(1), f"rule {name}: code of another script"
+        assert re.search(r"package_sources|code=\[", body) is None, f"rule {name}: a hand-written code list"
+    assert seen >= 18
+
+
+def _python_imports(script: Path) -> set[str]:
+    """The package modules Python loads when it runs the script's module-level imports."""
+    tree = ast.parse(script.read_text())
+    imports = "\n".join(ast.unparse(n) for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom)))
+    code = imports + "\nimport json, sys\nprint(json.dumps(sorted(m for m in sys.modules if m == 'alignedreid' or m.startswith('alignedreid.'))))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO, timeout=300)
+    return set(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def _files(modules) -> set[str]:
+    out = set()
+    for m in modules:
+        rel = PACKAGE_ROOT.joinpath(*m.split(".")[1:])
+        out.add(str(rel.parent / f"{rel.name}.py" if m != "alignedreid" and Path(f"{rel}.py").is_file() else rel / "__init__.py"))
+    return out
+
+
+def missing_from(declared, script: Path, loaded: set[str]) -> set[str]:
+    """Package modules Python loaded for ``script`` that ``declared`` (a rule's code list) lacks."""
+    return _files(loaded) - {str(Path(d)) for d in declared}
+
+
+@pytest.mark.parametrize("script", sorted(p.name for p in SCRIPTS.glob("*.py")))
+def test_closure_holds_every_module_python_loads(script):
+    """Static closure >= what Python imports at the script's module level (the closure also
+    follows imports inside functions, which run later)."""
+    path = SCRIPTS / script
+    declared = [str(f) for f in package_closure(path)]
+    assert missing_from(declared, path, _python_imports(path)) == set()
+
+
+def test_the_check_fails_when_a_rule_list_misses_a_module():
+    path = SCRIPTS / "parity.py"
+    loaded = _python_imports(path)
+    declared = [str(f) for f in package_closure(path) if not str(f).endswith("evaluation/distance.py")]
+    assert missing_from(declared, path, loaded) == {str(PACKAGE_ROOT / "evaluation" / "distance.py")}
+
+
+def test_closure_follows_lazy_relative_and_package_imports(tmp_path):
+    entry = tmp_path / "stage.py"
+    entry.write_text(
+        "from alignedreid.evaluation import rank\n\ndef later():\n    from alignedreid.data import sources\n    import alignedreid.features.parity\n"
+    )
+    names = relative_names(package_closure(entry))
+    for expected in (
+        "__init__.py",
+        "evaluation/__init__.py",
+        "evaluation/ranking.py",
+        "data/sources.py",
+        "data/market_style.py",
+        "features/parity.py",
+    ):
+        assert expected in names
+    assert "training/loop.py" not in names
+    # relative imports resolve against the importing module's package
+    assert "alignedreid.evaluation.distance" in imported_modules(PACKAGE_ROOT / "evaluation" / "rerank.py")
+
+
+def test_training_code_is_the_workers_closure():
+    from alignedreid.training import TRAINING_CODE
+
+    assert TRAINING_CODE == relative_names(package_closure("training/worker.py"))
+    for needed in ("training/loop.py", "training/quick_eval.py", "data/sampler.py", "model.py", "checkpoint.py"):
+        assert needed in TRAINING_CODE
