@@ -5,7 +5,9 @@ one re-runs the rule (Snakemake's code trigger sees only the rule's own script);
 fingerprint hashes the training worker's modules. Both lists come from here: every ``import`` and
 ``from ... import`` of the file -- at the top or inside a function (the lazy imports run too) --
 that names a module of this package, followed recursively. Importing a sub-module runs its
-parent packages' ``__init__.py``, so those count as well. Standard library only (ast): the
+parent packages' ``__init__.py``, so those count as well; a package's attributes that are loaded
+on first use are declared in its ``_LAZY_EXPORTS`` (evaluation/__init__.py) and followed to their
+sub-module. Standard library only (ast): the
 Snakefile calls this at parse time. docs/architecture.md §2.
 """
 
@@ -41,6 +43,28 @@ def _module_name(path: Path) -> str | None:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+@cache
+def lazy_exports(package: str) -> dict[str, str]:
+    """A package's attributes loaded on first use: the ``_LAZY_EXPORTS`` dict literal of its
+    ``__init__.py`` (attribute -> sub-module), {} when it has none."""
+    f = _module_file(package)
+    if f is None or f.name != "__init__.py":
+        return {}
+    for node in ast.parse(f.read_text()).body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "_LAZY_EXPORTS" for t in node.targets):
+            return ast.literal_eval(node.value)
+    return {}
+
+
+def _from_import(base: str, name: str) -> str:
+    """The module ``from base import name`` loads: base.name when that is a module (or a lazy
+    export's sub-module), else base itself (an attribute)."""
+    if _module_file(f"{base}.{name}"):
+        return f"{base}.{name}"
+    lazy = lazy_exports(base).get(name)
+    return f"{base}.{lazy}" if lazy else base
+
+
 def _with_parents(name: str) -> list[str]:
     parts = name.split(".")
     return [".".join(parts[: i + 1]) for i in range(len(parts))]
@@ -66,8 +90,7 @@ def imported_modules(path: Path) -> set[str]:
                 base = ".".join(anchor + ([node.module] if node.module else []))
             else:
                 base = node.module or ""
-            # "from a.b import c": a.b.c when c is a module, else an attribute of a.b
-            names = [f"{base}.{a.name}" if _module_file(f"{base}.{a.name}") else base for a in node.names]
+            names = [_from_import(base, a.name) for a in node.names]
         else:
             continue
         for name in names:

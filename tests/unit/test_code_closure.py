@@ -92,6 +92,10 @@ def test_closure_follows_lazy_relative_and_package_imports(tmp_path):
     ):
         assert expected in names
     assert "training/loop.py" not in names
+    # a package's lazy exports: one module of evaluation/ does not bring the others
+    only = tmp_path / "one.py"
+    only.write_text("from alignedreid.evaluation.distance import global_distance\n")
+    assert {n for n in relative_names(package_closure(only)) if n.startswith("evaluation/")} == {"evaluation/__init__.py", "evaluation/distance.py"}
     # relative imports resolve against the importing module's package
     assert "alignedreid.evaluation.distance" in imported_modules(PACKAGE_ROOT / "evaluation" / "rerank.py")
 
@@ -100,5 +104,7 @@ def test_training_code_is_the_workers_closure():
     from alignedreid.training import TRAINING_CODE
 
     assert TRAINING_CODE == relative_names(package_closure("training/worker.py"))
-    for needed in ("training/loop.py", "training/quick_eval.py", "data/sampler.py", "model.py", "checkpoint.py"):
+    for needed in ("training/loop.py", "training/quick_eval.py", "data/sampler.py", "model.py", "checkpoint.py", "evaluation/ranking.py"):
         assert needed in TRAINING_CODE
+    for unused in ("evaluation/rerank.py", "evaluation/local.py", "evaluation/run.py", "report.py"):  # editing them keeps epoch checkpoints
+        assert unused not in TRAINING_CODE

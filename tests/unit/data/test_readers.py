@@ -2,6 +2,7 @@
 refuses each broken variant with an error naming the file."""
 
 import re
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -212,3 +213,20 @@ def test_own_folder_ignores_stray_files_at_split_level(tmp_path):
     summary = write_manifests(root, tmp_path / "out", None, source="folder", folder={"camera_pattern": r"cam(?P<cam>\d+)_"})
     assert ".DS_Store" in summary["splits"]["train"]["ignored_files"] and "Thumbs.db" in summary["splits"]["query"]["ignored_files"]
     assert {"README.txt", ".ipynb_checkpoints"} <= set(summary["splits"]["gallery"]["ignored_files"])
+
+
+def test_each_reader_lists_its_release_directly(tmp_path):
+    """The reader modules themselves (the registry wires them into prepare_dataset)."""
+    from alignedreid.data import market_style, msmt17, own_folder
+
+    duke = market_style.list_dataset(make_duke(tmp_path / "d"), market_style.DUKEMTMC)
+    train = duke.splits["train"].frame
+    assert duke.source == "dukemtmc" and len(train) == 4
+    assert (Path(train.path[0]).name, int(train.pid[0]), int(train.camid[0])) == ("0005_c1_f0051234.jpg", 5, 0)
+    with pytest.raises(DatasetError, match="DukeMTMC-reID"):
+        market_style.list_dataset(tmp_path / "d", market_style.MARKET1501)  # another release's layout, named
+    listed = msmt17.list_dataset(make_msmt17(tmp_path / "m"))
+    assert listed.source == "msmt17" and not any("0999" in str(p) for p in listed.splits["train"].frame.path)  # the lists are the truth
+    own = own_folder.list_dataset(make_own_folder(tmp_path / "o"), r"cam(?P<cam>\d+)")
+    gallery = own.splits["gallery"].frame
+    assert list(gallery.identity) == ["carol", "carol", "dave"] and own.extra["camera_ids"] == {"1": 0, "2": 1, "10": 2}

@@ -198,3 +198,17 @@ def test_import_checkpoint_checks_and_copies(checkpoint, tmp_path):
     with pytest.raises(CheckpointError, match=r"parameter 'local_conv.weight' has shape \(8, 256, 1, 1\), .* expects \(8, 512, 1, 1\)"):
         import_checkpoint(tmp_path / "wrapped.ckpt", 18, 64, 32, tmp_path / "t2")  # wrapper prefix stripped, shape named
     assert not (tmp_path / "t2" / "model.ckpt").exists()
+
+
+def test_onnx_runtime_parity_on_the_reference_sample(data, checkpoint, tmp_path):
+    from alignedreid.features.onnx_ref import onnx_parity
+
+    written = export_model(checkpoint, tmp_path, {"depth": 18, "height": 64, "width": 32}, {"batch_size": 1, "formats": ["ONNX"]}, "CPU")
+    model = {"depth": 18, "height": 64, "width": 32, "conv_impl": "native"}
+    python_features(checkpoint, data / "query.csv", tmp_path / "q.npz", model, 2, "CPU", False)  # a 2-row sample, as parity has
+    res = onnx_parity(written["ONNX"], [data / "query.csv"], [tmp_path / "q.npz"], 64, 32, 1e-4)
+    assert res["ok"] and res["rows_compared"] == 2 and res["max_abs_diff"] < 1e-4
+    ref = load_features(tmp_path / "q.npz")
+    save_features(tmp_path / "off.npz", ref.global_, ref.local + 1e-3, ref.pid, ref.camid, ref.path, row=ref.row)
+    off = onnx_parity(written["ONNX"], [data / "query.csv"], [tmp_path / "off.npz"], 64, 32, 1e-4)
+    assert not off["ok"] and off["local_max_abs_diff"] == pytest.approx(1e-3, rel=0.05)

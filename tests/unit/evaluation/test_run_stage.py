@@ -1,22 +1,16 @@
-"""The report rendered from hand-made stage outputs, the evaluate stage on small features, and
-the file helpers everything relies on."""
+"""The evaluate stage (evaluation/run.py run_evaluation) on small feature files."""
 
-import hashlib
 import json
-import re
 
 import numpy as np
 import pandas as pd
-import pytest
 from PIL import Image
 
 from alignedreid.config import resolve
 from alignedreid.contracts import VARIANTS
 from alignedreid.evaluation.features_io import save_features
 from alignedreid.evaluation.run import run_evaluation
-from alignedreid.io_utils import atomic_directory, atomic_path, sha256_of, write_json
-from alignedreid.report import write_report
-from tests.conftest import report_numbers
+from alignedreid.io_utils import write_json
 
 
 def _stage_outputs(tmp_path, parity_diff=2e-6):
@@ -94,76 +88,3 @@ def test_evaluate_stage_writes_every_variant(tmp_path):
         assert len(m[v]["cmc"]) == 4 and m[v]["num_valid_queries"] == 2 and m[v]["cmc"][-1] == 1.0  # 2 true matches each in top 4
     pq = pd.read_csv(tmp_path / "per_query.csv")
     assert len(pq) == 2 * len(VARIANTS) and set(pq.variant) == set(VARIANTS)
-
-
-def test_report_shows_the_numbers_it_was_given(tmp_path):
-    inputs, bench, logs = _stage_outputs(tmp_path)
-    config = resolve({})
-    write_report(tmp_path / "report.html", inputs, config, bench, logs, {s: logs[f"infer_cpp_{s}"] for s in ("query", "gallery")})
-    html = (tmp_path / "report.html").read_text()
-    m = json.loads((tmp_path / "metrics.json").read_text())
-    shown = report_numbers(html)
-    for v in VARIANTS:
-        assert float(shown[f"{v}.mAP"]) == pytest.approx(100 * m[v]["mAP"], abs=0.05)
-    assert float(shown["parity"]) == pytest.approx(2e-6, rel=0.01)
-    assert "<span data-where='train'>SLURM job 77 on node3</span>" in html
-    assert "<span data-where='infer_cpp_query'>this host</span>" in html
-    assert "800 ms (seed: 79 ms on one Ascend 910)" in html and "250.5" in html
-    assert "SYNTHETIC" in html and "trained from scratch" in html and "ABOVE" not in html
-    assert not re.search(r"{{|{%", html)  # the template rendered completely
-
-
-def test_report_flags_parity_beyond_tolerance_on_top(tmp_path):
-    inputs, bench, logs = _stage_outputs(tmp_path, parity_diff=3e-3)
-    write_report(tmp_path / "r.html", inputs, resolve({}), bench, logs, {s: logs[f"infer_cpp_{s}"] for s in ("query", "gallery")})
-    html = (tmp_path / "r.html").read_text()
-    body = html.split("<h1>")[1]
-    assert body.index("C++ and Python features differ by 3.00e-03") < body.index("<h2>")  # a warning above every section
-    assert "ABOVE" in html
-
-
-@pytest.mark.parametrize(
-    "train_src,eval_src,seed_shown,names",
-    [
-        ("market1501", None, True, ("Market-1501", "Market-1501")),
-        ("market1501", "cuhk03", False, ("Market-1501", "CUHK03-NP detected")),
-        ("dukemtmc", None, False, ("DukeMTMC-reID", "DukeMTMC-reID")),
-    ],
-)
-def test_report_names_datasets_and_shows_seed_only_for_market(tmp_path, train_src, eval_src, seed_shown, names):
-    inputs, bench, logs = _stage_outputs(tmp_path)
-    summary = json.loads((tmp_path / "summary.json").read_text())
-    write_json(tmp_path / "summary.json", {**summary, "source": train_src})
-    if eval_src:
-        write_json(tmp_path / "eval_summary.json", {**summary, "source": eval_src, "cuhk03_images": "detected"})
-        inputs["eval_summary"] = tmp_path / "eval_summary.json"
-    write_report(tmp_path / "r.html", inputs, resolve({}), bench, logs, {s: logs[f"infer_cpp_{s}"] for s in ("query", "gallery")})
-    html = (tmp_path / "r.html").read_text()
-    assert ("seed mAP" in html) is seed_shown
-    assert f'<b data-fact="trained_on">{names[0]}</b>' in html and f'<b data-fact="evaluated_on">{names[1]}</b>' in html
-    assert ("(cross-domain)" in html) is bool(eval_src) and '<b data-fact="flip">off</b>' in html
-    assert "SYNTHETIC" not in html
-
-
-def test_atomic_helpers_leave_nothing_half_written(tmp_path):
-    target = tmp_path / "out.txt"
-    with pytest.raises(RuntimeError):
-        with atomic_path(target) as tmp:
-            tmp.write_text("partial")
-            raise RuntimeError("killed")
-    assert not target.exists() and list(tmp_path.iterdir()) == []
-    with atomic_path(target) as tmp:
-        tmp.write_text("done")
-    assert target.read_text() == "done"
-    folder = tmp_path / "dir"
-    folder.mkdir()
-    (folder / "old").write_text("1")
-    with pytest.raises(RuntimeError):
-        with atomic_directory(folder) as tmp:
-            (tmp / "new").write_text("2")
-            raise RuntimeError("killed")
-    assert [p.name for p in folder.iterdir()] == ["old"] and len(list(tmp_path.iterdir())) == 2
-    with atomic_directory(folder) as tmp:
-        (tmp / "new").write_text("2")
-    assert [p.name for p in folder.iterdir()] == ["new"]
-    assert sha256_of(target, chunk=3) == hashlib.sha256(b"done").hexdigest()  # read in several chunks

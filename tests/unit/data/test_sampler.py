@@ -1,8 +1,9 @@
+"""The P x K identity sampler (data/sampler.py)."""
+
 import numpy as np
 import pytest
 
 from alignedreid.data.sampler import IdentitySampler
-from alignedreid.training.lr_schedule import warmup_cosine
 
 
 def test_pk_sampler_structure_and_determinism():
@@ -27,16 +28,3 @@ def test_ranks_get_disjoint_identities():
     assert sum(len(s) for s in shares) == 16
     with pytest.raises(ValueError):
         IdentitySampler(pids, 2, rank=4, world_size=4)
-
-
-def test_warmup_cosine():
-    lrs = warmup_cosine(0.0, 0.05, 3.5e-6, warmup_epochs=6, total_epochs=300, steps_per_epoch=93)
-    assert len(lrs) == 300 * 93
-    warm = 6 * 93
-    assert lrs[0] == pytest.approx(0.05 / warm)
-    assert lrs[warm - 1] == pytest.approx(0.05)
-    assert np.all(np.diff(lrs[:warm]) > 0)
-    assert np.all(np.diff(lrs[warm:]) <= 1e-9)
-    assert lrs[-1] == pytest.approx(3.5e-6, rel=1e-3)
-    mid = warm + (len(lrs) - warm) // 2
-    assert lrs[mid] == pytest.approx((0.05 + 3.5e-6) / 2, rel=1e-2)

@@ -22,7 +22,7 @@ from alignedreid.training.step import build_loss_scaler, build_optimizer, use_gr
 from alignedreid.training.steplog import COLUMNS, StepLog
 from alignedreid.training.watchdog import StallWatchdog
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def make_job(tmp_path, **train):
@@ -226,3 +226,30 @@ def test_execution_modes():
     assert build_loss_scaler(t) is None
     assert isinstance(build_loss_scaler({**t, "loss_scale": 128}), ms.amp.StaticLossScaler)
     assert isinstance(build_loss_scaler({**t, "loss_scale": "dynamic"}), ms.amp.DynamicLossScaler)
+
+
+def test_worker_stops_with_a_message_when_inputs_are_missing(tmp_path, caplog):
+    from alignedreid.training.worker import main
+
+    job = make_job(tmp_path)
+    (tmp_path / "train.csv").unlink()
+    with pytest.raises(SystemExit) as stop:
+        main(["--job", str(job.save(tmp_path / "job.json"))])
+    assert stop.value.code == 1
+    assert "train.csv" in caplog.text
+
+
+def test_build_run_sizes_an_epoch_from_the_manifest(tmp_path):
+    from PIL import Image
+
+    from alignedreid.training.loop import build_run
+
+    rows = []
+    for pid in range(1, 5):
+        for k in range(4):
+            p = tmp_path / f"{pid}_{k}.jpg"
+            Image.new("RGB", (32, 64), (40 * pid, 10 * k, 90)).save(p)
+            rows.append(f"{p},{pid},{k % 2}")
+    (tmp_path / "train.csv").write_text("path,pid,camid\n" + "\n".join(rows) + "\n")
+    run = build_run(make_job(tmp_path, batch_size=8, num_instances=4, epochs=1, quick_eval=False))
+    assert run.num_classes == 4 and run.steps == 2  # 4 identities x 4 instances / 8 per step

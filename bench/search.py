@@ -1,0 +1,197 @@
+"""Search throughput (issue: search): a batch of query crops against a Market-size gallery whose
+features exist, through the search stage's own functions -- listing (decode check, sha256), the C++
+program on the queries (feature extraction included), the two-stage global + local ranking with
+``search.shortlist``, matches.csv and the page. Each precision runs in a fresh process whose peak
+RSS is sampled; the C++ program's own peak comes from the kernel's child accounting.
+
+  python bench/search.py [--queries 1000] [--gallery 15913] [--shortlist 200] [--precisions fp32 int8]
+      [--depth 50 --height 256 --width 128] [--exe results/infer/bin/aligned_infer] [--work /tmp/alignedreid-search-bench]
+
+The network is a ResNet-``depth`` with random weights and randomised BatchNorm (bench/int8.py);
+the queries are the demo generator's crops under arbitrary names in nested folders; the gallery's
+features are synthetic (unit-length stripes), written as the evaluation gallery's feature file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import PeakRSS, print_table  # noqa: E402
+from int8 import cpu_flags, make_checkpoint  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _queries(work: Path, n: int) -> Path:
+    """``n`` crops of the demo generator copied under arbitrary names into nested folders."""
+    import pandas as pd
+
+    from alignedreid.config import resolve
+    from alignedreid.data.prepare import prepare_dataset
+
+    folder = work / f"queries_{n}"
+    if folder.is_dir():
+        return folder
+    data = work / "data"
+    spec = {"seed": 5, "train_ids": 40, "test_ids": max(8, -(-n // 10)), "images_per_id": 11, "queries_per_id": 1, "distractors": 0, "junk": 0}
+    prepare_dataset(resolve({"dataset": {"synthetic": spec}})["dataset"], data, work_dir=data, workers=2)
+    paths = pd.read_csv(data / "gallery.csv").path.head(n)
+    for i, p in enumerate(paths):
+        dst = folder / f"camera {i % 7}" / f"crop-{i:05d} ({i % 3}).jpg"
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(p, dst)
+    return folder
+
+
+def _gallery(work: Path, n: int, dim: int, stripes: int) -> Path:
+    from alignedreid.evaluation.features_io import save_features
+
+    path = work / f"gallery_{n}_{stripes}x{dim}.npz"
+    if path.is_file():
+        return path
+    rng = np.random.default_rng(0)
+    glob = rng.standard_normal((n, dim), dtype=np.float32)
+    loc = rng.standard_normal((n, stripes, dim), dtype=np.float32)
+    loc /= np.linalg.norm(loc, axis=2, keepdims=True)
+    save_features(path, glob, loc, np.arange(n) // 4 + 1, np.arange(n) % 6, [f"gallery/{i}.jpg" for i in range(n)])
+    return path
+
+
+def _run(args_json: str, out_json: str) -> None:
+    """One precision in a fresh process: the search stage's functions, timed, peak RSS sampled."""
+    import logging
+
+    from alignedreid.search import cached_features, list_images, search, write_search_report
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    a = json.loads(Path(args_json).read_text())
+    work = Path(a["work"]) / f"run_{a['precision']}"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    times = {}
+    with PeakRSS() as mem:
+        t = time.perf_counter()
+        list_images(a["queries"], work / "queries.csv", work / "skipped.txt", "queries")
+        times["list + decode check + sha256"] = time.perf_counter() - t
+        t = time.perf_counter()
+        cached_features(
+            work / "queries.csv",
+            work / "queries.npz",
+            work / "cache",
+            a["exe"],
+            a["model"],
+            a["height"],
+            a["width"],
+            16,
+            a["threads"],
+            a["precision"],
+            "latency",
+            False,
+        )
+        times["query features (C++ program)"] = time.perf_counter() - t
+        t = time.perf_counter()
+        verification = {"variant": "global_local", "threshold": 1.5, "target_fpr": 1e-3, "tpr": 0.9}
+        _, ng = search(work / "queries.npz", a["gallery"], verification, work / "matches.csv", a["top_k"], a["shortlist"])
+        times[f"rank: global + local, shortlist {a['shortlist']}"] = time.perf_counter() - t
+        t = time.perf_counter()
+        write_search_report(work / "matches.csv", verification, work / "report.html", ng, work / "skipped.txt")
+        times["page (first 200 queries)"] = time.perf_counter() - t
+    child_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    Path(out_json).write_text(json.dumps({"times": times, "peak": mem.peak, "child_peak": child_kb * 1024}))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--queries", type=int, default=1000)
+    ap.add_argument("--gallery", type=int, default=15913)
+    ap.add_argument("--shortlist", type=int, default=200)
+    ap.add_argument("--top-k", type=int, default=10)
+    ap.add_argument("--precisions", nargs="+", default=["fp32", "int8"])
+    ap.add_argument("--depth", type=int, default=50)
+    ap.add_argument("--height", type=int, default=256)
+    ap.add_argument("--width", type=int, default=128)
+    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--exe", help="the built C++ program (default: build one into the work folder)")
+    ap.add_argument("--work", default="/tmp/alignedreid-search-bench")
+    args = ap.parse_args()
+
+    from alignedreid.export import export_model
+
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    ckpt = work / f"random_r{args.depth}.ckpt"
+    if not ckpt.is_file():
+        make_checkpoint(ckpt, args.depth)
+    if not (work / "model.onnx").is_file():
+        export_model(ckpt, work, {"depth": args.depth, "height": args.height, "width": args.width}, {"batch_size": 1, "formats": ["ONNX"]}, "CPU")
+    dim, stripes = (512 if args.depth < 50 else 2048), args.height // 32  # the model's global width and stripe count
+    queries, gallery = _queries(work, args.queries), _gallery(work, args.gallery, dim, stripes)
+    models = {"fp32": work / "model.onnx"}
+    if "int8" in args.precisions and not (work / "int8" / "model.xml").is_file():
+        from alignedreid.quantize import quantize_model
+
+        quantize_model(work / "model.onnx", work / "data" / "train.csv", work / "int8", args.height, args.width, 300, 0)
+    models["int8"] = work / "int8" / "model.xml"
+    exe = Path(args.exe) if args.exe else work / "build" / "aligned_infer"
+    if not exe.is_file():
+        subprocess.run(
+            ["bash", str(REPO / "ascend310_infer/build.sh"), "cpu", str(exe.parent)], check=True, env={**os.environ, "PYTHON": sys.executable}
+        )
+
+    flags = cpu_flags()
+    isa = ", ".join(f for f in ("avx2", "avx512f", "avx512_vnni", "avx512_bf16") if f in flags) or "unknown"
+    rows = []
+    for prec in args.precisions:
+        spec = {
+            "work": str(work),
+            "precision": prec,
+            "queries": str(queries),
+            "gallery": str(gallery),
+            "model": str(models[prec]),
+            "exe": str(exe),
+            "height": args.height,
+            "width": args.width,
+            "threads": args.threads,
+            "shortlist": args.shortlist,
+            "top_k": args.top_k,
+        }
+        (work / "args.json").write_text(json.dumps(spec))
+        proc = mp.get_context("spawn").Process(target=_run, args=(str(work / "args.json"), str(work / "out.json")))
+        proc.start()
+        proc.join()
+        if proc.exitcode:
+            raise SystemExit(f"search bench ({prec}) failed with exit code {proc.exitcode}")
+        res = json.loads((work / "out.json").read_text())
+        total = sum(res["times"].values())
+        for part, sec in res["times"].items():
+            rows.append([prec, part, f"{sec:.1f}", ""])
+        rows.append(
+            [
+                prec,
+                "**all**",
+                f"{total:.1f}",
+                f"**{args.queries / total:.1f} queries/s**; peak RSS {res['peak'] / 2**30:.2f} GiB (C++ program {res['child_peak'] / 2**30:.2f} GiB)",
+            ]
+        )
+    print_table(
+        f"search: {args.queries} query crops vs a {args.gallery}-image gallery ({stripes} x {dim}-d stripes, features on disk), ResNet-{args.depth} "
+        f"{args.height}x{args.width}, top {args.top_k}, {args.threads} threads, CPU flags: {isa}",
+        ["precision", "part", "time s", "throughput / memory"],
+        rows,
+    )
+
+
+if __name__ == "__main__":
+    main()

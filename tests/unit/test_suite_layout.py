@@ -1,0 +1,21 @@
+"""The unit tests mirror the package: tests/unit/<sub-package>/ for each sub-package, and every
+module is imported by a test of its own (not only reached through a stage function)."""
+
+from pathlib import Path
+
+from alignedreid.code_closure import PACKAGE_ROOT, _module_name, imported_modules
+
+UNIT = Path(__file__).resolve().parent
+
+
+def test_unit_test_folders_are_package_folders():
+    sub_packages = {p.parent.name for p in PACKAGE_ROOT.glob("*/__init__.py")}
+    folders = {p.name for p in UNIT.iterdir() if p.is_dir() and p.name != "__pycache__"}
+    assert folders <= sub_packages, f"tests/unit/ folders without a package folder: {sorted(folders - sub_packages)}"
+
+
+def test_every_module_is_imported_by_a_test():
+    tests = Path(__file__).resolve().parents[1]
+    imported = set().union(*(imported_modules(f) for f in tests.rglob("test_*.py")))
+    modules = {_module_name(f) for f in PACKAGE_ROOT.rglob("*.py") if f.name != "__init__.py"}
+    assert sorted(modules - imported) == []
