@@ -153,6 +153,7 @@ def results_context(metrics: dict, trained_on: dict, evaluated_on: dict) -> dict
         "num_query": metrics["num_query"],
         "num_gallery": metrics["num_gallery"],
         "cmc_plot": cmc_plot(metrics),
+        "shortlist": metrics.get("shortlist"),
     }
 
 

@@ -130,3 +130,14 @@ def test_report_names_datasets_and_shows_seed_only_for_market(tmp_path, train_sr
     assert f'<b data-fact="trained_on">{names[0]}</b>' in html and f'<b data-fact="evaluated_on">{names[1]}</b>' in html
     assert ("(cross-domain)" in html) is bool(eval_src) and '<b data-fact="flip">off</b>' in html
     assert "SYNTHETIC" not in html
+
+
+def test_report_says_when_shortlists_ranked_the_local_variants(tmp_path):
+    inputs, bench, logs = _stage_outputs(tmp_path)
+    infer_logs = {s: logs[f"infer_cpp_{s}"] for s in ("query", "gallery")}
+    write_report(tmp_path / "exact.html", inputs, resolve({}), bench, logs, infer_logs)
+    assert 'data-fact="shortlist"' not in (tmp_path / "exact.html").read_text()
+    m = json.loads((tmp_path / "metrics.json").read_text())
+    write_json(tmp_path / "metrics.json", {**m, "shortlist": 200})
+    write_report(tmp_path / "short.html", inputs, resolve({}), bench, logs, infer_logs)
+    assert '<b data-fact="shortlist">200</b>' in (tmp_path / "short.html").read_text()
