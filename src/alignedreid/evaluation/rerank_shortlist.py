@@ -12,7 +12,9 @@ distance is computed on those n x K pairs only, and the re-ranking runs as publi
   farthest by global + local is almost always among the farthest by global);
 - the softmax weights read global + local for each pair of R*(i), computed pair by pair;
 - the final distance is computed for each query's K nearest gallery items by the global distance
-  only; the rest follow in global order (evaluation.shortlist's contract).
+  and for every gallery item whose expanded neighbourhood overlaps the query's (a Jaccard distance
+  below 1: the items re-ranking can lift from far down the global order; their local distance is
+  computed pair by pair); the rest follow in global order (evaluation.shortlist's contract).
 
 Exact whenever every node's re-ranking neighbours are among its K global candidates and the row
 maxima are found; ``bench/evaluation.py --part shortlist`` measures the deviation over K.
@@ -74,10 +76,13 @@ def _ordered(cand: np.ndarray, d2: np.ndarray) -> np.ndarray:
 
 def re_ranking_shortlist(
     query_global, gallery_global, query_local, gallery_local, idx, values, k: int, k1: int, k2: int, lambda_value: float, far: int = 8
-) -> np.ndarray:
-    """Re-ranked global + local distance [q, K] of each query's shortlist ``idx`` [q, K] (gallery
-    indices), whose global + local distances are ``values``; the neighbourhoods come from global
-    shortlists of ``k`` nodes (at least the k1 + 1 the re-ranking reads)."""
+):
+    """Re-ranked global + local distance, as (start, q x g rows) blocks of query rows. ``idx`` [q, K]
+    is each query's shortlist (gallery indices by the global distance) and ``values`` their global +
+    local distances; the neighbourhoods come from global candidate lists of ``k`` images (at least the
+    k1 + 1 the re-ranking reads). A query's re-ranked items are its shortlist and every gallery image
+    whose expanded neighbourhood overlaps its own (Jaccard distance below 1: how re-ranking lifts a
+    match the global distance put far away); the rest follow in global order."""
     need = neighbours_needed(k1, k2)
     nodes = _Nodes(query_global, gallery_global, query_local, gallery_local)
     k = min(int(k), nodes.n)
@@ -93,16 +98,38 @@ def re_ranking_shortlist(
     far_d2 = nodes.squared(far_rows, distant.ravel()).reshape(distant.shape)
     row_max = np.maximum(d2.max(axis=1), far_d2.max(axis=1))
     ranks = _ordered(cand, d2)[:, :need]
-    del d2, far_d2, rows, far_rows
+    del d2, far_d2, rows, far_rows, cand, distant
     log.info("global + local on %d x %d candidate pairs: %.1f s", nodes.n, k, time.perf_counter() - t)
     t = time.perf_counter()
     V = expanded_weights(ranks, nodes.squared, row_max, k1, k2)
+    log.info("expanded neighbourhoods: %.1f s", time.perf_counter() - t)
+    yield from _final_blocks(nodes, V, row_max, idx, values, lambda_value)
+
+
+def _final_blocks(nodes: _Nodes, V, row_max, idx, values, lambda_value: float):
     nq, ng = nodes.nq, nodes.n - nodes.nq
     Vg = V[nq:].tocsc()
-    out = np.empty(idx.shape, dtype=np.float32)
+    gallery = nodes.f[nq:]
+    extra_pairs = 0
     for s, e in query_blocks(nq, ng):
-        temp_min = np.take_along_axis(min_sums(V, nq, s, e, Vg), idx[s:e], axis=1)
-        jaccard = 1.0 - temp_min / (2.0 - temp_min)
-        out[s:e] = jaccard * (1.0 - lambda_value) + (values[s:e] / row_max[s:e, None]) * lambda_value
-    log.info("weights and Jaccard distances on the shortlists: %.1f s", time.perf_counter() - t)
-    return out
+        b = np.arange(e - s)[:, None]
+        temp_min = min_sums(V, nq, s, e, Vg)
+        glob = distance_from_unit(nodes.f[s:e], gallery)
+        listed = np.zeros((e - s, ng), dtype=bool)
+        listed[b, idx[s:e]] = True
+        d2 = np.zeros((e - s, ng), dtype=np.float32)
+        d2[b, idx[s:e]] = values[s:e]
+        ri, gj = np.nonzero((temp_min > 0) & ~listed)  # overlapping neighbourhoods past the shortlist
+        d2[ri, gj] = glob[ri, gj] + local_on_pairs(nodes.ql, nodes.gl, s + ri, nq + gj)
+        extra_pairs += len(ri)
+        listed[ri, gj] = True
+        final = (1.0 - temp_min / (2.0 - temp_min)) * (1.0 - lambda_value) + (d2 / row_max[s:e, None]) * lambda_value
+        top = np.where(listed, final, -np.inf).max(axis=1)
+        out = glob + (top - glob.min(axis=1) + 1.0)[:, None].astype(np.float32)  # the rest after every re-ranked item, in global order
+        out[listed] = final[listed]
+        yield s, out
+    log.info(
+        "re-ranked beyond the shortlists: %d query-gallery pairs with overlapping neighbourhoods (%.1f per query)",
+        extra_pairs,
+        extra_pairs / max(nq, 1),
+    )

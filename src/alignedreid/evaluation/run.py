@@ -79,12 +79,9 @@ def _distances(t, query: FeatureSet, gallery: FeatureSet, wanted, on_the_fly: bo
         if "global_local" in wanted:
             dists["global_local"] = lambda: shortlist_blocks(query.global_, gallery.global_, idx, values)
         if "global_local_rerank" in wanted:
-
-            def reranked():
-                rr = re_ranking_shortlist(query.global_, gallery.global_, query.local, gallery.local, idx, values, shortlist, k1, k2, lam)
-                return shortlist_blocks(query.global_, gallery.global_, idx, rr)
-
-            dists["global_local_rerank"] = reranked
+            dists["global_local_rerank"] = lambda: re_ranking_shortlist(
+                query.global_, gallery.global_, query.local, gallery.local, idx, values, shortlist, k1, k2, lam
+            )
     elif "global_local" in wanted or "global_local_rerank" in wanted:
         dists["global_local"] = qg + t("local q-g", local_distance, query.local, gallery.local)
     if on_the_fly and "global_rerank" in wanted:

@@ -10,7 +10,7 @@ from alignedreid.evaluation.local import local_distance
 from alignedreid.evaluation.rerank import re_ranking
 from alignedreid.evaluation.rerank_shortlist import re_ranking_shortlist
 from alignedreid.evaluation.run import plan_variants
-from alignedreid.evaluation.shortlist import global_local_shortlist, local_on_pairs, local_on_shortlist, shortlist_rows, two_stage_global_local
+from alignedreid.evaluation.shortlist import global_local_shortlist, local_on_pairs, local_on_shortlist, two_stage_global_local
 from tests.conftest import eval_section
 
 
@@ -76,31 +76,42 @@ def _exhaustive_rerank(qg, gg, ql, gl, k1, k2, lam):
     return re_ranking(np.sqrt(qg_d), np.sqrt(qq), np.sqrt(gg_d), k1, k2, lam)
 
 
+def _assembled(blocks, nq, ng):
+    out = np.full((nq, ng), np.nan, dtype=np.float32)
+    for start, rows in blocks:
+        out[start : start + len(rows)] = rows
+    assert not np.isnan(out).any()
+    return out
+
+
 def test_re_ranking_on_shortlists_equals_exhaustive_when_the_shortlists_hold_everything():
     qg, gg, ql, gl = _nodes_features()
     ref = _exhaustive_rerank(qg, gg, ql, gl, 6, 3, 0.3)
     idx, values = global_local_shortlist(global_distance(qg, gg), ql, gl, len(gg))
-    got = re_ranking_shortlist(qg, gg, ql, gl, idx, values, len(qg) + len(gg), 6, 3, 0.3)
-    np.testing.assert_allclose(got, np.take_along_axis(ref, idx, 1), atol=1e-5)
+    got = _assembled(re_ranking_shortlist(qg, gg, ql, gl, idx, values, len(qg) + len(gg), 6, 3, 0.3), len(qg), len(gg))
+    np.testing.assert_allclose(got, ref, atol=1e-5)
 
 
-def test_re_ranking_on_short_shortlists_deviates_but_keeps_the_contract():
-    """A shortlist shorter than the galleries: the values are re-ranked distances of exactly the
-    shortlisted items (global order behind them), close to exhaustive where the neighbourhoods are found."""
+def test_re_ranking_on_short_shortlists_keeps_the_contract():
+    """Shortlists shorter than the gallery: the shortlist and the images whose neighbourhoods overlap
+    the query's carry re-ranked distances close to exhaustive; the rest follow in global order."""
     qg, gg, ql, gl = _nodes_features()
     glob = global_distance(qg, gg)
     ref = _exhaustive_rerank(qg, gg, ql, gl, 6, 3, 0.3)
-    idx, values = global_local_shortlist(glob, ql, gl, 40)
-    got = re_ranking_shortlist(qg, gg, ql, gl, idx, values, 40, 6, 3, 0.3)
-    assert np.abs(got - np.take_along_axis(ref, idx, 1)).max() < 0.05  # 85 nodes, candidates of 40: measured 1e-4
-    rows = shortlist_rows(glob, idx, got)
+    idx, values = global_local_shortlist(glob, ql, gl, 20)
+    rows = _assembled(re_ranking_shortlist(qg, gg, ql, gl, idx, values, 40, 6, 3, 0.3), len(qg), len(gg))
+    beyond = 0
     for i in range(len(glob)):
-        order = np.argsort(rows[i], kind="stable")
-        assert set(order[:40]) == set(idx[i])
-        rest = [j for j in np.argsort(glob[i], kind="stable") if j not in set(idx[i])]
-        assert list(order[40:]) == rest
+        tail = rows[i] >= rows[i, idx[i]].max() + 1.0  # past every re-ranked item (offset of at least 1)
+        assert not tail[idx[i]].any()
+        reranked = np.flatnonzero(~tail)
+        beyond += len(reranked) - len(idx[i])
+        assert np.abs(rows[i, reranked] - ref[i, reranked]).max() < 0.05  # 85 images, candidates of 40: measured 2.4e-6
+        order = [j for j in np.argsort(rows[i], kind="stable") if tail[j]]
+        assert order == [j for j in np.argsort(glob[i], kind="stable") if tail[j]]  # global order behind them
+    assert beyond > 0  # overlapping neighbourhoods lift images from past the shortlist
     with pytest.raises(ValueError, match="shorter than the 7 neighbours"):
-        re_ranking_shortlist(qg, gg, ql, gl, idx, values, 6, 6, 3, 0.3)
+        list(re_ranking_shortlist(qg, gg, ql, gl, idx, values, 6, 6, 3, 0.3))
 
 
 def test_evaluate_with_shortlists_runs_every_variant_and_is_exact_at_full_length():
