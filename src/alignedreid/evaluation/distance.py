@@ -24,10 +24,12 @@ def distance_from_unit(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.clip(d, 0.0, 4.0, out=d)
 
 
-def unit_stripes_(local: np.ndarray) -> np.ndarray:
-    """Scale every stripe of ``local`` [N, S, C] to unit length, in place (returned). The model's
+def unit_stripes_(local: np.ndarray, rows: int = 4096) -> np.ndarray:
+    """Scale every stripe of ``local`` [N, S, C] to unit length, in place (returned), ``rows`` images
+    at a time (the norm's squares of a whole MSMT17 gallery would be another 5 GB). The model's
     stripes already are (up to rounding); after test-time flip they are the mean of two unit
     vectors, and DMLI is defined on unit stripes."""
-    norms = np.linalg.norm(local, axis=2, keepdims=True)
-    local /= np.maximum(norms, 1e-12)
+    for s in range(0, len(local), rows):
+        block = local[s : s + rows]
+        block /= np.maximum(np.linalg.norm(block, axis=2, keepdims=True), 1e-12)
     return local
