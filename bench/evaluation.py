@@ -390,7 +390,9 @@ def main():
     ap.add_argument(
         "--part", choices=["market", "market128", "small", "kernel", "rank", "msmt17", "shortlist", "msmt17-shortlist", "all"], default="all"
     )
-    ap.add_argument("--noise", type=float, default=1.7, help="difficulty of the shortlist parts' features (1.7: global mAP about 76 % at Market-1501 shape)")
+    ap.add_argument(
+        "--noise", type=float, default=1.7, help="difficulty of the shortlist parts' features (1.7: global mAP about 76 % at Market-1501 shape)"
+    )
     ap.add_argument("--dim", type=int, default=2048, help="stripe width of the shortlist parts")
     ap.add_argument("--shortlist", type=int, default=200, help="evaluation.shortlist of the msmt17-shortlist part")
     args = ap.parse_args()

@@ -25,7 +25,12 @@ def test_shipped_configs_validate(name):
 
 def test_msmt17_overlay_validates():
     cfg = resolve(merge_config(load("market1501.yaml"), load("msmt17.yaml")))
-    assert cfg["dataset"]["source"] == "msmt17" and cfg["evaluation"]["variants"] == ["global", "global_rerank"]
+    assert cfg["dataset"]["source"] == "msmt17" and cfg["evaluation"]["shortlist"] == 200
+    assert cfg["evaluation"]["variants"] == ["global", "global_local", "global_rerank", "global_local_rerank"]  # all four on shortlists
+    from alignedreid.evaluation.run import plan_variants
+
+    ev = cfg["evaluation"]
+    assert plan_variants(11659, 82161, ev["variants"], True, ev["matrix_budget_gb"], ev["shortlist"], ev["rerank"]["k1"])[0] == ev["variants"]
     assert cfg["dataset"]["workers"] == 8  # the rest of the recipe kept
 
 
