@@ -395,6 +395,7 @@ def main():
     )
     ap.add_argument("--dim", type=int, default=2048, help="stripe width of the shortlist parts")
     ap.add_argument("--shortlist", type=int, default=200, help="evaluation.shortlist of the msmt17-shortlist part")
+    ap.add_argument("--ks", type=int, nargs="+", default=[50, 100, 200, 400], help="the shortlist part's K values")
     args = ap.parse_args()
     local_distance(np.ones((2, 2, 4), np.float32), np.ones((2, 2, 4), np.float32))  # compile the kernel
     rate = gemm_rate()
@@ -412,7 +413,7 @@ def main():
     if args.part == "msmt17":  # not in "all": ~10 minutes and ~8 GB
         msmt17(rate)
     if args.part == "shortlist":  # not in "all": the exhaustive reference alone takes minutes
-        shortlist_curve(dim=args.dim, noise=args.noise)
+        shortlist_curve(dim=args.dim, noise=args.noise, ks=tuple(args.ks))
     if args.part == "msmt17-shortlist":  # not in "all": ~20 minutes, ~12 GB
         msmt17_shortlist(dim=args.dim, noise=args.noise, shortlist=args.shortlist)
 
