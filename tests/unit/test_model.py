@@ -106,8 +106,7 @@ def test_conv_impl_resolution():
 
 
 def test_random_erasing_fills_a_rectangle_or_nothing():
-    from alignedreid.data.loader import ERASE_FILL
-    from alignedreid.training.augment import RandomErasing
+    from alignedreid.training.augment import ERASE_FILL, RandomErasing
 
     ms.set_context(mode=ms.PYNATIVE_MODE)
     ms.set_seed(0)

@@ -214,7 +214,7 @@ def test_gradient_check_catches_the_pad_bug():
     """The check above fails on a real gradient error: with ops.pad (MindSpore 2.10's CPU PadV3 bug)
     back in the im2col path, it stops at call 2, before the kernel could hang. In a child process:
     MindSpore keeps a compiled Cell's parsed globals for the rest of the process."""
-    code = "from tests.unit.test_training_parts import _check_with_ops_pad; _check_with_ops_pad(3)"
+    code = "from tests.unit.training.test_parts import _check_with_ops_pad; _check_with_ops_pad(3)"
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert proc.returncode != 0, "the gradient check passed with ops.pad's wrong gradients"
     assert re.search(r"AssertionError: call 2: gradient of \S+ off PyNative's by rel-L2", proc.stderr), proc.stderr[-3000:]
