@@ -21,22 +21,22 @@ PACKAGE = "alignedreid"
 PACKAGE_ROOT = Path(__file__).resolve().parent
 
 
-def _module_file(name: str) -> Path | None:
-    """The file of package module ``name`` (dotted, starting with the package), or None."""
+def _module_file(name: str, root: Path = PACKAGE_ROOT) -> Path | None:
+    """The file of package module ``name`` (dotted, starting with the package) under ``root``, or None."""
     parts = name.split(".")
     if parts[0] != PACKAGE:
         return None
-    base = PACKAGE_ROOT.joinpath(*parts[1:])
+    base = root.joinpath(*parts[1:])
     for candidate in (base.with_suffix(".py"), base / "__init__.py"):
         if candidate.is_file():
             return candidate
     return None
 
 
-def _module_name(path: Path) -> str | None:
-    """The dotted name of a file inside the package (None outside it)."""
+def _module_name(path: Path, root: Path = PACKAGE_ROOT) -> str | None:
+    """The dotted name of a file inside the package at ``root`` (None outside it)."""
     try:
-        rel = path.resolve().relative_to(PACKAGE_ROOT)
+        rel = path.resolve().relative_to(root)
     except ValueError:
         return None
     parts = [PACKAGE, *rel.with_suffix("").parts]
@@ -44,10 +44,10 @@ def _module_name(path: Path) -> str | None:
 
 
 @cache
-def lazy_exports(package: str) -> dict[str, str]:
+def lazy_exports(package: str, root: Path = PACKAGE_ROOT) -> dict[str, str]:
     """A package's attributes loaded on first use: the ``_LAZY_EXPORTS`` dict literal of its
     ``__init__.py`` (attribute -> sub-module), {} when it has none."""
-    f = _module_file(package)
+    f = _module_file(package, root)
     if f is None or f.name != "__init__.py":
         return {}
     for node in ast.parse(f.read_text()).body:
@@ -56,12 +56,12 @@ def lazy_exports(package: str) -> dict[str, str]:
     return {}
 
 
-def _from_import(base: str, name: str) -> str:
+def _from_import(base: str, name: str, root: Path) -> str:
     """The module ``from base import name`` loads: base.name when that is a module (or a lazy
     export's sub-module), else base itself (an attribute)."""
-    if _module_file(f"{base}.{name}"):
+    if _module_file(f"{base}.{name}", root):
         return f"{base}.{name}"
-    lazy = lazy_exports(base).get(name)
+    lazy = lazy_exports(base, root).get(name)
     return f"{base}.{lazy}" if lazy else base
 
 
@@ -70,11 +70,12 @@ def _with_parents(name: str) -> list[str]:
     return [".".join(parts[: i + 1]) for i in range(len(parts))]
 
 
-def imported_modules(path: Path) -> set[str]:
-    """Dotted names of the package modules ``path`` imports directly (with their parent packages)."""
+def imported_modules(path: Path, root: Path = PACKAGE_ROOT) -> set[str]:
+    """Dotted names of the package modules ``path`` imports directly (with their parent packages),
+    the package's files read under ``root``."""
     path = Path(path)
     tree = ast.parse(path.read_text(), filename=str(path))
-    own = _module_name(path)
+    own = _module_name(path, root)
     is_package = path.name == "__init__.py"
     found: set[str] = set()
     for node in ast.walk(tree):
@@ -90,46 +91,49 @@ def imported_modules(path: Path) -> set[str]:
                 base = ".".join(anchor + ([node.module] if node.module else []))
             else:
                 base = node.module or ""
-            names = [_from_import(base, a.name) for a in node.names]
+            names = [_from_import(base, a.name, root) for a in node.names]
         else:
             continue
         for name in names:
             for part in _with_parents(name):
-                if _module_file(part):
+                if _module_file(part, root):
                     found.add(part)
     return found
 
 
 @cache
-def _closure_of(path: Path) -> frozenset[Path]:
+def _closure_of(path: Path, root: Path) -> frozenset[Path]:
     seen: set[Path] = set()
     todo = [path]
     while todo:
         current = todo.pop()
-        for name in imported_modules(current):
-            f = _module_file(name)
+        for name in imported_modules(current, root):
+            f = _module_file(name, root)
             if f is not None and f not in seen:
                 seen.add(f)
                 todo.append(f)
-    own = _module_name(path)
+    own = _module_name(path, root)
     if own is not None:  # the file itself, when it is a package module
-        seen.update(_module_file(p) for p in _with_parents(own) if _module_file(p))
+        seen.update(_module_file(p, root) for p in _with_parents(own) if _module_file(p, root))
     return frozenset(seen)
 
 
-def package_closure(*entries) -> list[Path]:
+def package_closure(*entries, root=PACKAGE_ROOT) -> list[Path]:
     """Every package module the files ``entries`` run, sorted: their imports, followed recursively.
-    An entry is a path, or a path relative to the package root (e.g. "training/worker.py")."""
+    An entry is a path, or a path relative to the package root (e.g. "training/worker.py").
+    ``root`` is the package folder whose files are meant (default: this imported package; the
+    Snakefile passes the workflow's own src/alignedreid)."""
+    root = Path(root).resolve()
     files: set[Path] = set()
     for entry in entries:
         p = Path(entry)
-        p = p if p.is_absolute() or p.exists() else PACKAGE_ROOT / p
+        p = p if p.is_absolute() or p.exists() else root / p
         if not p.is_file():
-            raise FileNotFoundError(f"code closure: {entry} is not a file (relative names are read under {PACKAGE_ROOT})")
-        files |= _closure_of(p.resolve())
+            raise FileNotFoundError(f"code closure: {entry} is not a file (relative names are read under {root})")
+        files |= _closure_of(p.resolve(), root)
     return sorted(files)
 
 
-def relative_names(files) -> tuple[str, ...]:
+def relative_names(files, root=PACKAGE_ROOT) -> tuple[str, ...]:
     """Package-relative names ("training/job.py") of module files."""
-    return tuple(str(Path(f).relative_to(PACKAGE_ROOT)) for f in files)
+    return tuple(str(Path(f).relative_to(Path(root).resolve())) for f in files)

@@ -108,3 +108,14 @@ def test_training_code_is_the_workers_closure():
         assert needed in TRAINING_CODE
     for unused in ("evaluation/rerank.py", "evaluation/local.py", "evaluation/run.py", "report.py"):  # editing them keeps epoch checkpoints
         assert unused not in TRAINING_CODE
+
+
+def test_closure_reads_the_workflows_own_package_copy(tmp_path):
+    """The Snakefile passes its own src/alignedreid: a copied workflow declares (and re-runs on) its copy's files."""
+    import shutil
+
+    copy = tmp_path / "src" / "alignedreid"
+    shutil.copytree(PACKAGE_ROOT, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    files = package_closure(SCRIPTS / "evaluate.py", root=copy)
+    assert files and all(str(f).startswith(str(copy.resolve())) for f in files)
+    assert relative_names(files, root=copy) == relative_names(package_closure(SCRIPTS / "evaluate.py"))

@@ -22,8 +22,9 @@ def script_code(script, *launched):
     """The package modules a rule's script runs, declared as the rule's ``code`` input so that editing
     one re-runs the rule (Snakemake's code trigger sees only the script itself): the import closure
     of workflow/scripts/<script>, plus that of each module in ``launched`` (package-relative files
-    the stage starts as processes, e.g. the training worker). alignedreid.code_closure finds them."""
-    return [str(f) for f in package_closure(REPO / "workflow" / "scripts" / script, *launched)]
+    the stage starts as processes, e.g. the training worker). alignedreid.code_closure finds them,
+    as files of this workflow's own src/alignedreid."""
+    return [str(f) for f in package_closure(REPO / "workflow" / "scripts" / script, *launched, root=PKG)]
 
 
 def infer_input_path():
