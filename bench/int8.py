@@ -55,6 +55,22 @@ def make_checkpoint(path: Path, depth: int, seed: int = 0) -> None:
     ms.save_checkpoint(net, str(path))
 
 
+def cpp_program(exe: str | None, work: Path) -> Path:
+    """The C++ program: ``exe`` when given, else one built (once) into ``work``/build with this Python's OpenVINO."""
+    path = Path(exe) if exe else work / "build" / "aligned_infer"
+    if not path.is_file():
+        subprocess.run(
+            ["bash", str(REPO / "ascend310_infer/build.sh"), "cpu", str(path.parent)], check=True, env={**os.environ, "PYTHON": sys.executable}
+        )
+    return path
+
+
+def isa_flags() -> str:
+    """The vector-ISA flags of this CPU that decide the kernels (for the benches' titles)."""
+    flags = cpu_flags()
+    return ", ".join(f for f in ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_int8", "avx_vnni") if f in flags) or "unknown"
+
+
 def run_program(exe, model, inputs, out_dir, batch, h, w, threads, precision, hint, isa_cap: str | None) -> float:
     env = program_env()
     if isa_cap:
@@ -113,14 +129,8 @@ def main() -> None:
     gallery.to_csv(work / "test.csv", index=False)
     n = preprocess(work / "test.csv", work / "test.u8", args.height, args.width, workers=2)
     q = quantize_model(work / "model.onnx", data / "train.csv", work / "int8", args.height, args.width, args.calibration, 0)
-    exe = Path(args.exe) if args.exe else work / "build" / "aligned_infer"
-    if not exe.is_file():
-        subprocess.run(
-            ["bash", str(REPO / "ascend310_infer/build.sh"), "cpu", str(exe.parent)], check=True, env={**os.environ, "PYTHON": sys.executable}
-        )
-
-    flags = cpu_flags()
-    isa = ", ".join(f for f in ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_int8", "avx_vnni") if f in flags) or "unknown"
+    exe = cpp_program(args.exe, work)
+    isa = isa_flags()
     precisions = ["fp32", "int8"] + (["bf16"] if cpu_has_bf16() else [])
     models = {"fp32": work / "model.onnx", "bf16": work / "model.onnx", "int8": work / "int8" / "model.xml"}
     rows, feats = [], {}

@@ -21,7 +21,6 @@ import multiprocessing as mp
 import os
 import resource
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -30,7 +29,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import PeakRSS, print_table  # noqa: E402
-from int8 import cpu_flags, make_checkpoint  # noqa: E402
+from int8 import cpp_program, isa_flags, make_checkpoint  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -163,14 +162,8 @@ def main() -> None:
 
         quantize_model(work / "model.onnx", work / "data" / "train.csv", work / "int8", args.height, args.width, 300, 0)
     models["int8"] = work / "int8" / "model.xml"
-    exe = Path(args.exe) if args.exe else work / "build" / "aligned_infer"
-    if not exe.is_file():
-        subprocess.run(
-            ["bash", str(REPO / "ascend310_infer/build.sh"), "cpu", str(exe.parent)], check=True, env={**os.environ, "PYTHON": sys.executable}
-        )
-
-    flags = cpu_flags()
-    isa = ", ".join(f for f in ("avx2", "avx512f", "avx512_vnni", "avx512_bf16") if f in flags) or "unknown"
+    exe = cpp_program(args.exe, work)
+    isa = isa_flags()
     rows = []
     for prec in args.precisions:
         spec = {
