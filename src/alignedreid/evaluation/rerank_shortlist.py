@@ -27,32 +27,25 @@ import time
 
 import numpy as np
 
-from .distance import distance_from_unit, l2_normalise
-from .rerank import expanded_weights, min_sums, neighbours_needed, query_blocks
+from .rerank import FeatureColumns, expanded_weights, min_sums, neighbours_needed, query_blocks
 from .shortlist import local_on_pairs
 from .topk import smallest_k
 
 log = logging.getLogger(__name__)
 
 
-class _Nodes:
-    """Global + local distances of node pairs; nodes are the queries followed by the gallery."""
+class _Nodes(FeatureColumns):
+    """Global + local distances of node pairs; nodes are the queries followed by the gallery. The
+    global part is the streamed re-ranking's (rerank.FeatureColumns: blocks and pairs of the
+    L2-normalised global features)."""
 
     def __init__(self, query_global, gallery_global, query_local, gallery_local):
-        self.f = l2_normalise(np.concatenate([query_global, gallery_global]).astype(np.float32))
+        super().__init__(query_global, gallery_global)
         self.ql, self.gl = query_local, gallery_local
-        self.nq, self.n = len(query_global), len(self.f)
 
-    def global_pairs(self, rows, cols, pairs: int = 1 << 16) -> np.ndarray:
-        out = np.empty(len(rows), dtype=np.float32)
-        for s in range(0, len(rows), pairs):
-            e = min(s + pairs, len(rows))
-            out[s:e] = np.clip(2.0 - 2.0 * np.einsum("ij,ij->i", self.f[rows[s:e]], self.f[cols[s:e]]), 0.0, 4.0)
-        return out
-
-    def squared(self, rows, cols) -> np.ndarray:
+    def pair_squared(self, rows, cols) -> np.ndarray:
         """d^2 = global + local of each pair (the exhaustive re-ranking squares sqrt(global + local))."""
-        return self.global_pairs(rows, cols) + local_on_pairs(self.ql, self.gl, rows, cols)
+        return self.gather(rows, cols) + local_on_pairs(self.ql, self.gl, rows, cols)
 
     def candidates(self, k: int, far: int, chunk: int = 1024):
         """(K nearest nodes of every node by the global distance [n, K], its ``far`` farthest [n, far])."""
@@ -60,7 +53,7 @@ class _Nodes:
         distant = np.empty((self.n, far), dtype=np.int64)
         for s in range(0, self.n, chunk):
             e = min(s + chunk, self.n)
-            block = distance_from_unit(self.f[s:e], self.f)
+            block = self.squared(s, e)
             near[s:e] = smallest_k(block, k)
             np.negative(block, out=block)
             distant[s:e] = smallest_k(block, far)
@@ -93,15 +86,15 @@ def re_ranking_shortlist(
     log.info("global candidates of %d nodes: %.1f s", nodes.n, time.perf_counter() - t)
     t = time.perf_counter()
     rows = np.repeat(np.arange(nodes.n), k)
-    d2 = nodes.squared(rows, cand.ravel()).reshape(nodes.n, k)
+    d2 = nodes.pair_squared(rows, cand.ravel()).reshape(nodes.n, k)
     far_rows = np.repeat(np.arange(nodes.n), distant.shape[1])
-    far_d2 = nodes.squared(far_rows, distant.ravel()).reshape(distant.shape)
+    far_d2 = nodes.pair_squared(far_rows, distant.ravel()).reshape(distant.shape)
     row_max = np.maximum(d2.max(axis=1), far_d2.max(axis=1))
     ranks = _ordered(cand, d2)[:, :need]
     del d2, far_d2, rows, far_rows, cand, distant
     log.info("global + local on %d x %d candidate pairs: %.1f s", nodes.n, k, time.perf_counter() - t)
     t = time.perf_counter()
-    V = expanded_weights(ranks, nodes.squared, row_max, k1, k2)
+    V = expanded_weights(ranks, nodes.pair_squared, row_max, k1, k2)
     log.info("expanded neighbourhoods: %.1f s", time.perf_counter() - t)
     yield from _final_blocks(nodes, V, row_max, idx, values, lambda_value)
 
@@ -109,12 +102,11 @@ def re_ranking_shortlist(
 def _final_blocks(nodes: _Nodes, V, row_max, idx, values, lambda_value: float):
     nq, ng = nodes.nq, nodes.n - nodes.nq
     Vg = V[nq:].tocsc()
-    gallery = nodes.f[nq:]
     extra_pairs = 0
     for s, e in query_blocks(nq, ng):
         b = np.arange(e - s)[:, None]
         temp_min = min_sums(V, nq, s, e, Vg)
-        glob = distance_from_unit(nodes.f[s:e], gallery)
+        glob = nodes.query_gallery(s, e)
         listed = np.zeros((e - s, ng), dtype=bool)
         listed[b, idx[s:e]] = True
         d2 = np.zeros((e - s, ng), dtype=np.float32)
