@@ -15,7 +15,7 @@ def copy_workflow(dst: Path) -> Path:
     """Copy the workflow (Snakefile, config, rules, scripts, package sources, C++ sources) to
     ``dst``, so a real snakemake run there cannot touch the checkout's results/."""
     dst.mkdir(parents=True, exist_ok=True)
-    for name in ["Snakefile", "config", "workflow", "src", "ascend310_infer"]:
+    for name in ["Snakefile", "config", "profiles", "workflow", "src", "ascend310_infer"]:
         src = REPO / name
         if src.is_dir():
             shutil.copytree(src, dst / name, ignore=shutil.ignore_patterns("__pycache__", "build", "build-*", "*.egg-info"))

@@ -14,11 +14,18 @@ Snakefile calls this at parse time. docs/architecture.md §2.
 from __future__ import annotations
 
 import ast
+import hashlib
 from functools import cache
 from pathlib import Path
 
 PACKAGE = "alignedreid"
 PACKAGE_ROOT = Path(__file__).resolve().parent
+
+# Modules whose edits cannot change any stage's output files: error types (messages), the atomic
+# file-writing and hashing helpers, stage logging, the stall watchdog and this module. They are left
+# out of every rule's code identity (an edit re-runs nothing); an edit that does change outputs
+# through them asks for --forcerun. docs/architecture.md §2, "What an edit re-runs".
+RESULT_NEUTRAL = ("code_closure.py", "errors.py", "io_utils.py", "runlog.py", "training/watchdog.py")
 
 
 def _module_file(name: str, root: Path = PACKAGE_ROOT) -> Path | None:
@@ -137,3 +144,67 @@ def package_closure(*entries, root=PACKAGE_ROOT) -> list[Path]:
 def relative_names(files, root=PACKAGE_ROOT) -> tuple[str, ...]:
     """Package-relative names ("training/job.py") of module files."""
     return tuple(str(Path(f).relative_to(Path(root).resolve())) for f in files)
+
+
+# ---- code identity: what a module means, not its bytes ------------------------------------------
+
+
+def _drop_docstrings(tree: ast.AST) -> ast.AST:
+    """``tree`` without the docstrings of its module, classes and functions (an empty body keeps a pass)."""
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+                node.body = body[1:] or [ast.Pass()]
+    return tree
+
+
+@cache
+def _file_identity(path: Path, mtime_ns: int, size: int) -> str:
+    tree = _drop_docstrings(ast.parse(path.read_text(), filename=str(path)))
+    # ast.dump leaves out line and column numbers: comments, blank lines, formatting and docstrings
+    # do not reach the hash; any change of what the code does (names, literals, statements) does
+    return hashlib.sha256(ast.dump(tree, annotate_fields=False).encode()).hexdigest()
+
+
+def file_identity(path) -> str:
+    """sha256 of the meaning of one Python file: its syntax tree without docstrings, line numbers,
+    comments or formatting."""
+    p = Path(path).resolve()
+    st = p.stat()
+    return _file_identity(p, st.st_mtime_ns, st.st_size)
+
+
+def code_identity(files, root=PACKAGE_ROOT) -> str:
+    """One hash of the meaning of ``files`` (paths, named as :func:`module_identities` says), order-independent."""
+    root = Path(root).resolve()
+    h = hashlib.sha256()
+    for name, ident in sorted(module_identities(files, root).items()):
+        h.update(f"{name}:{ident}\n".encode())
+    return h.hexdigest()
+
+
+def module_identities(files, root=PACKAGE_ROOT) -> dict[str, str]:
+    """{name: file_identity} of ``files``: package files named relative to ``root``, others (the
+    workflow's scripts) relative to the repository two levels above it ("workflow/scripts/export.py",
+    never just "export.py", which would collide with the package's export.py)."""
+    root = Path(root).resolve()
+    out = {}
+    for f in map(Path, files):
+        f = f.resolve()
+        if f.is_relative_to(root):
+            name = str(f.relative_to(root))
+        elif f.is_relative_to(root.parents[1]):
+            name = "//" + str(f.relative_to(root.parents[1]))
+        else:
+            name = str(f)
+        out[name] = file_identity(f)
+    return out
+
+
+def result_code(*entries, root=PACKAGE_ROOT) -> list[Path]:
+    """The package modules of ``entries``' closure that can change results: package_closure without
+    RESULT_NEUTRAL."""
+    root = Path(root).resolve()
+    neutral = {root / n for n in RESULT_NEUTRAL}
+    return [f for f in package_closure(*entries, root=root) if f not in neutral]

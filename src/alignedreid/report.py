@@ -176,7 +176,8 @@ def training_plot(log_csv) -> str | None:
     return _png(fig)
 
 
-def training_context(ts: dict, log_csv) -> dict:
+def training_context(ts: dict, log_csv, quick_eval: dict | None = None) -> dict:
+    """The training table and plot; ``quick_eval``: rule quick_eval's init/trained global mAP, when it ran."""
     if ts.get("source") == "checkpoint":
         rows = [
             ["given checkpoint (not trained in this run)", ts["checkpoint"]],
@@ -204,7 +205,7 @@ def training_context(ts: dict, log_csv) -> dict:
                 f"{1000 * step_s:.0f} ms (seed: {SEED_STEP_MS} ms on one Ascend 910)",
             ]
         )
-    qe = ts.get("quick_eval") or {}
+    qe = quick_eval or {}
     if qe.get("init") and qe.get("trained"):
         rows.append(["quick global mAP: init -> trained", f"{_pct(qe['init']['mAP'])} % -> {_pct(qe['trained']['mAP'])} %"])
     return {"rows": rows, "plot": training_plot(log_csv)}
@@ -372,7 +373,7 @@ def render(context: dict) -> str:
 def write_report(out, inputs: dict, config: dict, benchmarks: list, logs: dict, infer_logs: dict, models: dict | None = None) -> None:
     """Render the report. ``inputs``: summary, eval_summary (optional: the evaluation dataset's
     when it is not the training one), gallery (the evaluated gallery manifest), train_summary, train_log, model, mindir, onnx,
-    parity, metrics, per_query (paths); ``benchmarks``: benchmark TSV files; ``logs``: stage -> log
+    parity, metrics, per_query (paths), quick_eval (optional); ``benchmarks``: benchmark TSV files; ``logs``: stage -> log
     file (for where each stage ran); ``infer_logs``: split -> the C++ program's log; ``models``:
     precision -> the model files the C++ program ran (for the precision table; default: the ONNX
     export as fp32); ``inputs['calibration']`` (optional): the int8 calibration summary."""
@@ -402,7 +403,11 @@ def write_report(out, inputs: dict, config: dict, benchmarks: list, logs: dict, 
         "warnings": warnings,
         "results": results_context(metrics, summary, eval_summary),
         "verification": verification_section(metrics),
-        "training": training_context(json.loads(Path(inputs["train_summary"]).read_text()), inputs["train_log"]),
+        "training": training_context(
+            json.loads(Path(inputs["train_summary"]).read_text()),
+            inputs["train_log"],
+            json.loads(Path(inputs["quick_eval"]).read_text()) if inputs.get("quick_eval") else None,
+        ),
         "parity": parity,
         "exports": [(Path(inputs[k]).name, f"{os.path.getsize(inputs[k]) / 2**20:.1f}") for k in ("mindir", "onnx")],
         "inference": inference_rows(infer_logs),

@@ -8,7 +8,7 @@ LAYERS = [
     {"errors", "contracts", "io_utils", "cpu_runtime", "runlog", "code_closure", "folders"},
     {"data", "evaluation", "model", "checkpoint"},
     {"config", "training", "features", "export", "pretrained", "download", "quantize", "device_check"},
-    {"search", "report"},
+    {"search", "report", "edit_cost"},
 ]
 
 

@@ -34,11 +34,11 @@ def start(workdir, *args):
 
 
 def wait_for_checkpoint(workdir, proc, log, epoch):
-    ckpt = workdir / "results/train/checkpoints" / f"epoch_{epoch:04d}.ckpt"
+    name = f"epoch_{epoch:04d}.ckpt"  # in the run's checkpoint set, results/train/checkpoints/<fingerprint>/
     deadline = time.time() + 900
-    while not ckpt.exists():
+    while not list((workdir / "results/train/checkpoints").glob(f"*/{name}")):
         assert proc.poll() is None, f"snakemake ended before epoch {epoch}:\n" + open(log).read()[-4000:]
-        assert time.time() < deadline, f"no {ckpt.name} after 15 min"
+        assert time.time() < deadline, f"no {name} after 15 min"
         time.sleep(0.3)
 
 
@@ -56,7 +56,7 @@ def test_interrupted_training_resumes(tmp_path):
     os.killpg(proc.pid, signal.SIGINT)
     assert proc.wait(timeout=120) != 0
     assert not any(p.exists() for p in outputs), [p.name for p in outputs if p.exists()]
-    assert (d / "results/train/checkpoints/epoch_0002.ckpt").exists()
+    assert list((d / "results/train/checkpoints").glob("*/epoch_0002.ckpt"))
     plan = run_snakemake(d, "-n", TARGET, "--configfile", "run.yaml").stdout
     assert "train" in plan and "Nothing to be done" not in plan
 

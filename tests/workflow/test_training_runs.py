@@ -59,7 +59,7 @@ def test_killed_training_resumes(tmp_path):
     ckpts = tmp_path / "train" / "checkpoints"
     p = run_job_process(j, tmp_path / "first.log")
     deadline = time.time() + 600
-    while time.time() < deadline and not list(ckpts.glob("epoch_0002.ckpt")):
+    while time.time() < deadline and not list(ckpts.glob("*/epoch_0002.ckpt")):
         assert p.poll() is None, (tmp_path / "first.log").read_text()[-3000:]
         time.sleep(1)
     os.killpg(p.pid, signal.SIGKILL)
@@ -75,7 +75,7 @@ def test_killed_training_resumes(tmp_path):
     assert not steps.duplicated(["epoch", "step"]).any()
     summary = json.loads((tmp_path / "train" / "train_summary.json").read_text())
     assert summary["resumed_from_epoch"] >= 2 and summary["epochs"] == 4
-    assert len(list(ckpts.glob("epoch_*.ckpt"))) <= 5
+    assert len(list(ckpts.glob("*/epoch_*.ckpt"))) <= 5
 
 
 def test_msrun_two_ranks_end_with_identical_weights(tmp_path):

@@ -1,8 +1,12 @@
 # Helpers shared by the rule files.
 import os
+import shutil
+from importlib import metadata
 from pathlib import Path
 
-from alignedreid.code_closure import package_closure  # standard library only: read at parse time
+# standard library only: read at parse time
+from alignedreid.code_closure import code_identity, result_code
+from alignedreid.training import WEIGHT_CODE
 
 REPO = Path(workflow.basedir)
 PKG = REPO / "src" / "alignedreid"
@@ -18,13 +22,33 @@ CROSS_DOMAIN = config["evaluation"]["dataset"] is not None
 EVAL_DATA = "results/data/eval" if CROSS_DOMAIN else "results/data"
 
 
-def script_code(script, *launched):
-    """The package modules a rule's script runs, declared as the rule's ``code`` input so that editing
-    one re-runs the rule (Snakemake's code trigger sees only the script itself): the import closure
-    of workflow/scripts/<script>, plus that of each module in ``launched`` (package-relative files
-    the stage starts as processes, e.g. the training worker). alignedreid.code_closure finds them,
-    as files of this workflow's own src/alignedreid."""
-    return [str(f) for f in package_closure(REPO / "workflow" / "scripts" / script, *launched, root=PKG)]
+def script_code(script, *launched, package=True):
+    """A rule's code identity, declared as its param ``code``: one hash of the meaning (syntax tree
+    without comments, docstrings or formatting) of workflow/scripts/<script> and of the package modules
+    it runs -- its import closure and that of each module in ``launched`` (package-relative files the
+    stage starts as processes), without the result-neutral ones (code_closure.RESULT_NEUTRAL), read in
+    this workflow's own src/alignedreid. A change of meaning re-runs the rule through Snakemake's params
+    trigger; the profile profiles/default turns the code trigger (script mtime) off, so a comment or a
+    reformat re-runs nothing. ``package=False``: the script alone. docs/architecture.md §2."""
+    entry = REPO / "workflow" / "scripts" / script
+    files = [entry, *(result_code(entry, *launched, root=PKG) if package else [])]
+    return code_identity(files, root=PKG)
+
+
+def training_code():
+    """The train rule's code identity: the modules that determine the weights (training.WEIGHT_CODE), the
+    same ones the training fingerprint hashes; launchers, logging and the adapter script do not count."""
+    return code_identity([PKG / m for m in WEIGHT_CODE], root=PKG)
+
+
+def toolchain_identity():
+    """What the C++ build depends on besides its sources: the OpenVINO wheel's version, the CMake and
+    compiler found (paths; a different toolchain re-runs build_infer)."""
+    try:
+        openvino = metadata.version("openvino")
+    except metadata.PackageNotFoundError:
+        openvino = None
+    return {"openvino": openvino, "cmake": shutil.which("cmake"), "cxx": os.environ.get("CXX") or shutil.which("c++")}
 
 
 def infer_input_path():
@@ -88,6 +112,8 @@ def cpp_model_weights(precision):
 
 # AIR (deprecated by MindSpore, Ascend only) is written only when asked for on an Ascend run
 EXPORT_AIR = "AIR" in config["export"]["formats"] and config["train"]["device_target"] == "Ascend"
+# the quick evaluation of training runs as its own rule after train (never part of training's code)
+QUICK_EVAL = config["train"]["quick_eval"] and not config["model"]["checkpoint"]
 # GPU/Ascend runs check the device before any heavy stage (rule check_device)
 DEVICE_CHECKED = config["train"]["device_target"] != "CPU"
 
@@ -118,6 +144,7 @@ def benchmarked_stages():
     stages += [f"{r}_{s}" for r in ("preprocess", "infer_cpp", "features_python") for s in SPLITS]
     stages += [f"infer_cpp_fp32_{s}" for s in SPLITS] if COMPARE_FP32 else []
     stages += ["quantize"] if PRECISION == "int8" else []
+    stages += ["quick_eval"] if QUICK_EVAL else []
     if config["pretrained"] and not config["model"]["checkpoint"]:
         stages.append("fetch_pretrained")
     return stages

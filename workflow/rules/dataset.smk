@@ -3,7 +3,6 @@ rule prepare_dataset:
     input:
         dataset_inputs(config["dataset"]),
         device=device_checked(),
-        code=script_code("prepare_dataset.py"),
     output:
         train="results/data/train.csv",
         query="results/data/query.csv",
@@ -19,6 +18,7 @@ rule prepare_dataset:
     params:
         dataset=dataset_params(config["dataset"]),
         work_dir=lambda wildcards, output: str(Path(output.train).parent),
+        code=script_code("prepare_dataset.py"),
     script:
         "../scripts/prepare_dataset.py"
 
@@ -30,7 +30,6 @@ if CROSS_DOMAIN:
         input:
             dataset_inputs(config["evaluation"]["dataset"]),
             device=device_checked(),
-            code=script_code("prepare_dataset.py"),
         output:
             train="results/data/eval/train.csv",
             query="results/data/eval/query.csv",
@@ -46,5 +45,6 @@ if CROSS_DOMAIN:
         params:
             dataset=dataset_params(config["evaluation"]["dataset"]),
             work_dir=lambda wildcards, output: str(Path(output.train).parent),
+            code=script_code("prepare_dataset.py"),
         script:
             "../scripts/prepare_dataset.py"

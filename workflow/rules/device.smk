@@ -2,8 +2,6 @@ if DEVICE_CHECKED:
 
     rule check_device:
         """GPU/Ascend runs: MindSpore computes on train.device_target, else one message naming what it needs and what this host has."""
-        input:
-            code=script_code("check_device.py"),
         output:
             "results/device/check.json",
         log:
@@ -14,5 +12,6 @@ if DEVICE_CHECKED:
         params:
             target=config["train"]["device_target"],
             device_id=config["train"]["device_id"],
+            code=script_code("check_device.py"),
         script:
             "../scripts/check_device.py"

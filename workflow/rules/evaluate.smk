@@ -7,7 +7,6 @@ rule evaluate:
         reference=(
             expand("results/features/cpp_fp32/{split}.npz", split=SPLITS) if COMPARE_FP32 and config["evaluation"]["feature_source"] == "cpp" else []
         ),
-        code=script_code("evaluate.py"),
     output:
         metrics="results/eval/metrics.json",
         per_query="results/eval/per_query.csv",
@@ -22,5 +21,6 @@ rule evaluate:
         evaluation=config["evaluation"],
         precision=PRECISION if config["evaluation"]["feature_source"] == "cpp" else "fp32",
         max_map_drop=config["infer"]["max_map_drop"],
+        code=script_code("evaluate.py"),
     script:
         "../scripts/evaluate.py"

@@ -2,7 +2,6 @@ rule export:
     """Trained checkpoint -> MindIR (always), ONNX, AIR (Ascend only)."""
     input:
         ckpt="results/train/model.ckpt",
-        code=script_code("export.py"),
     output:
         mindir="results/export/model.mindir",
         onnx="results/export/model.onnx",
@@ -18,6 +17,7 @@ rule export:
         export=config["export"],
         # MindIR and ONNX are device-independent and written on the CPU; only AIR needs an Ascend device
         device_target="Ascend" if EXPORT_AIR else "CPU",
+        code=script_code("export.py"),
     script:
         "../scripts/export.py"
 
@@ -26,7 +26,6 @@ rule build_infer:
     """CMake build of ascend310_infer/ (rebuilt only when its sources or the backend change)."""
     input:
         sources=sorted(str(p) for p in (REPO / "ascend310_infer").rglob("*") if p.is_file() and "build" not in p.parts),
-        code=script_code("build_infer.py"),
     output:
         "results/infer/bin/aligned_infer",
     log:
@@ -39,6 +38,9 @@ rule build_infer:
     params:
         backend=config["infer"]["backend"],
         src=lambda wildcards, input: os.path.commonpath(input.sources),  # the ascend310_infer/ folder
+        # the build depends on ascend310_infer/ and the toolchain, not on the package's Python modules
+        toolchain=toolchain_identity(),
+        code=script_code("build_infer.py", package=False),
     script:
         "../scripts/build_infer.py"
 
@@ -47,7 +49,6 @@ rule preprocess:
     """Query/gallery images -> the C++ program's inputs (infer.io: one packed uint8 file, or a .bin per image); temporary."""
     input:
         manifest=f"{EVAL_DATA}/{{split}}.csv",
-        code=script_code("preprocess.py"),
     output:
         infer_input_output(),
     log:
@@ -61,6 +62,7 @@ rule preprocess:
         height=config["model"]["height"],
         width=config["model"]["width"],
         layout=config["infer"]["io"],
+        code=script_code("preprocess.py"),
     script:
         "../scripts/preprocess.py"
 
@@ -72,7 +74,6 @@ rule infer_cpp:
         model=cpp_model(PRECISION),
         weights=cpp_model_weights(PRECISION),
         inputs=infer_input_path(),
-        code=script_code("infer_cpp.py"),
     output:
         temp(directory("results/infer/output/{split}")),
     log:
@@ -90,6 +91,7 @@ rule infer_cpp:
         flip=config["infer"]["flip"],
         precision=PRECISION,
         hint=config["infer"]["hint"],
+        code=script_code("infer_cpp.py"),
     script:
         "../scripts/infer_cpp.py"
 
@@ -102,7 +104,6 @@ if COMPARE_FP32:
             model=cpp_model("fp32"),
             weights=[],
             inputs=infer_input_path(),
-            code=script_code("infer_cpp.py"),
         output:
             temp(directory("results/infer/output_fp32/{split}")),
         log:
@@ -117,6 +118,7 @@ if COMPARE_FP32:
             flip=config["infer"]["flip"],
             precision="fp32",
             hint=config["infer"]["hint"],
+            code=script_code("infer_cpp.py"),
 
 
 if PRECISION == "int8":
@@ -126,7 +128,6 @@ if PRECISION == "int8":
         input:
             onnx="results/export/model.onnx",
             train="results/data/train.csv",
-            code=script_code("quantize.py"),
         output:
             xml="results/quantize/model.xml",
             bin="results/quantize/model.bin",
@@ -142,6 +143,7 @@ if PRECISION == "int8":
             height=config["model"]["height"],
             width=config["model"]["width"],
             calibration=config["infer"]["calibration"],
+            code=script_code("quantize.py"),
         script:
             "../scripts/quantize.py"
 
@@ -151,11 +153,12 @@ rule features_cpp:
     input:
         manifest=f"{EVAL_DATA}/{{split}}.csv",
         outputs="results/infer/output/{split}",
-        code=script_code("features_cpp.py"),
     output:
         "results/features/cpp/{split}.npz",
     log:
         "results/logs/features_cpp_{split}.log",
+    params:
+        code=script_code("features_cpp.py"),
     script:
         "../scripts/features_cpp.py"
 
@@ -169,7 +172,6 @@ if COMPARE_FP32:
         input:
             manifest=f"{EVAL_DATA}/{{split}}.csv",
             outputs="results/infer/output_fp32/{split}",
-            code=script_code("features_cpp.py"),
         output:
             "results/features/cpp_fp32/{split}.npz",
         log:
@@ -183,7 +185,6 @@ rule features_python:
     input:
         ckpt="results/train/model.ckpt",
         manifest=f"{EVAL_DATA}/{{split}}.csv",
-        code=script_code("features_python.py"),
     output:
         "results/features/python/{split}.npz",
     log:
@@ -198,6 +199,7 @@ rule features_python:
         device_target="CPU",
         sample=0 if config["evaluation"]["feature_source"] == "python" else config["evaluation"]["parity_sample"],
         flip=config["infer"]["flip"],
+        code=script_code("features_python.py"),
     script:
         "../scripts/features_python.py"
 
@@ -211,7 +213,6 @@ rule parity:
         low_precision=expand("results/features/cpp/{split}.npz", split=SPLITS) if COMPARE_FP32 else [],
         onnx="results/export/model.onnx",
         manifests=expand(f"{EVAL_DATA}/{{split}}.csv", split=SPLITS),
-        code=script_code("parity.py"),
     output:
         "results/features/parity.json",
     log:
@@ -223,5 +224,6 @@ rule parity:
         height=config["model"]["height"],
         width=config["model"]["width"],
         flip=config["infer"]["flip"],
+        code=script_code("parity.py"),
     script:
         "../scripts/parity.py"

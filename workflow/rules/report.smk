@@ -6,6 +6,7 @@ rule report:
         gallery=f"{EVAL_DATA}/gallery.csv",
         train_summary="results/train/train_summary.json",
         train_log="results/train/log.csv",
+        quick_eval="results/train/quick_eval.json" if QUICK_EVAL else [],
         model="results/train/model.ckpt",
         mindir="results/export/model.mindir",
         onnx="results/export/model.onnx",
@@ -16,7 +17,6 @@ rule report:
         per_query="results/eval/per_query.csv",
         benchmarks=[f"results/benchmarks/{s}.tsv" for s in benchmarked_stages()],
         stage_logs=[f"results/logs/{s}.log" for s in benchmarked_stages()],
-        code=script_code("report.py"),
         template=str(PKG / "templates" / "report.html.j2"),
     output:
         "results/report.html",
@@ -24,5 +24,6 @@ rule report:
         "results/logs/report.log",
     params:
         config=config,
+        code=script_code("report.py"),
     script:
         "../scripts/report.py"

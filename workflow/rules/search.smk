@@ -20,8 +20,6 @@ def search_gallery_features():
 
 rule search_list:
     """A search folder (queries, or gallery) -> the manifest of its readable images (others skipped and listed)."""
-    input:
-        code=script_code("search_list.py"),
     output:
         manifest="results/search/{role}.csv",
         skipped="results/search/{role}_skipped.txt",
@@ -33,6 +31,7 @@ rule search_list:
         folder=lambda wc: search_folder(wc.role),
         # the folder's file names, sizes and dates: a change re-runs the listing
         signature=lambda wc: folder_signature(search_folder(wc.role)),
+        code=script_code("search_list.py"),
     script:
         "../scripts/search_list.py"
 
@@ -44,7 +43,6 @@ rule search_features:
         bin="results/infer/bin/aligned_infer",
         model=cpp_model(PRECISION),
         weights=cpp_model_weights(PRECISION),
-        code=script_code("search_features.py"),
     output:
         "results/search/{role}.npz",
     log:
@@ -64,6 +62,7 @@ rule search_features:
         precision=PRECISION,
         hint=config["infer"]["hint"],
         flip=config["infer"]["flip"],
+        code=script_code("search_features.py"),
     script:
         "../scripts/search_features.py"
 
@@ -75,7 +74,6 @@ rule search:
         gallery=search_gallery_features(),
         skipped="results/search/queries_skipped.txt",
         metrics="results/eval/metrics.json",
-        code=script_code("search.py"),
         template=str(PKG / "templates" / "search.html.j2"),
     output:
         matches="results/search/matches.csv",
@@ -88,5 +86,6 @@ rule search:
     params:
         top_k=SEARCH["top_k"],
         shortlist=SEARCH["shortlist"],
+        code=script_code("search.py"),
     script:
         "../scripts/search.py"

@@ -10,6 +10,8 @@ with stage_logging(snakemake.log[0], "report", snakemake.output):
         k: snakemake.input[k]
         for k in ("summary", "eval_summary", "gallery", "train_summary", "train_log", "model", "mindir", "onnx", "parity", "metrics", "per_query")
     }
+    if snakemake.input.quick_eval:
+        files["quick_eval"] = snakemake.input.quick_eval
     if snakemake.input.calibration:
         files["calibration"] = snakemake.input.calibration
     logs = {Path(p).stem: p for p in snakemake.input.stage_logs}

@@ -9,8 +9,6 @@ with stage_logging(snakemake.log[0], "train", snakemake.output):
         {"model": snakemake.params.model, "train": snakemake.params.train},
         snakemake.input.train,
         snakemake.params.out_dir,
-        snakemake.input.query,
-        snakemake.input.gallery,
-        snakemake.input.pretrained[0] if snakemake.input.pretrained else None,
+        pretrained=snakemake.input.pretrained[0] if snakemake.input.pretrained else None,
     )
     run_training(job)

@@ -1,5 +1,6 @@
-"""Epoch checkpoints of a training run: save with rotation, find the newest, resume, and discard
-those of a run with other settings (the fingerprint stamp).
+"""Epoch checkpoints of a training run: save with rotation, find the newest, resume; one set per
+training fingerprint (``results/train/checkpoints/<fingerprint>/``), so that a run with other
+settings or other training code starts a set of its own and never touches an earlier one.
 
 MindSpore's ``ModelCheckpoint`` callback rotates checkpoints only inside ``Model.train``; this
 loop is custom (P x K sampler, four losses, per-step log), so rotation is done here: keep the
@@ -8,9 +9,12 @@ newest ``train.keep_checkpoints`` files, each written atomically.
 
 from __future__ import annotations
 
+import argparse
+import json
 import logging
 import re
 import shutil
+import sys
 from pathlib import Path
 
 import mindspore as ms
@@ -21,8 +25,7 @@ from ..io_utils import atomic_path
 
 log = logging.getLogger(__name__)
 CKPT_RE = re.compile(r"epoch_(\d+)\.ckpt$")
-FINGERPRINT_FILE = "fingerprint.txt"
-STALE_SUFFIX = ".previous"  # checkpoints of a run with other settings are moved here, not deleted
+DESCRIPTION_FILE = "set.json"  # what a set was trained with: config keys, input hashes, code identities
 
 
 class TrainState(nn.Cell):
@@ -43,28 +46,102 @@ def list_epoch_checkpoints(ckpt_dir: Path) -> list[tuple[int, Path]]:
     return sorted(out)
 
 
-def reset_if_changed(ckpt_dir: Path, fingerprint: str) -> None:
-    """Set aside the epoch checkpoints (and step log) of a run with another fingerprint, stamp this one.
+def _describe(set_dir: Path) -> dict:
+    """The description a set was stamped with ({} when it has none or it cannot be read)."""
+    try:
+        return json.loads((set_dir / DESCRIPTION_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
 
-    They are moved to ``<ckpt_dir>.previous`` (replacing an older set there), never deleted
-    outright: a setting changed by mistake costs a rename, not days of training."""
-    ckpt_dir = Path(ckpt_dir)
-    stamp = ckpt_dir / FINGERPRINT_FILE
-    if ckpt_dir.exists() and (not stamp.exists() or stamp.read_text().strip() != fingerprint):
-        stale = ckpt_dir.with_name(ckpt_dir.name + STALE_SUFFIX)
-        had = [p.name for _, p in list_epoch_checkpoints(ckpt_dir)]
-        if stale.exists():
-            shutil.rmtree(stale)
-        ckpt_dir.rename(stale)
-        if had:
-            log.warning(
-                "training settings changed since epoch checkpoints %s were written: they cannot be resumed and were "
-                "moved to %s (training starts from epoch 1)",
-                ", ".join(had),
-                stale,
+
+def list_sets(sets_root: Path) -> list[dict]:
+    """Every set of epoch checkpoints under ``sets_root`` (results/train/checkpoints), newest first:
+    name, folder, epochs, bytes, last change."""
+    out = []
+    root = Path(sets_root)
+    for d in sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []:
+        epochs = list_epoch_checkpoints(d)
+        files = [f for f in d.iterdir() if f.is_file()]
+        out.append(
+            {
+                "name": d.name,
+                "path": d,
+                "epochs": [e for e, _ in epochs],
+                "bytes": sum(f.stat().st_size for f in files),
+                "mtime": max((f.stat().st_mtime for f in files), default=d.stat().st_mtime),
+            }
+        )
+    return sorted(out, key=lambda s: -s["mtime"])
+
+
+def _differences(old: dict, new: dict) -> list[str]:
+    """What differs between two set descriptions: config keys, inputs, code modules."""
+    out = []
+    for section in ("model", "train"):
+        a, b = old.get(section, {}), new.get(section, {})
+        for k in sorted(set(a) | set(b)):
+            if a.get(k) != b.get(k):
+                out.append(f"{section}.{k}: {a.get(k)!r} -> {b.get(k)!r}")
+    for key, what in (("manifest_sha256", "the training manifest"), ("pretrained_sha256", "the pretrained backbone")):
+        if old.get(key) != new.get(key):
+            out.append(f"{what} changed")
+    a, b = old.get("code", {}), new.get("code", {})
+    changed = sorted(m for m in set(a) | set(b) if a.get(m) != b.get(m))
+    if changed:
+        out.append("code of " + ", ".join(changed))
+    return out
+
+
+def migrate_legacy(sets_root: Path) -> None:
+    """Earlier layout: epoch checkpoints directly in checkpoints/ (stamped fingerprint.txt) and one
+    set aside in checkpoints.previous/. Both become sets of their own; nothing is deleted."""
+    root = Path(sets_root)
+    previous = root.with_name(root.name + ".previous")
+    loose = [p for p in root.glob("*") if p.is_file()] if root.is_dir() else []
+    if loose:
+        stamp = root / "fingerprint.txt"
+        name = "legacy-" + (stamp.read_text().strip()[:12] if stamp.is_file() else "unstamped")
+        target = root / name
+        target.mkdir(parents=True, exist_ok=True)
+        for f in loose:
+            f.rename(target / f.name)
+        log.info("moved the epoch checkpoints of the earlier layout to %s", target)
+    if previous.is_dir():
+        root.mkdir(parents=True, exist_ok=True)
+        target = root / "legacy-previous"
+        if not target.exists():
+            previous.rename(target)
+            log.info("moved %s to %s", previous, target)
+
+
+def select_set(sets_root: Path, fingerprint: str, description: dict) -> tuple[Path, str]:
+    """The folder of this run's epoch checkpoints, ``sets_root/<fingerprint[:16]>``, and one line saying
+    whether it resumes that set or starts a new one and why (which keys, inputs or modules differ from
+    the newest other set). Every other set stays on disk untouched: finished training is removed only
+    by ``python -m alignedreid.training.checkpoints remove`` (docs/architecture.md §2)."""
+    root = Path(sets_root)
+    migrate_legacy(root)
+    name = fingerprint[:16]
+    set_dir = root / name
+    existing = list_epoch_checkpoints(set_dir) if set_dir.is_dir() else []
+    if existing:
+        message = f"resuming checkpoint set {name} after epoch {existing[-1][0]} (same settings, inputs and training code)"
+    else:
+        others = [s for s in list_sets(root) if s["name"] != name and s["epochs"]]
+        if others:
+            last = others[0]
+            why = _differences(_describe(last["path"]), description) or ["its description is missing (an earlier layout)"]
+            message = (
+                f"starting checkpoint set {name} from epoch 1: set {last['name']} (epochs {last['epochs'][0]}..{last['epochs'][-1]}) "
+                f"cannot be resumed because {'; '.join(why)}. It stays in {last['path']}"
             )
-    ckpt_dir.mkdir(parents=True, exist_ok=True)
-    stamp.write_text(fingerprint + "\n")
+        else:
+            message = f"starting checkpoint set {name} from epoch 1 (no earlier epoch checkpoints)"
+    set_dir.mkdir(parents=True, exist_ok=True)
+    if not (set_dir / DESCRIPTION_FILE).is_file():
+        with atomic_path(set_dir / DESCRIPTION_FILE) as tmp:
+            tmp.write_text(json.dumps({"fingerprint": fingerprint, **description}, indent=1, sort_keys=True) + "\n")
+    return set_dir, message
 
 
 def resume(state: TrainState, ckpt_dir: Path) -> int:
@@ -90,3 +167,59 @@ def save_epoch(state: TrainState, ckpt_dir: Path, epoch: int, keep: int) -> Path
     for _, old in list_epoch_checkpoints(ckpt_dir)[:-keep]:
         old.unlink()
     return target
+
+
+# ---- the documented command that removes finished training -------------------------------------
+
+
+def _current_set(out_dir: Path) -> str | None:
+    try:
+        return json.loads((Path(out_dir) / "train_summary.json").read_text()).get("checkpoint_set")
+    except (OSError, ValueError):
+        return None
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="python -m alignedreid.training.checkpoints",
+        description="List or remove sets of epoch checkpoints (one per training fingerprint). Runs never delete a set; this does.",
+    )
+    ap.add_argument("--train-dir", default="results/train", help="the train stage's folder (default: results/train)")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("list", help="every set: name, epochs, size, and which one results/train/model.ckpt came from")
+    rm = sub.add_parser("remove", help="delete sets by name, or every set but the current one")
+    rm.add_argument("names", nargs="*", help="set names as 'list' prints them")
+    rm.add_argument("--all-but-current", action="store_true", help="keep only the set results/train/model.ckpt was trained in")
+    args = ap.parse_args(argv)
+    root = Path(args.train_dir) / "checkpoints"
+    migrate_legacy(root)
+    sets = list_sets(root)
+    current = _current_set(args.train_dir)
+    if args.cmd == "list":
+        for s in sets:
+            span = f"epochs {s['epochs'][0]}..{s['epochs'][-1]}" if s["epochs"] else "no epochs"
+            mark = "  (current)" if s["name"] == current else ""
+            print(f"{s['name']}  {span}  {s['bytes'] / 1e6:.1f} MB  {s['path']}{mark}")
+        if not sets:
+            print(f"no checkpoint sets under {root}")
+        return 0
+    names = {s["name"] for s in sets}
+    if args.all_but_current:
+        if current is None:
+            print(f"no current set recorded in {args.train_dir}/train_summary.json; name the sets to remove", file=sys.stderr)
+            return 2
+        chosen = sorted(names - {current})
+    else:
+        unknown = sorted(set(args.names) - names)
+        if unknown or not args.names:
+            print(f"unknown set(s) {unknown}; sets under {root}: {sorted(names)}" if unknown else "name the sets to remove", file=sys.stderr)
+            return 2
+        chosen = sorted(args.names)
+    for name in chosen:
+        shutil.rmtree(root / name)
+        print(f"removed {root / name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..code_closure import PACKAGE_ROOT, module_identities
 from ..io_utils import sha256_of, write_json
 from ..model import resolve_conv_impl
-from . import TRAINING_CODE
+from . import WEIGHT_CODE
 
 # train.* keys that change how or where a run is executed, not what it computes (left out of the
 # fingerprint, so that changing them resumes the epoch checkpoints instead of discarding them).
@@ -38,7 +39,6 @@ EXECUTION_ONLY_KEYS = (
     "device_id",
     "nodes",
 )
-PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 
 
 @dataclass(frozen=True)
@@ -109,28 +109,36 @@ class TrainJob:
         return Path(self.out_dir)
 
     @property
-    def checkpoint_dir(self) -> Path:
+    def sets_dir(self) -> Path:
+        """Folder of the checkpoint sets, one per fingerprint."""
         return self.out_path / "checkpoints"
 
+    @property
+    def checkpoint_dir(self) -> Path:
+        """This run's set of epoch checkpoints (and its step log): named by the fingerprint."""
+        return self.sets_dir / self.fingerprint()[:16]
+
     def with_provenance(self) -> TrainJob:
-        code = hashlib.sha256()
-        for name in TRAINING_CODE:
-            code.update((PACKAGE_ROOT / name).read_bytes())
+        """The job with the hashes of what else determines the weights: the manifest, the pretrained
+        backbone and the meaning of each WEIGHT_CODE module (comments and docstrings do not count)."""
         return dataclasses.replace(
             self,
             provenance={
                 "manifest_sha256": sha256_of(self.train_csv),
                 "pretrained_sha256": sha256_of(self.pretrained) if self.pretrained else None,
-                "code_sha256": code.hexdigest(),
+                "code": module_identities([PACKAGE_ROOT / m for m in WEIGHT_CODE]),
             },
         )
 
-    def fingerprint(self) -> str:
-        """Hash of everything that defines what the run computes; epoch checkpoints written under
-        another fingerprint are not resumed."""
+    def description(self) -> dict:
+        """Everything the fingerprint hashes, readable: what a set of epoch checkpoints was trained with."""
         train = {k: v for k, v in self.train.items() if k not in EXECUTION_ONLY_KEYS}
-        keep = {"model": self.model, "train": train, **self.provenance}
-        return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()
+        return {"model": self.model, "train": train, **self.provenance}
+
+    def fingerprint(self) -> str:
+        """Hash of everything that determines the weights; epoch checkpoints written under another
+        fingerprint are not resumed (they stay in their own set)."""
+        return hashlib.sha256(json.dumps(self.description(), sort_keys=True).encode()).hexdigest()
 
     def save(self, path: str | os.PathLike) -> Path:
         write_json(path, dataclasses.asdict(self))

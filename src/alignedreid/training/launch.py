@@ -21,7 +21,7 @@ from pathlib import Path
 
 from ..cpu_runtime import apply_cpu_defaults
 from ..errors import ConfigError, PipelineError
-from .checkpoints import reset_if_changed
+from .checkpoints import select_set
 from .job import TrainJob
 
 log = logging.getLogger(__name__)
@@ -303,10 +303,12 @@ def launch_rank_table(job: TrainJob, job_file: Path, env: dict) -> None:
 
 def run_training(job: TrainJob) -> dict:
     """Run ``job``: in this process on one device, else on train.device_num ranks with
-    train.launcher. Epoch checkpoints of a run with another fingerprint are discarded first."""
+    train.launcher. Epoch checkpoints go to the set of this run's fingerprint (resumed when it has
+    some); every other set stays where it is."""
     job = job.with_provenance()
     job.out_path.mkdir(parents=True, exist_ok=True)
-    reset_if_changed(job.checkpoint_dir, job.fingerprint())
+    _, message = select_set(job.sets_dir, job.fingerprint(), job.description())
+    log.info("%s", message)
     if job.train["device_num"] == 1:
         from .worker import run_worker
 

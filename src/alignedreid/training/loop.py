@@ -123,7 +123,7 @@ def run_epochs(run: Run, start_epoch: int, steplog: StepLog | None) -> None:
                     save_epoch(run.state, job.checkpoint_dir, epoch, t["keep_checkpoints"])
 
 
-def finish(run: Run, start_epoch: int, steplog: StepLog | None, init_metrics, eval_fn) -> dict:
+def finish(run: Run, start_epoch: int, steplog: StepLog | None) -> dict:
     """Summary, final checkpoint and published step log (rank 0); every rank's final weights when distributed."""
     job, dist = run.job, run.dist
     last_loss, ips = steplog.totals() if steplog else (None, None)
@@ -133,6 +133,7 @@ def finish(run: Run, start_epoch: int, steplog: StepLog | None, init_metrics, ev
         "epochs": job.train["epochs"],
         "max_steps": job.train["max_steps"],
         "resumed_from_epoch": start_epoch,
+        "checkpoint_set": job.checkpoint_dir.name,
         "world_size": dist.size,
         "final_loss": last_loss,
         "median_images_per_s": ips,
@@ -149,8 +150,6 @@ def finish(run: Run, start_epoch: int, steplog: StepLog | None, init_metrics, ev
         ms.save_checkpoint(run.net, str(job.out_path / f"rank_{dist.rank}_final.ckpt"))
     if dist.is_main:
         run.net.set_train(False)
-        if eval_fn:
-            summary["quick_eval"] = {"init": init_metrics, "trained": eval_fn(run.net, "trained")}
         steplog.publish(job.out_path / "log.csv")
         with atomic_path(job.out_path / "model.ckpt") as tmp:
             ms.save_checkpoint(run.net, str(tmp), append_dict={"num_classes": run.num_classes, "depth": job.model["depth"]})
@@ -158,11 +157,10 @@ def finish(run: Run, start_epoch: int, steplog: StepLog | None, init_metrics, ev
     return summary
 
 
-def train(job: TrainJob, eval_fn=None) -> dict:
+def train(job: TrainJob) -> dict:
     """Run ``job`` in this process (one device, or one rank of a data-parallel launch); returns the summary.
-    ``eval_fn(net, tag)`` (optional) measures the network before and after training on rank 0."""
+    (The quick evaluation of the network before and after training is rule quick_eval's, after this.)"""
     run = build_run(job)
-    init_metrics = eval_fn(run.net, "init") if (eval_fn and run.dist.is_main) else None
     start_epoch = resume(run.state, job.checkpoint_dir)
     run.sampler.set_epoch(start_epoch)
     steplog = StepLog(job.checkpoint_dir / "log.csv") if run.dist.is_main else None
@@ -181,4 +179,4 @@ def train(job: TrainJob, eval_fn=None) -> dict:
         job.train["max_steps"],
     )
     run_epochs(run, start_epoch, steplog)
-    return finish(run, start_epoch, steplog, init_metrics, eval_fn)
+    return finish(run, start_epoch, steplog)

@@ -16,10 +16,9 @@ log = logging.getLogger("alignedreid.training.worker")
 
 def run_worker(job: TrainJob) -> dict:
     from alignedreid.training.loop import train
-    from alignedreid.training.quick_eval import quick_eval_fn
 
     log.info("inputs found: %s", ", ".join(job.check_inputs()))
-    return train(job, quick_eval_fn(job))
+    return train(job)
 
 
 def main(argv=None) -> None:

@@ -1,6 +1,7 @@
 """The training package's parts, without a full run: the typed job, checkpoints and resume, the
 step log, the stall watchdog, and the compiled step against PyNative."""
 
+import json
 import re
 import subprocess
 import sys
@@ -15,7 +16,8 @@ import pytest
 from alignedreid.config import resolve
 from alignedreid.errors import CheckpointError
 from alignedreid.model import build_model
-from alignedreid.training.checkpoints import TrainState, list_epoch_checkpoints, reset_if_changed, resume, save_epoch
+from alignedreid.training.checkpoints import TrainState, list_epoch_checkpoints, list_sets, resume, save_epoch, select_set
+from alignedreid.training.checkpoints import main as checkpoints_cli
 from alignedreid.training.job import TrainJob
 from alignedreid.training.losses import AlignedLoss
 from alignedreid.training.step import build_loss_scaler, build_optimizer, use_graph_mode
@@ -36,7 +38,7 @@ def test_job_round_trip_and_fingerprint(tmp_path):
     job = make_job(tmp_path, lr_max=0.02).with_provenance()
     assert job.model["conv_impl"] == "native"  # 'auto' resolved once, for the device
     assert TrainJob.load(job.save(tmp_path / "job.json")) == job
-    assert job.provenance["manifest_sha256"] and job.provenance["code_sha256"] and job.provenance["pretrained_sha256"] is None
+    assert job.provenance["manifest_sha256"] and job.provenance["code"]["training/losses.py"] and job.provenance["pretrained_sha256"] is None
     same = make_job(tmp_path, lr_max=0.02, threads=7, data_workers=3).with_provenance()
     # where and how the ranks start does not change what they compute: a restart resumes
     launch = dict(master_port=9001, rank_table_file="/etc/hccl_8p.json", device_id=3, launcher="rank_table", nodes=1, save_every=5)
@@ -49,28 +51,74 @@ def test_job_round_trip_and_fingerprint(tmp_path):
     assert make_job(tmp_path, lr_max=0.02).with_provenance().fingerprint() != job.fingerprint()  # another manifest
 
 
-def test_epoch_checkpoints_rotate_resume_and_reset(tmp_path):
+def test_epoch_checkpoints_rotate_and_resume(tmp_path):
     ms.set_context(mode=ms.PYNATIVE_MODE)
     net = build_model(3, 18, 128)
     opt = build_optimizer(net, resolve({})["train"], np.full(10, 0.01, np.float32))
     state = TrainState(net, opt)
-    ckpts = tmp_path / "ck"
-    reset_if_changed(ckpts, "fp1")
+    ckpts, message = select_set(tmp_path / "checkpoints", "a" * 64, {"train": {"lr_max": 0.1}})
+    assert ckpts.name == "a" * 16 and "no earlier epoch checkpoints" in message
     assert resume(state, ckpts) == 0
     for epoch in range(1, 6):
         save_epoch(state, ckpts, epoch, keep=2)
     assert [e for e, _ in list_epoch_checkpoints(ckpts)] == [4, 5]
     assert not list(ckpts.glob("*.part*"))
     assert resume(state, ckpts) == 5
-    reset_if_changed(ckpts, "fp1")  # same run: kept
-    assert len(list_epoch_checkpoints(ckpts)) == 2
+    again, message = select_set(tmp_path / "checkpoints", "a" * 64, {"train": {"lr_max": 0.1}})
+    assert again == ckpts and "resuming checkpoint set aaaaaaaaaaaaaaaa after epoch 5" in message
     (ckpts / "epoch_0005.ckpt").write_bytes(b"truncated")
     with pytest.raises(CheckpointError, match=r"epoch_0005.ckpt: cannot resume from this checkpoint"):
         resume(state, ckpts)
-    reset_if_changed(ckpts, "fp2")  # other settings: set aside, not deleted
-    assert list_epoch_checkpoints(ckpts) == [] and (ckpts / "fingerprint.txt").read_text().strip() == "fp2"
-    previous = tmp_path / "ck.previous"
-    assert [e for e, _ in list_epoch_checkpoints(previous)] == [4, 5]
+
+
+def _fake_set(root, fingerprint, description, epochs):
+    d, _ = select_set(root, fingerprint, description)
+    for e in epochs:
+        (d / f"epoch_{e:04d}.ckpt").write_bytes(f"{fingerprint} {e}".encode() * 100)
+    return d
+
+
+def test_other_settings_or_code_start_a_new_set_and_keep_every_earlier_one(tmp_path):
+    """Two successive changes (a key, then a training module): every earlier epoch checkpoint stays,
+    byte for byte, and the message says what changed."""
+    root = tmp_path / "checkpoints"
+    first = {"model": {"depth": 18}, "train": {"lr_max": 0.1}, "manifest_sha256": "m", "code": {"training/losses.py": "1", "model.py": "1"}}
+    a = _fake_set(root, "a" * 64, first, [3, 4])
+    before = {p.name: p.read_bytes() for p in a.iterdir()}
+    second = {**first, "train": {"lr_max": 0.2}}
+    b, message = select_set(root, "b" * 64, second)
+    assert "starting checkpoint set bbbbbbbbbbbbbbbb from epoch 1" in message
+    assert "train.lr_max: 0.1 -> 0.2" in message and str(a) in message
+    (b / "epoch_0001.ckpt").write_bytes(b"b1")
+    third = {**second, "code": {"training/losses.py": "2", "model.py": "1"}}
+    c, message = select_set(root, "c" * 64, third)
+    assert "code of training/losses.py" in message and "model.py" not in message.split("because")[1]
+    assert {p.name: p.read_bytes() for p in a.iterdir()} == before
+    assert (b / "epoch_0001.ckpt").read_bytes() == b"b1"
+    assert {s["name"] for s in list_sets(root)} == {"a" * 16, "b" * 16, "c" * 16}
+
+
+def test_legacy_layout_becomes_sets_and_the_cli_removes_only_what_it_is_told(tmp_path, capsys):
+    train = tmp_path / "train"
+    root = train / "checkpoints"
+    root.mkdir(parents=True)
+    (root / "fingerprint.txt").write_text("0123456789abcdef" * 4 + "\n")
+    (root / "epoch_0007.ckpt").write_bytes(b"old")
+    (train / "checkpoints.previous").mkdir()
+    (train / "checkpoints.previous" / "epoch_0002.ckpt").write_bytes(b"older")
+    current = _fake_set(root, "d" * 64, {"train": {}}, [1])
+    assert (root / "legacy-0123456789ab" / "epoch_0007.ckpt").read_bytes() == b"old"
+    assert (root / "legacy-previous" / "epoch_0002.ckpt").read_bytes() == b"older"
+    (train / "train_summary.json").write_text(json.dumps({"checkpoint_set": current.name}))
+    assert checkpoints_cli(["--train-dir", str(train), "list"]) == 0
+    out = capsys.readouterr().out
+    assert "legacy-0123456789ab  epochs 7..7" in out and f"{current.name}  epochs 1..1" in out and "(current)" in out
+    assert checkpoints_cli(["--train-dir", str(train), "remove", "nope"]) == 2  # unknown names remove nothing
+    assert len(list_sets(root)) == 3
+    assert checkpoints_cli(["--train-dir", str(train), "remove", "legacy-previous"]) == 0
+    assert {s["name"] for s in list_sets(root)} == {"legacy-0123456789ab", current.name}
+    assert checkpoints_cli(["--train-dir", str(train), "remove", "--all-but-current"]) == 0
+    assert [s["name"] for s in list_sets(root)] == [current.name]
 
 
 def test_step_log_keeps_resumed_rows_and_summarises(tmp_path):
