@@ -61,9 +61,14 @@ def report_numbers(html: str) -> dict[str, str]:
     return dict(re.findall(r"data-metric='([\w.]+)'>([\d.e+-]+)<", html))
 
 
-def run_snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 1800) -> subprocess.CompletedProcess:
+def run_snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 1800, own_package: bool = False) -> subprocess.CompletedProcess:
+    """snakemake in ``workdir`` with the project's environment; ``own_package``: the jobs import the
+    copy's src/alignedreid (PYTHONPATH) instead of the checkout's installed one, so that edits of the
+    copy's code are what runs."""
     env = dict(os.environ)
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    if own_package:
+        env["PYTHONPATH"] = str(Path(workdir) / "src")
     cmd = [str(BIN / "snakemake"), "--cores", "2", *args]
     proc = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:

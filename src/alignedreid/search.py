@@ -105,14 +105,14 @@ def cached_features(
             missing.to_csv(tmp / "new.csv", index=False)
             preprocess(tmp / "new.csv", tmp / "new.u8", height, width, workers=threads)
             run_cpp_program(exe, model, tmp / "new.u8", tmp / "out", batch, height, width, 0, threads, flip=flip, precision=precision, hint=hint)
-            collect_cpp_outputs(tmp / "new.csv", tmp / "out", tmp / "new.npz")
+            collect_cpp_outputs(tmp / "new.csv", tmp / "out", tmp / "new.npz", model=model)  # non-finite: refused before caching
             new = load_features(tmp / "new.npz")
         for h, g, l in zip(missing.sha256, new.global_, new.local):
             cache[h] = (g, l)
         _save_cache(cache_file, cache)
     g = np.stack([cache[h][0] for h in df.sha256])
     l = np.stack([cache[h][1] for h in df.sha256])
-    save_features(out_npz, g, l, df.pid, df.camid, df.path)
+    save_features(out_npz, g, l, df.pid, df.camid, df.path, model=model)
     return {"images": len(df), "computed": int(len(missing)), "cache": str(cache_file)}
 
 

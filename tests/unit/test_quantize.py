@@ -77,3 +77,83 @@ def test_lower_precision_needs_the_cpu_backend():
     assert resolve({"infer": {"precision": "int8"}})["infer"]["calibration"] == {"size": 300, "seed": 0}
     with pytest.raises(ConfigError, match="infer.precision int8 needs infer.backend cpu"):
         resolve({"infer": {"precision": "int8", "backend": "ascend", "batch_size": 1}})
+
+
+def _block_images(rng, n, scale, height=256, width=128):
+    """Images of plain noisy colour blocks (32 px), ImageNet-normalised scale ``scale``."""
+    out = np.zeros((n, 3, height, width), np.float32)
+    for img in out:
+        for y in range(0, height, 32):
+            for x in range(0, width, 32):
+                img[:, y : y + 32, x : x + 32] = rng.normal(0, scale, (3, 1, 1))
+        img += rng.normal(0, 0.1 * scale, img.shape).astype(np.float32)
+    return out
+
+
+@pytest.fixture(scope="module")
+def resnet50_onnx(tmp_path_factory):
+    """An untrained ResNet-50 AlignedReID network at 256x128, exported to ONNX as the export stage does."""
+    import mindspore as ms
+
+    from alignedreid.model import build_model
+
+    ms.set_context(mode=ms.GRAPH_MODE)
+    ms.set_device("CPU")
+    ms.set_seed(0)
+    net = build_model(10, 50, 128)
+    net.set_train(False)
+    base = tmp_path_factory.mktemp("r50") / "model"
+    ms.export(net, ms.Tensor(np.zeros((1, 3, 256, 128), np.float32)), file_name=str(base), file_format="ONNX")
+    return base.with_suffix(".onnx")
+
+
+@pytest.mark.slow
+def test_int8_stripes_stay_finite_where_quantised_heads_divide_by_zero(resnet50_onnx):
+    """Reproducer of the Market-scale failure: calibrated on strong noise blocks, a quantised head turns
+    the stripes of low-contrast crops into NaN/inf (norm quantised to 0). With the heads kept in float
+    every output is finite and the stripes stay unit vectors close to fp32."""
+    import nncf
+    import openvino as ov
+    from nncf.quantization.range_estimator import RangeEstimatorParametersSet
+
+    from alignedreid.quantize import float_head_nodes, quantize_ov
+
+    rng = np.random.default_rng(0)
+    calibration = _block_images(rng, 24, 2.0)
+    faint = _block_images(rng, 6, 0.05)
+    core = ov.Core()
+    model = ov.convert_model(str(resnet50_onnx))
+    model.reshape([1, 3, 256, 128])
+    reference = core.compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+
+    def outputs(compiled):
+        res = [compiled(img[None]) for img in faint]
+        return np.concatenate([r[compiled.outputs[0]] for r in res]), np.concatenate([r[compiled.outputs[1]] for r in res])
+
+    # the failing case, as quantised before: every operation quantisable
+    naive = nncf.quantize(
+        model,
+        nncf.Dataset(list(calibration), lambda img: img[None]),
+        subset_size=len(calibration),
+        preset=nncf.QuantizationPreset.PERFORMANCE,
+        fast_bias_correction=True,
+        advanced_parameters=nncf.AdvancedQuantizationParameters(activations_range_estimator_params=RangeEstimatorParametersSet.MINMAX),
+    )
+    _, naive_local = outputs(core.compile_model(naive, "CPU", {"INFERENCE_PRECISION_HINT": "f32"}))
+    assert not np.isfinite(naive_local).all(), "the reproducer no longer reaches the failing case"
+
+    kept = float_head_nodes(model)
+    assert any("Sqrt" in n for n in kept) and any("ReduceMax" in n for n in kept)
+    fixed, _ = quantize_ov(model, calibration)
+    quantisers_into_heads = [
+        op.get_friendly_name()
+        for op in fixed.get_ordered_ops()
+        if op.get_type_name() == "FakeQuantize" and any(t.get_node().get_friendly_name() in kept for t in op.output(0).get_target_inputs())
+    ]
+    assert quantisers_into_heads == []
+    g, local = outputs(core.compile_model(fixed, "CPU", {"INFERENCE_PRECISION_HINT": "f32"}))
+    assert np.isfinite(g).all() and np.isfinite(local).all()
+    np.testing.assert_allclose(np.linalg.norm(local, axis=1), 1.0, atol=1e-3)  # [N, C, S]: unit stripes
+    _, ref_local = outputs(reference)
+    cosine = (local * ref_local).sum(axis=1)
+    assert cosine.min() > 0.9, cosine.min()

@@ -4,6 +4,7 @@ sample, evaluation, report. Then the same model as a given checkpoint (model.che
 C++ program's other file layout (infer.io: files): the metrics must not change."""
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -89,3 +90,31 @@ def test_checkpoint_of_another_model_is_refused(rehearsal, tmp_path):
     assert proc.returncode != 0
     assert "[import_checkpoint] error:" in proc.stderr
     assert "has shape" in proc.stderr and "a ResNet-18 AlignedReID network expects" in proc.stderr
+
+
+def test_int8_at_resnet50_256x128_is_finite_and_within_the_drop(rehearsal, tmp_path):
+    """INT8 serving of the rehearsal's ResNet-50 (256x128, 8 x 2048 stripes) with the fp32 run beside:
+    quantisation keeps the heads in float, every feature is finite, parity holds the int8 features to
+    infer.min_cosine, every variant is within infer.max_map_drop of fp32 and the report gives the speed ratio."""
+    dst = copy_workflow(tmp_path / "repo")
+    ckpt = rehearsal / "results/train/model.ckpt"
+    name = _config(dst, "int8.yaml", {"model": {"checkpoint": str(ckpt)}, "infer": {"precision": "int8", "calibration": {"size": 64}}})
+    run_snakemake(dst, "results/report.html", "--configfile", name, timeout=3600)
+    r = dst / "results"
+    cal = json.loads((r / "quantize/calibration.json").read_text())
+    assert any("Sqrt" in n for n in cal["float_heads"]) and any("ReduceMax" in n for n in cal["float_heads"])
+    for source in ("cpp", "cpp_fp32"):
+        for split in ("query", "gallery"):
+            z = np.load(r / f"features/{source}/{split}.npz")
+            assert np.isfinite(z["global"]).all() and np.isfinite(z["local"]).all(), (source, split)
+            assert z["local"].shape[1:] == (8, 2048)
+            np.testing.assert_allclose(np.linalg.norm(z["local"], axis=2), 1.0, atol=1e-3)
+    low = json.loads((r / "features/parity.json").read_text())["low_precision"]
+    assert low["global_min_cosine"] >= low["min_cosine"] and low["local_min_cosine"] >= low["min_cosine"]
+    metrics = json.loads((r / "eval/metrics.json").read_text())
+    assert metrics["precision"] == "int8" and set(metrics["precision_drop"]) == {"global", "global_local", "global_rerank", "global_local_rerank"}
+    for v, d in metrics["precision_drop"].items():
+        assert d["mAP_points"] <= metrics["max_map_drop"], (v, d)
+        assert np.isfinite(metrics[v]["mAP"]) and np.isfinite(metrics["fp32"][v]["mAP"])
+    html = (r / "report.html").read_text()
+    assert "Precision: int8 against fp32" in html and re.search(r"\d+\.\d\dx", html)

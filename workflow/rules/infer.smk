@@ -158,6 +158,7 @@ rule features_cpp:
     log:
         "results/logs/features_cpp_{split}.log",
     params:
+        model=cpp_model(PRECISION),  # named when an output is NaN or inf
         code=script_code("features_cpp.py"),
     script:
         "../scripts/features_cpp.py"
@@ -176,6 +177,9 @@ if COMPARE_FP32:
             "results/features/cpp_fp32/{split}.npz",
         log:
             "results/logs/features_cpp_fp32_{split}.log",
+        params:
+            model=cpp_model("fp32"),
+            code=script_code("features_cpp.py"),
 
 
 rule features_python:
@@ -221,6 +225,7 @@ rule parity:
         precision=PRECISION,
         # without an fp32 C++ run the compared features are int8/bf16 ones: reported, not held to 1e-4
         enforce=PRECISION == "fp32" or COMPARE_FP32,
+        min_cosine=config["infer"]["min_cosine"],
         height=config["model"]["height"],
         width=config["model"]["width"],
         flip=config["infer"]["flip"],

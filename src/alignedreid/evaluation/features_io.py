@@ -13,6 +13,37 @@ from ..errors import PipelineError
 from ..io_utils import atomic_path
 
 REQUIRED = {"global": 2, "local": 3, "pid": 1, "camid": 1, "path": 1}
+FINITE_CHECK_ROWS = 2048  # rows per block of the finiteness check (bounded temporaries at MSMT17 scale)
+
+
+class NonFiniteFeatures(PipelineError):
+    """Features hold NaN or inf: the stage that made them (or read them) stops, naming the images."""
+
+
+def non_finite_rows(global_, local) -> np.ndarray:
+    """Boolean per row: whether its global or local features hold a NaN or an inf (checked in blocks of rows)."""
+    n = len(global_)
+    bad = np.zeros(n, dtype=bool)
+    for start in range(0, n, FINITE_CHECK_ROWS):
+        stop = min(n, start + FINITE_CHECK_ROWS)
+        bad[start:stop] = ~np.isfinite(np.asarray(global_[start:stop])).reshape(stop - start, -1).all(axis=1)
+        if np.size(local):
+            bad[start:stop] |= ~np.isfinite(np.asarray(local[start:stop])).reshape(stop - start, -1).all(axis=1)
+    return bad
+
+
+def require_finite(global_, local, paths, where: str) -> None:
+    """Raise NonFiniteFeatures naming ``where`` (the file and the model), how many images and the first
+    ones, when any feature is NaN or inf."""
+    bad = np.flatnonzero(non_finite_rows(global_, local))
+    if len(bad):
+        names = ", ".join(str(paths[i]) for i in bad[:5]) + (", ..." if len(bad) > 5 else "")
+        parts = []
+        for label, arr in (("global", global_), ("local", local)):
+            if np.size(arr):
+                sub = np.asarray(arr[bad[:256]])
+                parts.append(f"{label}: {int(np.isnan(sub).sum())} NaN, {int(np.isinf(sub).sum())} inf in the first {min(len(bad), 256)} such rows")
+        raise NonFiniteFeatures(f"{where}: {len(bad)} of {len(global_)} images have non-finite features ({'; '.join(parts)}): {names}")
 
 
 @dataclass
@@ -60,6 +91,8 @@ def load_features(path: str | os.PathLike, local: bool = True) -> FeatureSet:
     row = arrays["row"].astype(np.int64) if "row" in arrays else np.arange(n, dtype=np.int64)
     if len(row) != n:
         raise PipelineError(f"{path}: array 'row' has {len(row)} rows, 'pid' has {n}")
+    # no NaN or inf reaches evaluation, parity, search or the report, whoever wrote the file
+    require_finite(arrays["global"], arrays["local"], arrays["path"], f"{path}")
     return FeatureSet(
         arrays["global"].astype(np.float32, copy=False),
         arrays["local"].astype(np.float32, copy=False),
@@ -71,8 +104,11 @@ def load_features(path: str | os.PathLike, local: bool = True) -> FeatureSet:
     )
 
 
-def save_features(path: str | os.PathLike, global_, local, pid, camid, paths, row=None) -> None:
-    """Write a feature file; ``row`` (the manifest rows, for a sample) is stored only when given."""
+def save_features(path: str | os.PathLike, global_, local, pid, camid, paths, row=None, model=None) -> None:
+    """Write a feature file; ``row`` (the manifest rows, for a sample) is stored only when given.
+    Non-finite features are refused before anything is written (NonFiniteFeatures names the file,
+    ``model`` -- what computed them -- and the images)."""
+    require_finite(global_, local, list(paths), f"{path}" + (f" (model {model})" if model else ""))
     extra = {} if row is None else {"row": np.asarray(row, np.int64)}
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:

@@ -116,6 +116,7 @@ def verification_context(t, dists: dict, query: FeatureSet, gallery: FeatureSet,
     """metrics.json's ``verification``: TPR at FPR 1e-2/1e-3/1e-4, the threshold at ``cfg['fpr']``,
     distance histograms and the camera-pair matrix, for one non-re-ranked distance."""
     v = verification_variant(dists, cfg["variant"], shortlist)
+    require_finite_distances(v, 0, dists[v], query)
     args = (dists[v], query.pid, gallery.pid, query.camid, gallery.camid)
     out = {"variant": v, **t(f"verification {v}", verification_metrics, *args, cfg["fpr"])}
     out["histograms"] = t("distance histograms", distance_histograms, *args)
@@ -129,11 +130,24 @@ def _blocks(dist):
     return [(0, dist)] if isinstance(dist, np.ndarray) else dist()
 
 
-def rank_variant(dist, query: FeatureSet, gallery: FeatureSet, max_rank: int, top: int = 10):
-    """(RankDetails, each query's ``top`` nearest gallery indices) of a matrix or a block function."""
+def require_finite_distances(name: str, start: int, rows: np.ndarray, query: FeatureSet) -> None:
+    """evaluate refuses a NaN or inf distance (it would rank as nothing or everything), naming the variant and the queries."""
+    finite = np.isfinite(rows).all(axis=1)
+    if not finite.all():
+        bad = start + np.flatnonzero(~finite)
+        raise PipelineError(
+            f"evaluate: the {name} distance is NaN or inf for {len(bad)} queries (e.g. {', '.join(str(query.path[i]) for i in bad[:3])}); "
+            "nothing is written"
+        )
+
+
+def rank_variant(dist, query: FeatureSet, gallery: FeatureSet, max_rank: int, top: int = 10, name: str = "distance"):
+    """(RankDetails, each query's ``top`` nearest gallery indices) of a matrix or a block function; a
+    non-finite distance stops it (:func:`require_finite_distances`)."""
     tops = np.empty((len(query), min(top, len(gallery))), dtype=np.int64)
 
     def keep_top(start, rows):
+        require_finite_distances(name, start, rows, query)
         tops[start : start + len(rows)] = smallest_k(rows, top)
 
     det = rank_details_blocks(_blocks(dist), query.pid, gallery.pid, query.camid, gallery.camid, max_rank, keep_top)
@@ -158,7 +172,7 @@ def evaluate_features(query: FeatureSet, gallery: FeatureSet, cfg: dict, verific
     metrics, rows = {}, []
     for name in wanted:
         label = f"rank {name}" if isinstance(dists[name], np.ndarray) else f"compute + rank {name}"
-        det, top = t(label, rank_variant, dists.pop(name), query, gallery, max_rank)
+        det, top = t(label, rank_variant, dists.pop(name), query, gallery, max_rank, 10, name)
         metrics[name] = {"mAP": det.mAP, "mINP": det.mINP, "cmc": det.cmc.tolist(), "num_valid_queries": int(len(det.query_index))}
         for qi, first, ap, tops in zip(det.query_index, det.first_match, det.ap, top[det.query_index]):
             rows.append(
@@ -217,10 +231,13 @@ def check_drop(drop: dict, metrics: dict, reference: dict, precision: str, max_m
         return
     worst = max(drop, key=lambda v: drop[v]["mAP_points"])
     if drop[worst]["mAP_points"] > max_map_drop:
+        every = ", ".join(f"{v} {-d['mAP_points']:+.2f}" for v, d in drop.items())
         raise PipelineError(
             f"infer.precision {precision}: {worst} mAP {100 * metrics[worst]['mAP']:.2f}% is {drop[worst]['mAP_points']:.2f} points "
-            f"below fp32's {100 * reference[worst]['mAP']:.2f}%, more than infer.max_map_drop ({max_map_drop:g} points); "
-            "raise infer.calibration.size, use fp32, or raise the limit"
+            f"below fp32's {100 * reference[worst]['mAP']:.2f}%, more than infer.max_map_drop ({max_map_drop:g} points). "
+            f"Measured mAP change per variant against fp32, in points: {every}. To try: compare the features in "
+            "results/features/parity.json (low_precision: cosines to the fp32 reference), infer.precision bf16 where the CPU has it, "
+            "or fp32; or accept the drop with a higher infer.max_map_drop (null: report only)"
         )
 
 

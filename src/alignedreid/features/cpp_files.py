@@ -84,11 +84,12 @@ def _read_outputs(output_dir: Path, n_rows: int, paths) -> tuple[np.ndarray, np.
     return np.stack(glob_), np.stack(loc)
 
 
-def collect_cpp_outputs(manifest_csv, output_dir, out_npz) -> dict:
-    """The C++ outputs of one split (packed or per-image files) -> a feature file."""
+def collect_cpp_outputs(manifest_csv, output_dir, out_npz, model=None) -> dict:
+    """The C++ outputs of one split (packed or per-image files) -> a feature file; ``model`` (the file
+    the program ran) is named when an output is NaN or inf, and nothing is written then."""
     df = read_manifest(manifest_csv)
     g, l = _read_outputs(Path(output_dir), len(df), df.path)
-    save_features(out_npz, g, l.transpose(0, 2, 1), df.pid, df.camid, df.path)
+    save_features(out_npz, g, l.transpose(0, 2, 1), df.pid, df.camid, df.path, model=f"{model or 'the C++ program'}, outputs in {output_dir}")
     return {"rows": len(df), "global_dim": int(g.shape[1]), "stripes": int(l.shape[2])}
 
 

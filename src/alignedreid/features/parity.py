@@ -48,10 +48,28 @@ def parity(cpp_npz: list, py_npz: list, tolerance: float = PARITY_TOLERANCE) -> 
             out["global_min_cosine"] = min(out.get("global_min_cosine", 1.0), float((na * nb).sum(axis=1).min()))
             out["global_max_abs_diff"] = max(out["global_max_abs_diff"], float(diff.max()))
             out["local_max_abs_diff"] = max(out["local_max_abs_diff"], float(np.abs(a.local - b.local).max()))
+            # stripes are unit vectors: their cosine is the dot product (zero stripes of the reference left out)
+            cos = (a.local * b.local).sum(axis=2)[np.linalg.norm(b.local, axis=2) > 0.5]
+            if cos.size:
+                out["local_min_cosine"] = min(out.get("local_min_cosine", 1.0), float(cos.min()))
     out["max_abs_diff"] = max(out["global_max_abs_diff"], out["local_max_abs_diff"])
     out["tolerance"] = tolerance
     out["ok"] = out["max_abs_diff"] <= tolerance
     return out
+
+
+def check_low_precision(result: dict, precision: str, min_cosine: float, files) -> None:
+    """Hold int8/bf16 features to the stated bound: finite (the feature files refuse anything else) and
+    the worst global and stripe cosine to the float32 reference at least ``min_cosine`` (infer.min_cosine)."""
+    worst = {k: result.get(f"{k}_min_cosine", 1.0) for k in ("global", "local")}
+    low = {k: v for k, v in worst.items() if not v >= min_cosine}
+    if low:
+        raise ParityError(
+            f"infer.precision {precision}: the features of {', '.join(map(str, files))} are further from the float32 reference than "
+            f"infer.min_cosine {min_cosine:g} allows: worst cosine "
+            + ", ".join(f"{k} {v:.4f}" for k, v in worst.items())
+            + f" over {result['rows_compared']} reference images"
+        )
 
 
 def check_parity(result: dict) -> None:

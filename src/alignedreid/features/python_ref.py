@@ -58,5 +58,5 @@ def python_features(ckpt, manifest_csv, out_npz, model_cfg: dict, sample: int, d
     sub = df.iloc[rows].reset_index(drop=True)
     net = load_trained(ckpt, model_cfg["depth"], resolve_conv_impl(model_cfg["conv_impl"], device_target))
     g, l = extract(net, sub, model_cfg["height"], model_cfg["width"], flip=flip)
-    save_features(out_npz, g, l, sub.pid, sub.camid, sub.path, row=None if len(rows) == len(df) else rows)
+    save_features(out_npz, g, l, sub.pid, sub.camid, sub.path, row=None if len(rows) == len(df) else rows, model=f"{ckpt} (MindSpore)")
     return len(rows)
