@@ -18,6 +18,7 @@
 #include <filesystem>
 #include <iostream>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -104,7 +105,20 @@ int main(int argc, char **argv) {
       Usage();
       return 2;
     }
-    args[key.substr(2)] = argv[++i];
+    static const std::set<std::string> known = {"model", "input", "input_dir", "output_dir", "batch", "height",
+                                                "width", "device_id", "threads", "flip", "precision", "hint"};
+    const std::string name = key.substr(2);
+    if (!known.count(name)) {  // a misspelt option (--thread) must not run with the default
+      std::cerr << "error: unknown option '" << key << "'\n";
+      Usage();
+      return 2;
+    }
+    if (args.count(name)) {
+      std::cerr << "error: option '" << key << "' given twice\n";
+      Usage();
+      return 2;
+    }
+    args[name] = argv[++i];
   }
   aligned::ModelSpec spec;
   std::string input_dir, input_file, output_dir;

@@ -21,9 +21,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import yaml  # noqa: E402
-from PIL import Image  # noqa: E402
 
 from .contracts import JUNK_PID, PARITY_TOLERANCE, VARIANT_LABELS, VARIANTS  # noqa: E402
+from .data.images import thumbnail_uri  # noqa: E402
 from .data.sources import display_name  # noqa: E402
 from .io_utils import atomic_path, sha256_of  # noqa: E402
 from .runlog import disk_usage, parse_output_size, parse_run_location  # noqa: E402
@@ -48,14 +48,8 @@ def _png(fig) -> str:
 
 
 def _thumb(path, h=96) -> str:
-    try:
-        im = Image.open(path).convert("RGB")
-        im = im.resize((max(1, round(im.width * h / im.height)), h))
-        buf = io.BytesIO()
-        im.save(buf, format="JPEG", quality=80)
-        return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
-    except OSError:
-        return ""
+    """The image contract's bounded thumbnail (data/images.py)."""
+    return thumbnail_uri(path, h)
 
 
 def cmc_plot(metrics: dict) -> str:

@@ -25,3 +25,25 @@ def test_signature_follows_adds_changes_and_removals(tmp_path):
     (tmp_path / "b.jpg").unlink()
     assert folder_signature(tmp_path) == first
     assert folder_signature(tmp_path / "nope").startswith("missing:")
+
+
+def test_the_walk_lists_every_entry_and_never_opens_one(tmp_path):
+    """Hidden entries and linked folders come with a reason; FIFOs, dangling and looping links and
+    non-UTF-8 names neither hang nor crash the walk or the signature (which the Snakefile computes)."""
+    from alignedreid.folders import HIDDEN, LINKED_FOLDER, printable, walk_entries
+
+    (tmp_path / "a.jpg").write_bytes(b"x")
+    os.mkfifo(tmp_path / "fifo")
+    os.symlink(tmp_path / "nowhere", tmp_path / "dangling.jpg")
+    os.symlink(tmp_path / "self.jpg", tmp_path / "self.jpg")
+    odd = os.fsdecode(b"\xff\xfe.jpg")
+    (tmp_path / odd).write_bytes(b"y")
+    (tmp_path / "real").mkdir()
+    os.symlink(tmp_path / "real", tmp_path / "link")
+    (tmp_path / ".git").mkdir()
+    entries = {p.name: reason for p, reason in walk_entries(tmp_path)}
+    assert entries == {"a.jpg": None, "fifo": None, "dangling.jpg": None, "self.jpg": None, odd: None, "link": LINKED_FOLDER, ".git": HIDDEN}
+    sig = folder_signature(tmp_path)
+    (tmp_path / odd).write_bytes(b"yy")
+    assert folder_signature(tmp_path) != sig
+    assert printable(tmp_path / odd).endswith("\\xff\\xfe.jpg") and printable("a\nb\\c") == "a\\nb\\\\c"

@@ -1,4 +1,5 @@
 import hashlib
+import subprocess
 import threading
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -162,3 +163,76 @@ def test_missing_url_is_clear(server, tmp_path):
     FlakyHandler.state["cut"] = False
     with pytest.raises(CheckpointError):
         download(f"{base}/nope.ckpt", tmp_path / "n.ckpt", sha256=None, retries=1, timeout=60)
+
+
+def test_plain_http_without_a_checksum_is_refused_before_any_request(server, tmp_path):
+    root, base = server
+    (root / "f.bin").write_bytes(b"x" * 5000)
+    with pytest.raises(CheckpointError, match=r"plain http download without pretrained.sha256 cannot be trusted"):
+        download(f"{base}/f.bin", tmp_path / "f.bin", sha256=None, retries=1, timeout=60)
+    assert FlakyHandler.state["requests"] == [] and not (tmp_path / "f.bin").exists()
+
+
+class LyingHandler(SimpleHTTPRequestHandler):
+    """mode 'nolength': no Content-Length, the connection closes half-way; 'partial': a 206 for bytes
+    100- to a request without Range; 'honest': the whole file with its length."""
+
+    mode = "honest"
+
+    def log_message(self, *a):
+        pass
+
+    def do_GET(self):
+        data = open(self.translate_path(self.path), "rb").read()
+        if self.mode == "partial":
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes 100-{len(data) - 1}/{len(data)}")
+            self.send_header("Content-Length", str(len(data) - 100))
+            self.end_headers()
+            self.wfile.write(data[100:])
+            return
+        self.send_response(200)
+        if self.mode == "honest":
+            self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data if self.mode == "honest" else data[: len(data) // 2])
+        self.wfile.flush()
+        self.close_connection = True
+
+
+@pytest.fixture
+def https_server(tmp_path, monkeypatch):
+    """A real HTTPS server on loopback with a self-signed certificate the client is told to trust."""
+    import ssl
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    root = tmp_path / "www"
+    root.mkdir()
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), partial(LyingHandler, directory=str(root)))
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield root, f"https://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+def test_a_download_that_cannot_be_checked_is_never_cached(https_server, tmp_path):
+    root, base = https_server
+    (root / "f.bin").write_bytes(bytes(range(256)) * 40)
+    LyingHandler.mode = "nolength"  # ends early, without saying how long the file is
+    with pytest.raises(CheckpointError, match=r"cannot be checked -- no pretrained.sha256 and the server did not say how long"):
+        download(f"{base}/f.bin", tmp_path / "f.bin", sha256=None, retries=1, timeout=60)
+    assert not (tmp_path / "f.bin").exists() and not (tmp_path / "f.bin.part").exists()
+    LyingHandler.mode = "partial"  # 206 from byte 100 to a request from 0
+    with pytest.raises(CheckpointError, match=r"sent part of the file \(bytes 100-"):
+        download(f"{base}/f.bin", tmp_path / "f.bin", sha256=None, retries=1, timeout=60)
+    assert not (tmp_path / "f.bin").exists() and not (tmp_path / "f.bin.part").exists()
+    LyingHandler.mode = "honest"  # the length is given and all of it arrives: kept
+    assert download(f"{base}/f.bin", tmp_path / "f.bin", sha256=None, retries=1, timeout=60).read_bytes() == (root / "f.bin").read_bytes()

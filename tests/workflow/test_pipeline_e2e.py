@@ -2,10 +2,12 @@
 features, evaluation, report; then the caching and re-run behaviour users rely on."""
 
 import json
+import os
 import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -228,6 +230,10 @@ def test_cpp_program_errors_are_clear(pipeline, tmp_path):
     assert p.returncode == 1 and "000000.bin: 100 bytes, expected 24576" in p.stderr
     p = run("--model", onnx, "--batch", "x")
     assert p.returncode == 2
+    p = run("--model", onnx, "--input_dir", tmp_path / "in", "--output_dir", tmp_path / "o", "--thread", 4)
+    assert p.returncode == 2 and "unknown option '--thread'" in p.stderr and "usage: aligned_infer" in p.stderr
+    p = run("--model", onnx, "--model", onnx)
+    assert p.returncode == 2 and "given twice" in p.stderr
     (tmp_path / "bad.onnx").write_bytes(b"garbage")
     np.zeros(3 * 64 * 32, np.float32).tofile(tmp_path / "in" / "000000.bin")
     p = run("--model", tmp_path / "bad.onnx", "--input_dir", tmp_path / "in", "--output_dir", tmp_path / "o", "--height", 64, "--width", 32)
@@ -337,3 +343,80 @@ def test_search_gallery_features_are_cached_by_content(pipeline, tmp_path):
     (folder / "g00.jpg").unlink()  # removing one computes none
     _search(pipeline, f"search={{queries: '{queries}', gallery: '{folder}'}}")
     assert "11 images: 11 from the feature cache, 0 new" in (r / "logs/search_features_gallery.log").read_text()
+
+
+def test_search_survives_an_awkward_folder(pipeline, tmp_path):
+    """Every format a viewer shows is searched, with the features of the same pixels saved as PNG;
+    every other entry (bomb, degenerate, FIFO, dangling and looping links, linked folder, hidden,
+    duplicate, text) is listed with its reason; non-UTF-8 and newline names survive to matches.csv and
+    the page; nothing is written outside results/."""
+    import pandas as pd
+
+    from alignedreid.data.manifests import CSV_ERRORS
+    from alignedreid.evaluation.features_io import load_features
+    from tests.awkward_files import SKIPPED, make_corpus
+
+    folder = tmp_path / "crops"
+    refs = make_corpus(folder)
+    for i, (_name, ref) in enumerate(sorted(refs.items())):  # the references, searched beside
+        shutil.copy(ref, folder / f"ref {i:02d}.png")
+    before = {p for p in pipeline.iterdir()}
+    _search(pipeline, f"search={{queries: '{folder}', top_k: 3}}")
+    r = pipeline / "results/search"
+    assert {p for p in pipeline.iterdir()} == before  # nothing beside results/ (no unsupported_image.*)
+    q = load_features(r / "queries.npz")
+    row = {os.path.basename(p): i for i, p in enumerate(q.path)}
+    assert len(row) == 2 * len(refs)
+    for i, name in enumerate(sorted(refs)):
+        a, b = row[name], row[f"ref {i:02d}.png"]
+        np.testing.assert_allclose(q.global_[a], q.global_[b], atol=1e-6, err_msg=name)
+        np.testing.assert_allclose(q.local[a], q.local[b], atol=1e-6, err_msg=name)
+    skipped = (r / "queries_skipped.txt").read_text(encoding="utf-8").splitlines()
+    assert len(skipped) == len(SKIPPED)
+    for name, word in SKIPPED.items():
+        assert any(line.split("\t")[0].endswith(name) and word in line for line in skipped), name
+    matches = pd.read_csv(r / "matches.csv", encoding_errors=CSV_ERRORS)
+    assert {os.path.basename(p) for p in matches["query"]} == set(row)
+    html = (r / "report.html").read_text(encoding="utf-8")
+    assert "two\\nlines.png" in html and "caf\\xe9 \\xff.jpg" in html
+
+
+def test_the_search_cache_is_keyed_by_the_bytes_decoded(pipeline, tmp_path):
+    """An image replaced between the listing and the features is stored under the replacement's hash,
+    never under the listed one; queries and gallery extracted at once keep each other's entries."""
+    import pandas as pd
+
+    from alignedreid.evaluation.features_io import load_features
+    from alignedreid.search import cache_index, cached_features, list_images
+
+    r = pipeline / "results"
+    gal = pd.read_csv(r / "data/gallery.csv")
+    folder = tmp_path / "f"
+    folder.mkdir()
+    shutil.copy(pipeline / gal.path[1], folder / "a.jpg")
+    list_images(folder, tmp_path / "f.csv", tmp_path / "f_skipped.txt", "queries")
+    listed = pd.read_csv(tmp_path / "f.csv").sha256[0]
+    shutil.copy(pipeline / gal.path[2], folder / "a.jpg")  # replaced after the listing
+    args = (r / "infer/bin/aligned_infer", r / "export/model.onnx", 64, 32, 4, 2, "fp32", "latency", False)
+    cache = tmp_path / "cache"
+    cached_features(tmp_path / "f.csv", tmp_path / "f.npz", cache, *args)
+    index = cache_index(next(cache.iterdir()))
+    assert listed not in index and len(index) == 1
+    evaluated = load_features(r / "features/cpp/gallery.npz")
+    np.testing.assert_allclose(load_features(tmp_path / "f.npz").global_[0], evaluated.global_[2], atol=1e-5)
+    # two writers at once (queries and gallery, as two processes): both shards survive
+    other = tmp_path / "g"
+    other.mkdir()
+    for i in range(3, 7):
+        shutil.copy(pipeline / gal.path[i], other / f"{i}.jpg")
+    list_images(other, tmp_path / "g.csv", tmp_path / "g_skipped.txt", "gallery")
+    shutil.copy(pipeline / gal.path[7], folder / "b.jpg")
+    list_images(folder, tmp_path / "f.csv", tmp_path / "f_skipped.txt", "queries")
+    code = "import sys; from alignedreid.search import cached_features; cached_features(sys.argv[1], sys.argv[2], sys.argv[3], *eval(sys.argv[4]))"
+    literal = repr(tuple(str(a) if isinstance(a, Path) else a for a in args))
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, str(tmp_path / f"{s}.csv"), str(tmp_path / f"{s}2.npz"), str(cache), literal])
+        for s in ("f", "g")
+    ]
+    assert [p.wait(timeout=600) for p in procs] == [0, 0]
+    assert len(cache_index(next(cache.iterdir()))) == 1 + 1 + 4

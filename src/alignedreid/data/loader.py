@@ -10,6 +10,7 @@ from mindspore import dataset as ds
 from mindspore.dataset import transforms, vision
 
 from ..errors import DatasetError
+from .images import UnusableImage, model_bytes
 from .sampler import IdentitySampler
 
 IMAGENET_MEAN = [0.485 * 255, 0.456 * 255, 0.406 * 255]  # 123.675, 116.28, 103.53
@@ -27,11 +28,15 @@ class ManifestImages:
         return len(self.paths)
 
     def __getitem__(self, i):
+        # every stage decodes through the one image contract (data/images.py): formats MindSpore's
+        # Decode cannot read arrive normalised to PNG bytes, in memory
         try:
-            data = np.fromfile(self.paths[i], dtype=np.uint8)
+            data = model_bytes(self.paths[i])
+        except UnusableImage as e:
+            raise DatasetError(f"cannot use image {e}") from e
         except OSError as e:
             raise DatasetError(f"{self.paths[i]}: cannot read image ({e})") from e
-        return data, self.labels[i]
+        return np.frombuffer(data, dtype=np.uint8), self.labels[i]
 
 
 def relabel(pids) -> tuple[np.ndarray, dict[int, int]]:

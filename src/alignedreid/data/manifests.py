@@ -11,14 +11,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-from PIL import Image
 from tqdm import tqdm
 
 from ..contracts import DISTRACTOR_PID, JUNK_PID
 from ..errors import DatasetError
 from ..io_utils import atomic_path, display_path, write_json
+from .images import why_unusable
 
 log = logging.getLogger(__name__)
+# Manifests are UTF-8; a file name that is not (bytes the file system holds, decoded by Python with
+# surrogate escapes) is written and read back byte for byte instead of failing.
+CSV_ERRORS = "surrogateescape"
 
 SPLITS = ("train", "query", "gallery")
 MANIFEST_COLUMNS = ["path", "pid", "camid"]
@@ -65,15 +68,8 @@ def listing_frame(rows: list[tuple], columns=MANIFEST_COLUMNS) -> pd.DataFrame:
 
 
 def check_image(path) -> str | None:
-    """Decode an image fully; return None if fine, else the reason it is unusable."""
-    try:
-        with Image.open(path) as im:
-            im.load()
-            if im.width < 1 or im.height < 1:
-                return "empty image"
-    except Exception as e:  # Pillow raises many types for bad files
-        return f"{type(e).__name__}: {e}"
-    return None
+    """Decode an image fully (the one image contract, data/images.py); None if fine, else why it is unusable."""
+    return why_unusable(path)
 
 
 def verify_split(split: str, listing: SplitListing, skip_corrupt: bool, workers: int) -> SplitScan:
@@ -146,18 +142,19 @@ def write_listing(listing: DatasetListing, out_dir, expected: dict[str, int] | N
     out_dir = Path(out_dir)
     for split, scan in scans.items():
         with atomic_path(out_dir / f"{split}.csv") as tmp:
-            scan.frame.to_csv(tmp, index=False)
+            scan.frame.to_csv(tmp, index=False, errors=CSV_ERRORS)
     write_json(out_dir / "summary.json", summary)
     log.info("manifests: %s", ", ".join(f"{s} {v['images']} images / {v['ids']} ids" for s, v in summary["splits"].items()))
     return summary
 
 
 def read_manifest(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a manifest and check its columns (path, pid, camid)."""
+    """Read a manifest and check its columns (path, pid, camid). File names that are not valid UTF-8
+    come back exactly as they were listed (CSV_ERRORS)."""
     path = Path(path)
     if not path.is_file():
         raise DatasetError(f"{path}: manifest not found")
-    df = pd.read_csv(path)
+    df = pd.read_csv(path, encoding_errors=CSV_ERRORS)
     missing = [c for c in MANIFEST_COLUMNS if c not in df.columns]
     if missing:
         raise DatasetError(f"{path}: manifest lacks column(s) {missing}; expected at least {MANIFEST_COLUMNS}")

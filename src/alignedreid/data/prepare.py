@@ -41,7 +41,7 @@ def resolve_source(dataset_cfg: dict, work_dir) -> tuple[str, Path, dict | None]
     if root.is_file():
         if not is_archive(root):
             raise DatasetError(f"{root}: dataset.root is a file but not an archive (expected one of {', '.join(ARCHIVE_SUFFIXES)})")
-        root = safe_extract(root, work_dir / "extracted")
+        root = safe_extract(root, work_dir / "extracted", dataset_cfg["archive"])
     expected = dataset_cfg["expected_counts"] or entry.counts(dataset_cfg)
     return source, root, dict(expected) if expected else None
 
