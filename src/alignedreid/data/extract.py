@@ -76,7 +76,7 @@ def _check_layout(archive: Path, members: list, target: Path, check, is_dir, siz
                     f"{archive}: entry {name!r} expands {size(info) / max(stored, 1):.0f}:1 ({size(info):,} bytes from {stored:,}), "
                     f"above dataset.archive.max_ratio ({max_ratio:g}); a compression bomb?"
                 )
-    for dest, (kind, name) in kinds.items():
+    for dest, (_kind, name) in kinds.items():
         for parent in dest.parents:
             if parent in kinds and kinds[parent][0] == "file":
                 raise DatasetError(f"{archive}: entry {kinds[parent][1]!r} is a file but {name!r} needs it to be a folder; refusing to extract")

@@ -6,7 +6,7 @@ This module imports nothing heavy (code_closure reads files with the standard li
 """
 
 # The code that determines the trained weights, relative to src/alignedreid: the network, loading
-# the pretrained backbone, the input pipeline (manifest -> sampler -> augmented batches), the
+# the pretrained backbone, the input pipeline (manifest -> image decoding -> sampler -> augmented batches), the
 # losses, the step, optimiser and schedule, the loop, and the CPU runtime defaults (they pick the
 # oneDNN kernels). Its meaning (code_closure.file_identity) is part of the training fingerprint and
 # the train rule's code identity: an edit here starts a new set of epoch checkpoints. The rest of the
@@ -18,6 +18,7 @@ WEIGHT_CODE = (
     "checkpoint.py",
     "cpu_runtime.py",
     "data/__init__.py",
+    "data/images.py",
     "data/loader.py",
     "data/sampler.py",
     "model.py",
