@@ -69,7 +69,9 @@ def _check_layout(archive: Path, members: list, target: Path, check, is_dir, siz
         if kind == "file":
             total += size(info)
             if total > max_bytes:
-                raise DatasetError(f"{archive}: extracting reaches {total / 1e9:.1f} GB at entry {name!r}, above dataset.archive.max_gb ({limits['max_gb']:g})")
+                raise DatasetError(
+                    f"{archive}: extracting reaches {total / 1e9:.1f} GB at entry {name!r}, above dataset.archive.max_gb ({limits['max_gb']:g})"
+                )
             stored = packed(info)
             if stored is not None and size(info) > 1_000_000 and size(info) > max_ratio * max(stored, 1):
                 raise DatasetError(
@@ -136,7 +138,9 @@ def safe_extract_tar(tar_path: str | os.PathLike, target: str | os.PathLike, lim
     try:
         with tarfile.open(tar_path) as tf:
             # a tar has no per-entry compression: the ratio checked is the whole archive's
-            _extract_checked(tar_path, tf.getmembers(), target, _check_tar_member, tarfile.TarInfo.isdir, copy, lambda i: i.size, lambda i: None, limits)
+            _extract_checked(
+                tar_path, tf.getmembers(), target, _check_tar_member, tarfile.TarInfo.isdir, copy, lambda i: i.size, lambda i: None, limits
+            )
     except (tarfile.TarError, EOFError, OSError) as e:
         raise DatasetError(f"{tar_path}: not a readable tar archive or damaged ({type(e).__name__}: {e})") from e
     return target
