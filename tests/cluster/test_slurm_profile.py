@@ -22,7 +22,7 @@ from tests.workflow.test_pipeline_e2e import TINY
 pytestmark = pytest.mark.cluster
 
 SCRIPT = REPO / "tests" / "cluster" / "local_slurm.sh"
-HEAVY = {"prepare_dataset", "train", "export", "build_infer", "preprocess", "infer_cpp", "features_python", "evaluate"}
+HEAVY = {"prepare_dataset", "train", "quick_eval", "export", "build_infer", "preprocess", "infer_cpp", "features_python", "evaluate"}
 LOCAL = {"features_cpp", "parity", "report"}
 # status polling every few seconds instead of the profile's 20 s, so the test does not wait on it
 FAST_POLL = ("--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "3")
@@ -52,8 +52,7 @@ def _config():
 
 
 def _workdir(root, name, cfg):
-    d = copy_workflow(root / name)
-    shutil.copytree(REPO / "profiles", d / "profiles")
+    d = copy_workflow(root / name)  # the profiles too (profiles/slurm and the workflow profile)
     (d / "run.yaml").write_text(yaml.safe_dump(cfg))
     return d
 
