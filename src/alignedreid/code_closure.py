@@ -202,6 +202,14 @@ def module_identities(files, root=PACKAGE_ROOT) -> dict[str, str]:
     return out
 
 
+def rule_code_files(script, *launched, package=True, root=PACKAGE_ROOT) -> list[Path]:
+    """The files a rule's code identity hashes: its script ``script`` (a path) and, unless
+    ``package=False``, the result-changing package modules it runs (:func:`result_code` of the script
+    and of each module in ``launched``). The Snakefile's ``script_code`` and edit_cost use this."""
+    script = Path(script)
+    return [script, *(result_code(script, *launched, root=root) if package else [])]
+
+
 def result_code(*entries, root=PACKAGE_ROOT) -> list[Path]:
     """The package modules of ``entries``' closure that can change results: package_closure without
     RESULT_NEUTRAL."""

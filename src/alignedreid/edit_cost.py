@@ -16,11 +16,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .code_closure import PACKAGE_ROOT, RESULT_NEUTRAL, result_code
+from .code_closure import PACKAGE_ROOT, RESULT_NEUTRAL, rule_code_files
 from .training import WEIGHT_CODE
 
 REPO = PACKAGE_ROOT.parents[1]
-RULE_HEAD = re.compile(r"^\s*(?:rule (\w+):|use rule \w+ as (\w+) with:)\s*$", re.M)
+RULE_HEAD = re.compile(r"^\s*(?:rule (\w+):|use rule (\w+) as (\w+) with:)\s*$", re.M)
 CODE_PARAM = re.compile(r"code=(script_code\((.*?)\)|training_code\(\)),\s*$", re.M)
 
 
@@ -41,26 +41,19 @@ def rule_code(repo: Path = REPO) -> dict[str, set[str]]:
     scripts = repo / "workflow" / "scripts"
 
     def script_code(script, *launched, package=True):
-        entry = scripts / script
-        return _names([entry, *(result_code(entry, *launched, root=pkg) if package else [])], pkg)
+        return _names(rule_code_files(scripts / script, *launched, package=package, root=pkg), pkg)
 
     out: dict[str, set[str]] = {}
-    for smk in sorted((repo / "workflow" / "rules").glob("*.smk")):
-        text = smk.read_text()
-        heads = list(RULE_HEAD.finditer(text))
-        for i, head in enumerate(heads):
-            body = text[head.end() : heads[i + 1].start() if i + 1 < len(heads) else len(text)]
-            name = head.group(1) or head.group(2)
-            m = CODE_PARAM.search(body)
-            if m is None:
-                if head.group(2):  # use rule ... with: inherits the code param of the rule it reuses
-                    base = re.match(r"\s*use rule (\w+)", head.group(0)).group(1)
-                    out[name] = set(out.get(base, set()))
-                continue
-            if m.group(1) == "training_code()":
-                out[name] = set(WEIGHT_CODE)
-            else:
-                out[name] = eval(f"script_code({m.group(2)})", {"script_code": script_code})  # literal arguments of a rule file
+    for name, base, body in _blocks(repo):
+        m = CODE_PARAM.search(body)
+        if m is None:
+            if base:  # use rule ... with: inherits the code param of the rule it reuses
+                out[name] = set(out.get(base, set()))
+            continue
+        if m.group(1) == "training_code()":
+            out[name] = set(WEIGHT_CODE)
+        else:
+            out[name] = eval(f"script_code({m.group(2)})", {"script_code": script_code})  # literal arguments of a rule file
     return out
 
 
@@ -78,12 +71,13 @@ def rule_graph(repo: Path = REPO, target: str = "results/report.html") -> dict[s
 
 
 def _blocks(repo: Path):
-    """(rule name, its text) of every rule and ``use rule`` in workflow/rules."""
+    """(rule name, the rule a ``use rule`` reuses or None, its text) of every rule in workflow/rules."""
     for smk in sorted((repo / "workflow" / "rules").glob("*.smk")):
         text = smk.read_text()
         heads = list(RULE_HEAD.finditer(text))
         for i, head in enumerate(heads):
-            yield head.group(1) or head.group(2), text[head.end() : heads[i + 1].start() if i + 1 < len(heads) else len(text)]
+            body = text[head.end() : heads[i + 1].start() if i + 1 < len(heads) else len(text)]
+            yield head.group(1) or head.group(3), head.group(2), body
 
 
 def _section(body: str, name: str) -> str:
@@ -95,7 +89,7 @@ def temporary_readers(repo: Path = REPO) -> dict[str, set[str]]:
     """{rule with temporary outputs (removed once read): the rules that read them}. Such a rule runs
     again whenever one of its readers does."""
     made = {}
-    for name, body in _blocks(repo):
+    for name, _, body in _blocks(repo):
         out = _section(body, "output")
         paths = re.findall(r'temp\((?:directory\()?f?"([^"]+)"', out)
         if "infer_input_output()" in out:
@@ -103,7 +97,7 @@ def temporary_readers(repo: Path = REPO) -> dict[str, set[str]]:
         if paths:
             made[name] = paths
     readers: dict[str, set[str]] = {name: set() for name in made}
-    for name, body in _blocks(repo):
+    for name, _, body in _blocks(repo):
         inp = _section(body, "input")
         for maker, paths in made.items():
             if any(p in inp for p in paths):

@@ -47,11 +47,6 @@ def _png(fig) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
-def _thumb(path, h=96) -> str:
-    """The image contract's bounded thumbnail (data/images.py)."""
-    return thumbnail_uri(path, h)
-
-
 def cmc_plot(metrics: dict) -> str:
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
     for v in VARIANTS:
@@ -222,9 +217,14 @@ def rank_list_rows(per_query_csv, gallery_csv, n_queries=6) -> list[dict]:
                 g = gallery.iloc[gi]
                 ignored = g.pid == JUNK_PID or (g.pid == q.pid and g.camid == q.camid)
                 gal.append(
-                    {"src": _thumb(g.path, 72), "pid": g.pid, "cam": g.camid + 1, "cls": "" if ignored else ("hit" if g.pid == q.pid else "miss")}
+                    {
+                        "src": thumbnail_uri(g.path, 72),
+                        "pid": g.pid,
+                        "cam": g.camid + 1,
+                        "cls": "" if ignored else ("hit" if g.pid == q.pid else "miss"),
+                    }
                 )
-            query = {"src": _thumb(q.query_path), "pid": q.pid} if v == variants[0] else None
+            query = {"src": thumbnail_uri(q.query_path), "pid": q.pid} if v == variants[0] else None
             rows.append({"query": query, "label": VARIANT_LABELS[v], "gallery": gal})
     return rows
 

@@ -43,11 +43,6 @@ log = logging.getLogger(__name__)
 MATCH_COLUMNS = ["query", "rank", "gallery", "distance", "same_person"]
 
 
-def readable(path: Path) -> str | None:
-    """None when ``path`` is an image the pipeline uses (data/images.py), else why not."""
-    return why_unusable(path)
-
-
 def list_images(folder, out_csv, skipped_txt, role: str) -> dict:
     """Write the manifest of every usable image under ``folder`` (path, pid 0, camid 0, sha256) and the
     list of every other entry with why it was skipped (hidden, not a regular file, a link that leads

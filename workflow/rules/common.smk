@@ -5,7 +5,7 @@ from importlib import metadata
 from pathlib import Path
 
 # standard library only: read at parse time
-from alignedreid.code_closure import code_identity, result_code
+from alignedreid.code_closure import code_identity, rule_code_files
 from alignedreid.training import WEIGHT_CODE
 
 REPO = Path(workflow.basedir)
@@ -30,8 +30,7 @@ def script_code(script, *launched, package=True):
     this workflow's own src/alignedreid. A change of meaning re-runs the rule through Snakemake's params
     trigger; the profile profiles/default turns the code trigger (script mtime) off, so a comment or a
     reformat re-runs nothing. ``package=False``: the script alone. docs/architecture.md §2."""
-    entry = REPO / "workflow" / "scripts" / script
-    files = [entry, *(result_code(entry, *launched, root=PKG) if package else [])]
+    files = rule_code_files(REPO / "workflow" / "scripts" / script, *launched, package=package, root=PKG)
     return code_identity(files, root=PKG)
 
 
@@ -72,8 +71,12 @@ def dataset_inputs(section):
 
 def dataset_params(section):
     """A dataset section as a rule's params, without dataset.workers (the job's threads: changing them
-    must not re-run the stage and everything after it)."""
-    return {k: v for k, v in section.items() if k != "workers"} if section else section
+    must not re-run the stage and everything after it) and, unless dataset.root is an archive, without
+    dataset.archive (its limits are read only when extracting)."""
+    if not section:
+        return section
+    unread = {"workers"} | (set() if dataset_inputs(section) else {"archive"})
+    return {k: v for k, v in section.items() if k not in unread}
 
 
 def stage_resources(stage):
