@@ -3,8 +3,9 @@
 # (this file is parsed again inside every cluster job).
 from snakemake.utils import min_version
 
-from alignedreid.config import resolve
-from alignedreid.folders import folder_signature
+from alignedreid.data.spec import check_datasets
+from alignedreid.foundation.config import resolve
+from alignedreid.foundation.folders import folder_signature
 
 min_version("9.0")
 
@@ -13,7 +14,8 @@ configfile: "config/config.yaml"
 
 
 # validate against the schema and fill every default, once; a bad key or value stops here, named
-config.update(resolve(config))  # the schema ships in the package: src/alignedreid/schema.yaml
+config.update(resolve(config))  # the schema ships in the package: src/alignedreid/foundation/schema.yaml
+check_datasets(config)  # the dataset sections' rules the schema cannot say (synthetic spec, camera pattern)
 
 
 include: "workflow/rules/common.smk"

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from alignedreid.contracts import JUNK_PID
 from alignedreid.evaluation.ranking import _checked
+from alignedreid.foundation.contracts import JUNK_PID
 
 
 def previous_rank_details(distmat, q_pids, g_pids, q_camids, g_camids, max_rank: int = 50, chunk: int = 256):

@@ -25,12 +25,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import PeakRSS, gemm_rate, measure, print_table  # noqa: E402
 
-from alignedreid.config import section_defaults  # noqa: E402
 from alignedreid.evaluation import local_distance, rank, re_ranking  # noqa: E402
 from alignedreid.evaluation.distance import global_distance  # noqa: E402
 from alignedreid.evaluation.ranking import rank_details  # noqa: E402
 from alignedreid.evaluation.reference import ref_local_distance, ref_re_ranking  # noqa: E402
 from alignedreid.evaluation.topk import smallest_k  # noqa: E402
+from alignedreid.foundation.config import section_defaults  # noqa: E402
 
 
 def make_features(nq, ng, stripes, dim, seed=0, ids=750):
@@ -263,7 +263,7 @@ def correlated_features(nq, ng, stripes, dim, noise, seed=0, ids=750, latent=256
 
 
 def _feature_set(glob, loc, pid, camid):
-    from alignedreid.evaluation.features_io import FeatureSet
+    from alignedreid.features.files import FeatureSet
 
     n = len(pid)
     return FeatureSet(glob, loc, pid.astype(np.int64), camid.astype(np.int64), np.array([f"{i}.jpg" for i in range(n)]), np.arange(n))
@@ -307,7 +307,7 @@ VARIANTS_ALL = ("global", "global_local", "global_rerank", "global_local_rerank"
 def _write_msmt17_features(folder: Path, nq: int, ng: int, dim: int, noise: float, seed: int = 0, ids: int = 3060, latent: int = 256):
     """correlated_features at MSMT17's size, generated and written a block at a time (the gallery's
     stripes alone are 5.4 GB at 8 x 2048), as evaluate reads them: two .npz feature files."""
-    from alignedreid.evaluation.features_io import save_features
+    from alignedreid.features.files import save_features
 
     rng = np.random.default_rng(seed)
     centres = rng.standard_normal((ids, latent), dtype=np.float32)
@@ -333,8 +333,8 @@ def _evaluate_files_child(query_npz, gallery_npz, shortlist, out_json):
     import json
     import logging
 
-    from alignedreid.evaluation.features_io import load_features
     from alignedreid.evaluation.run import evaluate_features
+    from alignedreid.features.files import load_features
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     with PeakRSS() as mem:

@@ -23,7 +23,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import print_table  # noqa: E402
 
-from alignedreid.checkpoint import load_trained  # noqa: E402
+from alignedreid.model.checkpoint import load_trained  # noqa: E402
 
 
 def python_rate(net, batch: int, h: int, w: int, n_images: int) -> float:

@@ -26,7 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import print_table  # noqa: E402
 
 import alignedreid  # noqa: E402,F401  (applies the MindSpore CPU defaults before MindSpore loads)
-from alignedreid.cpu_runtime import program_env  # noqa: E402
+from alignedreid.foundation.cpu_runtime import program_env  # noqa: E402
+from alignedreid.serving.program_settings import ProgramSettings  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -41,7 +42,7 @@ def cpu_flags() -> set[str]:
 def make_checkpoint(path: Path, depth: int, seed: int = 0) -> None:
     import mindspore as ms
 
-    from alignedreid.model import build_model
+    from alignedreid.model.network import build_model
 
     ms.set_context(mode=ms.PYNATIVE_MODE)
     ms.set_seed(seed)
@@ -71,12 +72,12 @@ def isa_flags() -> str:
     return ", ".join(f for f in ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_int8", "avx_vnni") if f in flags) or "unknown"
 
 
-def run_program(exe, model, inputs, out_dir, batch, h, w, threads, precision, hint, isa_cap: str | None) -> float:
+def run_program(exe, model, inputs, out_dir, settings: ProgramSettings, threads: int, isa_cap: str | None) -> float:
+    """The program's images/s with ``settings`` (a oneDNN ISA cap when given; the pipeline's run_cpp_program never caps)."""
     env = program_env()
     if isa_cap:
         env["ONEDNN_MAX_CPU_ISA"] = isa_cap
-    cmd = [str(exe), "--model", str(model), "--input", str(inputs), "--output_dir", str(out_dir), "--batch", str(batch)]
-    cmd += ["--height", str(h), "--width", str(w), "--threads", str(threads), "--precision", precision, "--hint", hint]
+    cmd = [str(exe), "--model", str(model), "--input", str(inputs), "--output_dir", str(out_dir), *settings.arguments(threads)]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
@@ -104,11 +105,11 @@ def main() -> None:
 
     import pandas as pd
 
-    from alignedreid.config import resolve
     from alignedreid.data.prepare import prepare_dataset
-    from alignedreid.export import export_model
-    from alignedreid.features.cpp_files import cpu_has_bf16, preprocess
-    from alignedreid.quantize import quantize_model
+    from alignedreid.foundation.config import resolve
+    from alignedreid.serving.cpp_program import cpu_has_bf16, preprocess
+    from alignedreid.serving.export import export_model
+    from alignedreid.serving.quantize import quantize_model
 
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -127,7 +128,7 @@ def main() -> None:
         prepare_dataset(resolve({"dataset": {"synthetic": spec}})["dataset"], data, work_dir=data, workers=2)
     gallery = pd.read_csv(data / "gallery.csv").head(args.images)
     gallery.to_csv(work / "test.csv", index=False)
-    n = preprocess(work / "test.csv", work / "test.u8", args.height, args.width, workers=2)
+    n = preprocess(work / "test.csv", work / "test.u8", args.height, args.width, workers=2, layout="packed")
     q = quantize_model(work / "model.onnx", data / "train.csv", work / "int8", args.height, args.width, args.calibration, 0)
     exe = cpp_program(args.exe, work)
     isa = isa_flags()
@@ -141,7 +142,8 @@ def main() -> None:
                 continue  # bf16 kernels need AVX-512 bf16 / AMX
             for hint in ("latency", "throughput"):
                 out = work / f"out_{prec}_{hint}_{cap or 'own'}"
-                ips = run_program(exe, models[prec], work / "test.u8", out, args.batch, args.height, args.width, args.threads, prec, hint, cap)
+                settings = ProgramSettings(args.batch, args.height, args.width, prec, hint, False, 0)
+                ips = run_program(exe, models[prec], work / "test.u8", out, settings, args.threads, cap)
                 if prec == "fp32" and hint == "latency":
                     base = ips
                 if cap is None and hint == "latency":

@@ -9,7 +9,7 @@ convolution of stride-2 layers (training on corrupted gradients from step 2, the
   python bench/pad_bug_repro.py [--calls 12] [--timeout 60]
 
 Prints, per call, whether the compiled gradient of ``ops.pad`` still equals the exact one, and the
-same for ``alignedreid.model.zero_pad`` (the workaround). Each call runs under a time limit in a
+same for ``alignedreid.model.network.zero_pad`` (the workaround). Each call runs under a time limit in a
 child process, so a hang is reported instead of blocking. When MindSpore fixes the kernel, the
 ``ops.pad`` column reads "ok" on every call and the workaround can go.
 """
@@ -28,7 +28,7 @@ def child(kind: str, calls: int) -> None:
     from mindspore import ops
 
     import alignedreid  # noqa: F401
-    from alignedreid.model import zero_pad
+    from alignedreid.model.network import zero_pad
 
     ms.set_context(mode=ms.GRAPH_MODE)
     ms.set_device("CPU")

@@ -20,9 +20,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import measure, print_table  # noqa: E402
 
-from alignedreid.config import resolve  # noqa: E402
 from alignedreid.data.prepare import prepare_dataset  # noqa: E402
-from alignedreid.data.synthetic import SyntheticSpec, generate  # noqa: E402
+from alignedreid.data.spec import SyntheticSpec  # noqa: E402
+from alignedreid.data.synthetic import generate  # noqa: E402
+from alignedreid.foundation.config import (
+    resolve,  # noqa: E402
+    section_defaults,  # noqa: E402
+)
 
 MSMT17 = dict(
     layout="msmt17",
@@ -49,7 +53,7 @@ def main():
     rows = []
     if not (data / "MSMT17_V1" / "list_gallery.txt").is_file():
         t = time.perf_counter()
-        generate(SyntheticSpec(**MSMT17), data)
+        generate(SyntheticSpec(**{**section_defaults("dataset")["synthetic"], **MSMT17}), data)
         rows.append(["generate the synthetic release (once)", f"{time.perf_counter() - t:.0f}", "-", "126,441 files"])
     cfg = resolve({"dataset": {"source": "msmt17", "root": str(data)}})["dataset"]
     out = work / "manifests"

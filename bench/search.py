@@ -38,8 +38,8 @@ def _queries(work: Path, n: int) -> Path:
     """``n`` crops of the demo generator copied under arbitrary names into nested folders."""
     import pandas as pd
 
-    from alignedreid.config import resolve
     from alignedreid.data.prepare import prepare_dataset
+    from alignedreid.foundation.config import resolve
 
     folder = work / f"queries_{n}"
     if folder.is_dir():
@@ -56,7 +56,7 @@ def _queries(work: Path, n: int) -> Path:
 
 
 def _gallery(work: Path, n: int, dim: int, stripes: int) -> Path:
-    from alignedreid.evaluation.features_io import save_features
+    from alignedreid.features.files import save_features
 
     path = work / f"gallery_{n}_{stripes}x{dim}.npz"
     if path.is_file():
@@ -73,7 +73,8 @@ def _stage(stage: str, args_json: str, out_json: str) -> None:
     """One stage of the search in a fresh process, as Snakemake runs each rule's script: its peak RSS sampled."""
     import logging
 
-    from alignedreid import search as stage_fns
+    from alignedreid.search import cache, listing, page, ranking
+    from alignedreid.serving.program_settings import ProgramSettings
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     a = json.loads(Path(args_json).read_text())
@@ -81,25 +82,13 @@ def _stage(stage: str, args_json: str, out_json: str) -> None:
     verification = {"variant": "global_local", "threshold": 1.5, "target_fpr": 1e-3, "tpr": 0.9}
     with PeakRSS() as mem:
         if stage == "search_list":
-            stage_fns.list_images(a["queries"], work / "queries.csv", work / "skipped.txt", "queries")
+            listing.list_images(a["queries"], work / "queries.csv", work / "skipped.txt", "queries")
         elif stage == "search_features":
-            stage_fns.cached_features(
-                work / "queries.csv",
-                work / "queries.npz",
-                work / "cache",
-                a["exe"],
-                a["model"],
-                a["height"],
-                a["width"],
-                16,
-                a["threads"],
-                a["precision"],
-                "latency",
-                False,
-            )
+            settings = ProgramSettings(16, a["height"], a["width"], a["precision"], "latency", False, 0)
+            cache.cached_features(work / "queries.csv", work / "queries.npz", work / "cache", a["exe"], a["model"], settings, a["threads"])
         else:  # search: ranking, matches.csv and the page
-            _, ng = stage_fns.search(work / "queries.npz", a["gallery"], verification, work / "matches.csv", a["top_k"], a["shortlist"])
-            stage_fns.write_search_report(work / "matches.csv", verification, work / "report.html", ng, work / "skipped.txt")
+            _, ng = ranking.search(work / "queries.npz", a["gallery"], verification, work / "matches.csv", a["top_k"], a["shortlist"])
+            page.write_search_report(work / "matches.csv", verification, work / "report.html", ng, work / "skipped.txt")
     child_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss if stage == "search_features" else 0  # the C++ program
     Path(out_json).write_text(json.dumps({"peak": mem.peak, "child_peak": child_kb * 1024}))
 
@@ -145,7 +134,7 @@ def main() -> None:
     ap.add_argument("--work", default="/tmp/alignedreid-search-bench")
     args = ap.parse_args()
 
-    from alignedreid.export import export_model
+    from alignedreid.serving.export import export_model
 
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -158,7 +147,7 @@ def main() -> None:
     queries, gallery = _queries(work, args.queries), _gallery(work, args.gallery, dim, stripes)
     models = {"fp32": work / "model.onnx"}
     if "int8" in args.precisions and not (work / "int8" / "model.xml").is_file():
-        from alignedreid.quantize import quantize_model
+        from alignedreid.serving.quantize import quantize_model
 
         quantize_model(work / "model.onnx", work / "data" / "train.csv", work / "int8", args.height, args.width, 300, 0)
     models["int8"] = work / "int8" / "model.xml"

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import PeakRSS, print_table  # noqa: E402
 from int8 import isa_flags  # noqa: E402
 
-from alignedreid.search import _gather, cache_index, write_shard  # noqa: E402
+from alignedreid.search.cache import cache_index, gather_rows, write_shard  # noqa: E402
 
 
 def _keys(start: int, n: int) -> list[str]:
@@ -66,7 +66,7 @@ def main() -> None:
         t_write = time.perf_counter() - t0
         index = cache_index(root)
         t0 = time.perf_counter()
-        g, loc = _gather(index, _keys(args.size, args.add))
+        g, loc = gather_rows(index, _keys(args.size, args.add))
         t_gather = time.perf_counter() - t0
     assert np.array_equal(g, new_g) and np.array_equal(loc, new_l) and len(index) == args.size + args.add
     written = sum(f.stat().st_size for f in shard.iterdir())

@@ -45,8 +45,8 @@ def run_one(args) -> dict:
     import numpy as np
 
     import alignedreid  # noqa: F401  (applies the CPU runtime defaults before MindSpore loads)
-    from alignedreid.config import resolve
-    from alignedreid.model import build_model
+    from alignedreid.foundation.config import resolve
+    from alignedreid.model.network import build_model
     from alignedreid.training.losses import AlignedLoss
     from alignedreid.training.step import DistInfo, build_optimizer, make_step
 
@@ -60,7 +60,8 @@ def run_one(args) -> dict:
     net = build_model(classes, args.depth, 128, conv_impl=conv)
     net.set_train(True)
     opt = build_optimizer(net, resolve({"train": {"lr_max": 0.01}})["train"], np.full(1000, 0.01, np.float32))
-    loss_fn = AlignedLoss(classes)
+    recipe = resolve({})["train"]
+    loss_fn = AlignedLoss(classes, recipe["margin"], recipe["label_smooth_epsilon"], recipe["label_smooth"])
     if style == "cell":
         step = make_step(net, loss_fn, opt, DistInfo())
     else:

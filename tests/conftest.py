@@ -1,3 +1,4 @@
+import copy
 import os
 import re
 import shutil
@@ -6,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -29,6 +31,36 @@ def repo_copy(tmp_path):
     return copy_workflow(tmp_path / "repo")
 
 
+# The workflow tests' configuration: the whole DAG in about a minute on 2 cores (ResNet-18 at 64x32,
+# a few synthetic identities, two short epochs). Tests change it through tiny_config(**overrides).
+TINY = {
+    "dataset": {
+        "source": "synthetic",
+        "synthetic": {"seed": 5, "train_ids": 8, "test_ids": 6, "images_per_id": 6, "cameras": 3, "queries_per_id": 2, "distractors": 4, "junk": 2},
+    },
+    "model": {"depth": 18, "height": 64, "width": 32},
+    "train": {"epochs": 2, "batch_size": 16, "num_instances": 4, "lr_max": 0.01, "warmup_epochs": 1, "quick_eval": False},
+    "export": {"batch_size": 1},
+    "infer": {"batch_size": 4},
+    "evaluation": {"max_rank": 10, "rerank": {"k1": 6, "k2": 3}, "parity_sample": 5},
+}
+
+
+def tiny_config(**sections) -> dict:
+    """TINY with ``sections`` merged in key by key (``tiny_config(train={"epochs": 1})`` keeps the other
+    train keys); a fresh copy each call."""
+    return merge_config(copy.deepcopy(TINY), copy.deepcopy(sections))
+
+
+def run_pipeline(root: Path, config: dict, target: str = "results/report.html", name: str = "run.yaml", **kw) -> Path:
+    """A copy of the workflow under ``root``/repo with ``config`` written to ``name``, run to ``target``
+    with real snakemake (``kw``: run_snakemake's options); returns the copy."""
+    dst = copy_workflow(Path(root) / "repo")
+    (dst / name).write_text(yaml.safe_dump(config))
+    run_snakemake(dst, target, "--configfile", name, **kw)
+    return dst
+
+
 def merge_config(dst: dict, src: dict) -> dict:
     """Merge ``src`` into ``dst`` key by key, recursing into sections (as a second config file does)."""
     for k, v in src.items():
@@ -41,7 +73,7 @@ def merge_config(dst: dict, src: dict) -> dict:
 
 def dataset_section(dataset: dict) -> dict:
     """The ``dataset`` config section as the pipeline sees it: validated, defaults filled."""
-    from alignedreid.config import resolve
+    from alignedreid.foundation.config import resolve
 
     return resolve({"dataset": dataset})["dataset"]
 
@@ -49,7 +81,7 @@ def dataset_section(dataset: dict) -> dict:
 def eval_section(k1: int = 20, k2: int = 6, lam: float = 0.3, max_rank: int = 10, **keys) -> dict:
     """The validated ``evaluation`` config section (schema defaults) with these re-ranking
     parameters, CMC length and other keys, as evaluate_features takes it."""
-    from alignedreid.config import section_defaults
+    from alignedreid.foundation.config import section_defaults
 
     cfg = section_defaults("evaluation")
     cfg["rerank"].update({"k1": k1, "k2": k2, "lambda": lam})

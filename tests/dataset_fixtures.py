@@ -102,9 +102,9 @@ def make_own_folder(top: Path) -> Path:
 def write_manifests(root, out_dir, expected=None, strict_counts=True, skip_corrupt=False, source="market1501", workers=4, **options) -> dict:
     """Read the ``source``-layout dataset at ``root`` and write its manifests (no generation or
     extraction); ``options`` are the source's config keys (cuhk03, folder), the rest defaults."""
-    from alignedreid.config import section_defaults
     from alignedreid.data.manifests import write_listing
     from alignedreid.data.prepare import list_source
+    from alignedreid.foundation.config import section_defaults
 
     cfg = {**section_defaults("dataset"), **options}
     return write_listing(list_source(source, root, cfg), out_dir, expected, strict_counts, skip_corrupt, workers)

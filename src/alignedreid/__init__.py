@@ -1,6 +1,6 @@
 """AlignedReID++ person re-identification pipeline (see docs/architecture.md for the layout)."""
 
-from .cpu_runtime import apply_cpu_defaults
+from .foundation.cpu_runtime import apply_cpu_defaults
 
 apply_cpu_defaults()  # before any module of the package imports MindSpore
 

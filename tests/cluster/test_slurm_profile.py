@@ -16,8 +16,7 @@ import subprocess
 import pytest
 import yaml
 
-from tests.conftest import REPO, copy_workflow, report_numbers, run_snakemake
-from tests.workflow.test_pipeline_e2e import TINY
+from tests.conftest import REPO, TINY, copy_workflow, report_numbers, run_snakemake
 
 pytestmark = pytest.mark.cluster
 

@@ -10,13 +10,13 @@ import mindspore as ms
 import numpy as np
 import pytest
 
-from alignedreid.checkpoint import load_trained, to_project_names
-from alignedreid.config import resolve
 from alignedreid.data.prepare import prepare_dataset
 from alignedreid.evaluation import rank
 from alignedreid.evaluation.distance import global_distance
-from alignedreid.evaluation.features_io import load_features
+from alignedreid.features.files import load_features
 from alignedreid.features.python_ref import python_features
+from alignedreid.foundation.config import resolve
+from alignedreid.model.checkpoint import load_trained, to_project_names
 from alignedreid.training.imported import import_checkpoint
 
 BN = ("gamma", "beta", "moving_mean", "moving_variance")

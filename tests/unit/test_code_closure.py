@@ -1,4 +1,4 @@
-"""Each rule's code inputs are the import closure of its script (alignedreid.code_closure): checked
+"""Each rule's code inputs are the import closure of its script (alignedreid.foundation.code_closure): checked
 against the rules' text and against what Python really imports."""
 
 import ast
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from alignedreid.code_closure import PACKAGE_ROOT, imported_modules, package_closure, relative_names
+from alignedreid.foundation.code_closure import PACKAGE_ROOT, imported_modules, package_closure, relative_names
 
 REPO = Path(__file__).resolve().parents[2]
 RULES = sorted((REPO / "workflow" / "rules").glob("*.smk"))
@@ -105,16 +105,23 @@ def test_closure_follows_lazy_relative_and_package_imports(tmp_path):
 
 
 def test_training_code_is_classified_and_holds_only_what_determines_the_weights():
-    from alignedreid.code_closure import RESULT_NEUTRAL, result_code
+    from alignedreid.foundation.code_closure import RESULT_NEUTRAL, result_code
     from alignedreid.training import ORCHESTRATION_CODE, WEIGHT_CODE
 
     closure = set(relative_names(result_code("training/worker.py", "training/slurm_node.py", SCRIPTS / "train.py")))
     # every module the training process runs is either weight-determining or orchestration: a new one must be classified
     assert closure == set(WEIGHT_CODE) | set(ORCHESTRATION_CODE), closure ^ (set(WEIGHT_CODE) | set(ORCHESTRATION_CODE))
-    for needed in ("training/loop.py", "training/losses.py", "training/step.py", "data/sampler.py", "data/loader.py", "model.py"):
+    for needed in ("training/loop.py", "training/losses.py", "training/step.py", "data/sampler.py", "data/loader.py", "model/network.py"):
         assert needed in WEIGHT_CODE
     # diagnostics and helpers do not move the weights: editing them keeps training and its checkpoints
-    for unused in ("training/quick_eval.py", "evaluation/ranking.py", "features/python_ref.py", "report.py", "errors.py", "io_utils.py"):
+    for unused in (
+        "training/quick_eval.py",
+        "evaluation/ranking.py",
+        "features/python_ref.py",
+        "report/page.py",
+        "foundation/errors.py",
+        "foundation/io_utils.py",
+    ):
         assert unused not in closure | set(WEIGHT_CODE)
     assert set(RESULT_NEUTRAL) & set(WEIGHT_CODE) == set()
 

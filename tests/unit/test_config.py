@@ -4,13 +4,21 @@ from pathlib import Path
 import pytest
 import yaml
 
-from alignedreid import contracts
-from alignedreid.config import resolve
-from alignedreid.errors import ConfigError
+from alignedreid.data.spec import check_datasets
+from alignedreid.foundation import contracts
+from alignedreid.foundation.config import resolve
+from alignedreid.foundation.errors import ConfigError
 from tests.conftest import merge_config
 
 REPO = Path(__file__).resolve().parents[2]
-SCHEMA = str(REPO / "src" / "alignedreid" / "schema.yaml")
+SCHEMA = str(REPO / "src" / "alignedreid" / "foundation" / "schema.yaml")
+
+
+def start_up(cfg: dict) -> dict:
+    """What the Snakefile runs before any rule: the schema and key checks, then the dataset sections'."""
+    cfg = resolve(cfg)
+    check_datasets(cfg)
+    return cfg
 
 
 def load(name):
@@ -88,7 +96,7 @@ def test_re_ranking_defaults_come_from_the_schema_and_are_the_recipes():
 def test_bad_values_rejected(patch, needle):
     cfg = merge_config(copy.deepcopy(load("config.yaml")), patch)
     with pytest.raises(ConfigError, match=needle):
-        resolve(cfg)
+        start_up(cfg)
 
 
 def test_every_key_documented():
@@ -117,12 +125,19 @@ def test_every_key_documented():
         ),
         ({"train": {"device_num": 6, "nodes": 4}}, r"train.device_num \(6\) must be a multiple of train.nodes \(4\)"),
         ({"train": {"device_num": 8, "launcher": "rank_table"}}, "train.rank_table_file: required"),
+        ({"evaluation": {"shortlist": 15}}, r"evaluation.shortlist \(15\) must be at least evaluation.rerank.k1 \+ 1 = 21"),
+        (
+            {"evaluation": {"shortlist": 200, "verification": {"variant": "global_local"}}},
+            r"evaluation.verification.variant global_local needs every pair",
+        ),
+        ({"search": {"shortlist": 5, "top_k": 10}}, r"search.shortlist \(5\) must be at least search.top_k \(10\)"),
     ],
 )
 def test_inconsistent_keys_are_refused_before_any_work(patch, needle):
     with pytest.raises(ConfigError, match=needle):
         resolve(patch)
     resolve({"infer": {"backend": "ascend", "batch_size": 4}, "export": {"batch_size": 4}})  # consistent: fine
+    resolve({"evaluation": {"shortlist": 15, "variants": ["global", "global_local"]}})  # no re-ranking on the shortlist: fine
 
 
 def test_command_line_strings_become_the_schema_types():

@@ -1,12 +1,12 @@
-"""Code identity by meaning (code_closure.file_identity) and the edit-cost table (alignedreid.edit_cost,
+"""Code identity by meaning (code_closure.file_identity) and the edit-cost table (alignedreid.devtools.edit_cost,
 docs/edit_cost.md): which rules an edit of each module re-runs."""
 
 from pathlib import Path
 
 import pytest
 
-from alignedreid.code_closure import PACKAGE_ROOT, code_identity, file_identity
-from alignedreid.edit_cost import markdown, rule_code, table
+from alignedreid.devtools.edit_cost import markdown, rule_code, table
+from alignedreid.foundation.code_closure import PACKAGE_ROOT, code_identity, file_identity
 
 REPO = Path(__file__).resolve().parents[2]
 SOURCE = '''"""Module doc."""
@@ -44,7 +44,7 @@ def test_identity_ignores_comments_docstrings_and_formatting(tmp_path):
 
 
 def test_code_identity_is_order_independent_and_names_package_files():
-    a, b = PACKAGE_ROOT / "errors.py", PACKAGE_ROOT / "contracts.py"
+    a, b = PACKAGE_ROOT / "foundation/errors.py", PACKAGE_ROOT / "foundation/contracts.py"
     assert code_identity([a, b]) == code_identity([b, a]) != code_identity([a])
 
 
@@ -52,7 +52,7 @@ def test_stages_depend_on_what_they_read():
     codes = rule_code()
     assert codes["build_infer"] == {"workflow/scripts/build_infer.py"}  # the C++ build: sources and toolchain, no package module
     for rule, files in codes.items():
-        for neutral in ("errors.py", "io_utils.py", "runlog.py"):
+        for neutral in ("foundation/errors.py", "foundation/io_utils.py", "foundation/runlog.py"):
             assert neutral not in files, (rule, neutral)
     assert "training/quick_eval.py" in codes["quick_eval"] and "training/quick_eval.py" not in codes["train"]
     assert not {m for m in codes["prepare_dataset"] if m.startswith(("evaluation/", "training/", "features/"))}
@@ -64,25 +64,25 @@ def test_the_issue_rows():
     the network and the losses still do."""
     rows = {m: set(reruns) for m, _, reruns in table()}
     heavy = {"train", "prepare_dataset", "build_infer"}
-    for m in ("errors.py", "io_utils.py", "report.py", "features/python_ref.py", "training/quick_eval.py"):
+    for m in ("foundation/errors.py", "foundation/io_utils.py", "report/page.py", "features/python_ref.py", "training/quick_eval.py"):
         assert not rows[m] & heavy, (m, rows[m])
     for m in [m for m in rows if m.startswith("evaluation/")]:
         assert not rows[m] & heavy, (m, rows[m])
-    assert rows["errors.py"] == rows["io_utils.py"] == set()
-    assert rows["evaluation/rerank.py"] == {"evaluate", "report", "search*"}
-    for m in ("model.py", "training/losses.py"):
+    assert rows["foundation/errors.py"] == rows["foundation/io_utils.py"] == set()
+    assert rows["evaluation/rerank.py"] == {"evaluate", "report"}  # search ranks without re-ranking
+    for m in ("model/network.py", "training/losses.py"):
         assert "train" in rows[m] and "report" in rows[m]
 
 
 @pytest.mark.slow
 def test_docs_table_is_current():
     committed = (REPO / "docs" / "edit_cost.md").read_text()
-    assert committed == markdown(), "docs/edit_cost.md is stale: python -m alignedreid.edit_cost > docs/edit_cost.md"
+    assert committed == markdown(), "docs/edit_cost.md is stale: python -m alignedreid.devtools.edit_cost > docs/edit_cost.md"
 
 
 def test_a_script_and_a_package_module_of_the_same_name_both_count():
     """workflow/scripts/export.py and src/alignedreid/export.py are two files of one identity."""
-    from alignedreid.code_closure import module_identities
+    from alignedreid.foundation.code_closure import module_identities
 
-    names = module_identities([REPO / "workflow/scripts/export.py", PACKAGE_ROOT / "export.py"])
-    assert set(names) == {"//workflow/scripts/export.py", "export.py"}
+    names = module_identities([REPO / "workflow/scripts/export.py", PACKAGE_ROOT / "serving/export.py"])
+    assert set(names) == {"//workflow/scripts/export.py", "serving/export.py"}

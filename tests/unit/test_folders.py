@@ -3,7 +3,7 @@ signature that changes with the folder's content."""
 
 import os
 
-from alignedreid.folders import folder_signature, visible_files
+from alignedreid.foundation.folders import folder_signature, visible_files
 
 
 def test_visible_files_sorted_without_hidden_ones(tmp_path):
@@ -30,7 +30,7 @@ def test_signature_follows_adds_changes_and_removals(tmp_path):
 def test_the_walk_lists_every_entry_and_never_opens_one(tmp_path):
     """Hidden entries and linked folders come with a reason; FIFOs, dangling and looping links and
     non-UTF-8 names neither hang nor crash the walk or the signature (which the Snakefile computes)."""
-    from alignedreid.folders import HIDDEN, LINKED_FOLDER, printable, walk_entries
+    from alignedreid.foundation.folders import HIDDEN, LINKED_FOLDER, printable, walk_entries
 
     (tmp_path / "a.jpg").write_bytes(b"x")
     os.mkfifo(tmp_path / "fifo")

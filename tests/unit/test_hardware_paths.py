@@ -11,12 +11,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from alignedreid.config import resolve
-from alignedreid.device_check import check_device, found_on_host, mindspore_error
-from alignedreid.download import download
-from alignedreid.errors import DeviceError
-from alignedreid.evaluation.features_io import load_features, save_features
 from alignedreid.evaluation.run import needs_local
+from alignedreid.features.files import load_features, save_features
+from alignedreid.foundation.config import resolve
+from alignedreid.foundation.download import download
+from alignedreid.foundation.errors import DeviceError
+from alignedreid.training.device_check import check_device, found_on_host, mindspore_error
 from alignedreid.training.launch import RankLogFollower, master_port
 from alignedreid.training.quick_eval import QUICK_EVAL_DISTRACTING, QUICK_EVAL_QUERIES, quick_eval_subset
 

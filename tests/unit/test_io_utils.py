@@ -4,7 +4,7 @@ import hashlib
 
 import pytest
 
-from alignedreid.io_utils import atomic_directory, atomic_path, sha256_of
+from alignedreid.foundation.io_utils import atomic_directory, atomic_path, sha256_of
 
 
 def test_atomic_helpers_leave_nothing_half_written(tmp_path):

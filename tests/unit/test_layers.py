@@ -1,15 +1,23 @@
-"""The package's import rules (docs/architecture.md §2): a module imports only from its own layer
-and the layers below it, and training/__init__.py (read by the Snakefile) imports nothing heavy."""
+"""The package's import rules (docs/architecture.md §2): every module lives in a folder, each folder
+declares its layer (``LAYER`` in its ``__init__.py``), a module imports only from its own layer and
+the layers below it, and what the Snakefile reads at parse time imports nothing heavy."""
 
-from alignedreid.code_closure import PACKAGE_ROOT, _module_name, imported_modules
+import ast
+import subprocess
+import sys
 
-# bottom to top; a module's layer is that of its top-level name (a sub-package counts as a whole)
-LAYERS = [
-    {"errors", "contracts", "io_utils", "cpu_runtime", "runlog", "code_closure", "folders"},
-    {"data", "evaluation", "model", "checkpoint"},
-    {"config", "training", "features", "export", "pretrained", "download", "quantize", "device_check"},
-    {"search", "report", "edit_cost"},
-]
+from alignedreid.foundation.code_closure import PACKAGE_ROOT, _module_name, imported_modules
+
+
+def folder_layers() -> dict[str, int]:
+    """{folder: LAYER} read from each sub-package's __init__.py (statically)."""
+    layers = {}
+    for init in sorted(PACKAGE_ROOT.glob("*/__init__.py")):
+        for node in ast.parse(init.read_text()).body:
+            if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "LAYER" for t in node.targets):
+                layers[init.parent.name] = ast.literal_eval(node.value)
+        assert init.parent.name in layers, f"{init}: no LAYER = <n> (docs/architecture.md §2)"
+    return layers
 
 
 def _top(name: str) -> str:
@@ -17,21 +25,14 @@ def _top(name: str) -> str:
     return parts[1] if len(parts) > 1 else ""
 
 
-def _layer(top: str) -> int:
-    for i, layer in enumerate(LAYERS):
-        if top in layer:
-            return i
-    raise AssertionError(f"module {top!r} is in no layer of this test: add it to LAYERS and to docs/architecture.md §2")
-
-
-def crossings(graph: dict[str, set[str]]) -> list[str]:
+def crossings(graph: dict[str, set[str]], layers: dict[str, int]) -> list[str]:
     """'a -> b' for every import of a module from a higher layer."""
     bad = []
     for mod, deps in graph.items():
         if not _top(mod):
             continue
         for dep in deps:
-            if _top(dep) and _layer(_top(dep)) > _layer(_top(mod)):
+            if _top(dep) and layers[_top(dep)] > layers[_top(mod)]:
                 bad.append(f"{mod} -> {dep}")
     return sorted(bad)
 
@@ -40,21 +41,47 @@ def _graph() -> dict[str, set[str]]:
     return {_module_name(f): imported_modules(f) for f in PACKAGE_ROOT.rglob("*.py")}
 
 
-def test_every_module_has_a_layer_and_imports_go_downwards():
-    graph = _graph()
-    for mod in graph:
-        if _top(mod):
-            _layer(_top(mod))
-    assert crossings(graph) == []
+def test_every_module_is_in_a_layer_folder_and_imports_go_downwards():
+    layers = folder_layers()
+    assert sorted(set(layers.values())) == [1, 2, 3, 4]
+    flat = [p.name for p in PACKAGE_ROOT.glob("*.py") if p.name != "__init__.py"]
+    assert flat == [], f"modules outside a layer folder: {flat}"
+    assert crossings(_graph(), layers) == []
 
 
 def test_the_check_catches_an_upward_import():
-    graph = _graph()
-    graph["alignedreid.data.loader"] = graph["alignedreid.data.loader"] | {"alignedreid.training.sampler"}  # the old layout
-    graph["alignedreid.checkpoint"] = graph["alignedreid.checkpoint"] | {"alignedreid.training.steplog"}
-    assert crossings(graph) == ["alignedreid.checkpoint -> alignedreid.training.steplog", "alignedreid.data.loader -> alignedreid.training.sampler"]
+    layers, graph = folder_layers(), _graph()
+    graph["alignedreid.data.loader"] = graph["alignedreid.data.loader"] | {"alignedreid.training.sampler"}  # an old layout
+    graph["alignedreid.model.checkpoint"] = graph["alignedreid.model.checkpoint"] | {"alignedreid.training.steplog"}
+    assert crossings(graph, layers) == [
+        "alignedreid.data.loader -> alignedreid.training.sampler",
+        "alignedreid.model.checkpoint -> alignedreid.training.steplog",
+    ]
 
 
-def test_training_package_init_imports_nothing_heavy():
-    assert imported_modules(PACKAGE_ROOT / "training" / "__init__.py") <= {"alignedreid", "alignedreid.code_closure"}
-    assert imported_modules(PACKAGE_ROOT / "code_closure.py") == set()
+def test_no_private_name_is_imported_from_another_folder():
+    found = []
+    for f in PACKAGE_ROOT.rglob("*.py"):
+        own = _top(_module_name(f))
+        for node in ast.walk(ast.parse(f.read_text())):
+            if (
+                isinstance(node, ast.ImportFrom)
+                and (node.level > 1 or (node.module or "").startswith("alignedreid."))
+                and any(a.name.startswith("_") for a in node.names)
+            ):
+                if node.level > 1 or _top(node.module or "") != own:
+                    found.append(f"{f.relative_to(PACKAGE_ROOT)}: from {'.' * node.level}{node.module} import {[a.name for a in node.names]}")
+    assert found == []
+
+
+def test_what_the_snakefile_reads_at_parse_time_imports_nothing_heavy():
+    """The Snakefile and common.smk import foundation.config, foundation.folders, foundation.code_closure
+    and training (WEIGHT_CODE): only the standard library, PyYAML and jsonschema may load."""
+    code = (
+        "import sys; import alignedreid.foundation.config, alignedreid.foundation.folders, alignedreid.foundation.code_closure, "
+        "alignedreid.training, alignedreid.data.spec, alignedreid.serving.program_settings; "
+        "print(sorted(m for m in ('numpy', 'pandas', 'PIL', 'tqdm', 'mindspore', 'scipy', 'numba') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "[]"
+    assert imported_modules(PACKAGE_ROOT / "foundation" / "code_closure.py") == set()

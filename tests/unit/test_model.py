@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from mindspore import ops
 
-from alignedreid.model import UnfoldConv2d, build_model, resolve_conv_impl, zero_pad
+from alignedreid.model.network import UnfoldConv2d, build_model, resolve_conv_impl, zero_pad
 
 
 @pytest.fixture

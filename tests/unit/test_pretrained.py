@@ -8,12 +8,12 @@ import mindspore as ms
 import numpy as np
 import pytest
 
-from alignedreid.checkpoint import load_backbone_into, to_project_names
-from alignedreid.config import resolve
-from alignedreid.download import download
-from alignedreid.errors import CheckpointError
-from alignedreid.model import ResNet, build_model
-from alignedreid.pretrained import prepare_backbone_checkpoint
+from alignedreid.foundation.config import resolve
+from alignedreid.foundation.download import download
+from alignedreid.foundation.errors import CheckpointError
+from alignedreid.model.checkpoint import load_backbone_into, to_project_names
+from alignedreid.model.network import ResNet, build_model
+from alignedreid.model.pretrained import prepare_backbone_checkpoint
 
 ms.set_context(mode=ms.PYNATIVE_MODE)
 ms.set_device("CPU")

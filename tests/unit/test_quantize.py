@@ -5,13 +5,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from alignedreid.config import resolve
-from alignedreid.cpu_runtime import SET_BY_PACKAGE, apply_cpu_defaults, program_env
 from alignedreid.data.prepare import prepare_dataset
-from alignedreid.errors import ConfigError, PipelineError
 from alignedreid.evaluation.run import check_drop, precision_drop
-from alignedreid.features.cpp_files import cpu_has_bf16
-from alignedreid.quantize import calibration_images, calibration_rows
+from alignedreid.foundation.config import resolve
+from alignedreid.foundation.cpu_runtime import SET_BY_PACKAGE, apply_cpu_defaults, program_env
+from alignedreid.foundation.errors import ConfigError, PipelineError
+from alignedreid.serving.cpp_program import cpu_has_bf16
+from alignedreid.serving.quantize import calibration_images, calibration_rows
 
 
 def test_calibration_rows_are_seeded_sorted_and_bounded():
@@ -95,7 +95,7 @@ def resnet50_onnx(tmp_path_factory):
     """An untrained ResNet-50 AlignedReID network at 256x128, exported to ONNX as the export stage does."""
     import mindspore as ms
 
-    from alignedreid.model import build_model
+    from alignedreid.model.network import build_model
 
     ms.set_context(mode=ms.GRAPH_MODE)
     ms.set_device("CPU")
@@ -116,7 +116,7 @@ def test_int8_stripes_stay_finite_where_quantised_heads_divide_by_zero(resnet50_
     import openvino as ov
     from nncf.quantization.range_estimator import RangeEstimatorParametersSet
 
-    from alignedreid.quantize import float_head_nodes, quantize_ov
+    from alignedreid.serving.quantize import float_head_nodes, quantize_ov
 
     rng = np.random.default_rng(0)
     calibration = _block_images(rng, 24, 2.0)

@@ -5,10 +5,10 @@ import re
 
 import pytest
 
-from alignedreid.config import resolve
-from alignedreid.contracts import VARIANTS
-from alignedreid.io_utils import write_json
-from alignedreid.report import write_report
+from alignedreid.foundation.config import resolve
+from alignedreid.foundation.contracts import VARIANTS
+from alignedreid.foundation.io_utils import write_json
+from alignedreid.report.page import write_report
 from tests.conftest import report_numbers
 from tests.stage_fixtures import write_stage_outputs
 

@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 
 from alignedreid.data.manifests import CSV_ERRORS
-from alignedreid.errors import PipelineError
-from alignedreid.search import _gather, cache_index, list_images, write_shard
+from alignedreid.foundation.errors import PipelineError
+from alignedreid.search.cache import cache_index, gather_rows, write_shard
+from alignedreid.search.listing import list_images
 from tests.awkward_files import SKIPPED, make_corpus
 
 
@@ -54,7 +55,7 @@ def test_concurrent_writers_lose_nothing_and_a_corrupt_shard_is_dropped(tmp_path
     index = cache_index(root)
     assert len(index) == 200 and len(list(root.glob("shard-*"))) == 4 and not list(root.glob(".tmp-*"))
     keys = [f"{3000 + 7:064x}", f"{1000:064x}", f"{3000 + 7:064x}"]
-    g, loc = _gather(index, keys)
+    g, loc = gather_rows(index, keys)
     assert list(g[:, 0]) == [3000, 1000, 3000] and loc.shape == (3, 2, 3)
     # a truncated shard: named, removed, the others still served
     broken = sorted(root.glob("shard-*"))[1]
@@ -63,3 +64,32 @@ def test_concurrent_writers_lose_nothing_and_a_corrupt_shard_is_dropped(tmp_path
     index = cache_index(root)
     assert len(index) == 150 and not broken.exists()
     assert str(broken) in caplog.text and "computed again" in caplog.text
+
+
+def test_matches_rank_by_distance_and_the_page_shows_each_decision(tmp_path):
+    """search.ranking on two feature files written by the feature-file contract, then search.page: the
+    top-k per query nearest first, the same-person decision from the threshold, one page with both."""
+    from PIL import Image
+
+    from alignedreid.features.files import save_features
+    from alignedreid.search.page import write_search_report
+    from alignedreid.search.ranking import search
+
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(5):
+        p = tmp_path / f"img{i}.png"
+        Image.new("RGB", (32, 64), (40 * i, 10, 200 - 30 * i)).save(p)
+        paths.append(str(p))
+    g = rng.normal(size=(4, 16)).astype(np.float32)
+    loc = rng.normal(size=(4, 8, 4)).astype(np.float32)
+    save_features(tmp_path / "g.npz", g, loc, np.zeros(4, int), np.zeros(4, int), paths[:4])
+    q = g[[2]] + 0.01  # the query is gallery image 2, slightly moved
+    save_features(tmp_path / "q.npz", q, loc[[2]], [0], [0], paths[4:])
+    verification = {"variant": "global", "threshold": 0.5, "target_fpr": 1e-3, "tpr": 0.9}
+    matches, n = search(tmp_path / "q.npz", tmp_path / "g.npz", verification, tmp_path / "m.csv", top_k=3)
+    assert n == 4 and list(matches["rank"]) == [1, 2, 3] and matches.gallery[0] == paths[2]
+    assert matches.distance.is_monotonic_increasing and list(matches.same_person) == [True, False, False]
+    write_search_report(tmp_path / "m.csv", verification, tmp_path / "page.html", n, max_queries=10)
+    html = (tmp_path / "page.html").read_text()
+    assert html.count("data:image/") == 4 and "img2.png" in html and "0.5000" in html

@@ -3,7 +3,7 @@ module is imported by a test of its own (not only reached through a stage functi
 
 from pathlib import Path
 
-from alignedreid.code_closure import PACKAGE_ROOT, _module_name, imported_modules
+from alignedreid.foundation.code_closure import PACKAGE_ROOT, _module_name, imported_modules
 
 UNIT = Path(__file__).resolve().parent
 

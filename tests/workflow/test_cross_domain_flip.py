@@ -7,24 +7,15 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
-from tests.conftest import copy_workflow, run_snakemake
+from tests.conftest import run_pipeline, tiny_config
 
 pytestmark = pytest.mark.workflow
 
-CONFIG = {
-    "dataset": {
-        "source": "synthetic",
-        "synthetic": {"seed": 5, "train_ids": 8, "test_ids": 6, "images_per_id": 6, "cameras": 3, "queries_per_id": 2, "distractors": 4, "junk": 2},
-    },
-    "model": {"depth": 18, "height": 64, "width": 32},
-    "train": {"epochs": 1, "batch_size": 16, "num_instances": 4, "lr_max": 0.01, "warmup_epochs": 1, "quick_eval": False},
-    "export": {"batch_size": 1},
-    "infer": {"batch_size": 4, "flip": True},
-    "evaluation": {
-        "max_rank": 10,
-        "rerank": {"k1": 6, "k2": 3},
+CONFIG = tiny_config(
+    train={"epochs": 1},
+    infer={"flip": True},
+    evaluation={
         "parity_sample": 0,
         "dataset": {
             "source": "synthetic",
@@ -41,15 +32,12 @@ CONFIG = {
             },
         },
     },
-}
+)
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    dst = copy_workflow(tmp_path_factory.mktemp("xdomain") / "repo")
-    (dst / "xd.yaml").write_text(yaml.safe_dump(CONFIG))
-    run_snakemake(dst, "results/report.html", "--configfile", "xd.yaml")
-    return dst
+    return run_pipeline(tmp_path_factory.mktemp("xdomain"), CONFIG, name="xd.yaml")
 
 
 def test_evaluated_on_the_other_dataset(run):

@@ -9,28 +9,16 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.conftest import copy_workflow, report_numbers, run_snakemake
+from tests.conftest import report_numbers, run_pipeline, run_snakemake, tiny_config
 
 pytestmark = pytest.mark.workflow
 
-TINY_INT8 = {
-    "dataset": {
-        "source": "synthetic",
-        "synthetic": {"seed": 7, "train_ids": 8, "test_ids": 6, "images_per_id": 6, "cameras": 3, "queries_per_id": 2, "distractors": 4, "junk": 2},
-    },
-    "model": {"depth": 18, "height": 64, "width": 32},
-    "train": {"epochs": 2, "batch_size": 16, "num_instances": 4, "lr_max": 0.01, "warmup_epochs": 1, "quick_eval": False},
-    "infer": {"batch_size": 4, "precision": "int8", "calibration": {"size": 24, "seed": 3}, "max_map_drop": None},
-    "evaluation": {"max_rank": 10, "rerank": {"k1": 6, "k2": 3}, "parity_sample": 5},
-}
+TINY_INT8 = tiny_config(dataset={"synthetic": {"seed": 7}}, infer={"precision": "int8", "calibration": {"size": 24, "seed": 3}, "max_map_drop": None})
 
 
 @pytest.fixture(scope="module")
 def int8_run(tmp_path_factory):
-    dst = copy_workflow(tmp_path_factory.mktemp("int8") / "repo")
-    (dst / "int8.yaml").write_text(yaml.safe_dump(TINY_INT8))
-    run_snakemake(dst, "results/report.html", "--configfile", "int8.yaml")
-    return dst
+    return run_pipeline(tmp_path_factory.mktemp("int8"), TINY_INT8, name="int8.yaml")
 
 
 def test_int8_pipeline_outputs(int8_run):

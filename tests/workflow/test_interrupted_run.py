@@ -13,8 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.conftest import BIN, copy_workflow, run_snakemake
-from tests.workflow.test_pipeline_e2e import TINY
+from tests.conftest import BIN, TINY, copy_workflow, run_snakemake
 
 pytestmark = pytest.mark.workflow
 TARGET = "results/train/model.ckpt"

@@ -13,21 +13,10 @@ import numpy as np
 import pytest
 import yaml
 
-from tests.conftest import copy_workflow, report_numbers, run_snakemake
+from tests.conftest import TINY, report_numbers, run_pipeline, run_snakemake
 
 pytestmark = pytest.mark.workflow
 
-TINY = {
-    "dataset": {
-        "source": "synthetic",
-        "synthetic": {"seed": 5, "train_ids": 8, "test_ids": 6, "images_per_id": 6, "cameras": 3, "queries_per_id": 2, "distractors": 4, "junk": 2},
-    },
-    "model": {"depth": 18, "height": 64, "width": 32},
-    "train": {"epochs": 2, "batch_size": 16, "num_instances": 4, "lr_max": 0.01, "warmup_epochs": 1, "quick_eval": False},
-    "export": {"batch_size": 1},
-    "infer": {"batch_size": 4},
-    "evaluation": {"max_rank": 10, "rerank": {"k1": 6, "k2": 3}, "parity_sample": 5},
-}
 ALL_JOBS = {
     "prepare_dataset",
     "train",
@@ -57,10 +46,7 @@ def planned_jobs(workdir, *args, override=None):
 
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory):
-    dst = copy_workflow(tmp_path_factory.mktemp("e2e") / "repo")
-    (dst / "tiny.yaml").write_text(yaml.safe_dump(TINY))
-    run_snakemake(dst, "results/report.html", "--configfile", "tiny.yaml")
-    return dst
+    return run_pipeline(tmp_path_factory.mktemp("e2e"), TINY, name="tiny.yaml")
 
 
 def test_full_dag_outputs(pipeline):
@@ -73,7 +59,7 @@ def test_full_dag_outputs(pipeline):
     # the global numbers follow from the C++ feature files through the public evaluation API
     from alignedreid.evaluation import rank
     from alignedreid.evaluation.distance import global_distance
-    from alignedreid.evaluation.features_io import load_features
+    from alignedreid.features.files import load_features
 
     q, g = load_features(r / "features/cpp/query.npz"), load_features(r / "features/cpp/gallery.npz")
     cmc, mAP = rank(global_distance(q.global_, g.global_), q.pid, g.pid, q.camid, g.camid, max_rank=10)
@@ -121,7 +107,7 @@ def test_forcerun_and_until(pipeline):
 
 
 def _edit_cost_rows():
-    from alignedreid.edit_cost import table
+    from alignedreid.devtools.edit_cost import table
 
     return {m: {r for r in reruns if not r.endswith("*")} for m, _, reruns in table()}
 
@@ -143,7 +129,16 @@ def test_comments_docstrings_and_formatting_rerun_nothing(pipeline):
 
 
 @pytest.mark.parametrize(
-    "module", ["errors.py", "io_utils.py", "evaluation/ranking.py", "evaluation/rerank.py", "features/python_ref.py", "report.py", "model.py"]
+    "module",
+    [
+        "foundation/errors.py",
+        "foundation/io_utils.py",
+        "evaluation/ranking.py",
+        "evaluation/rerank.py",
+        "features/python_ref.py",
+        "report/page.py",
+        "model/network.py",
+    ],
 )
 def test_an_edit_reruns_what_the_table_says(pipeline, module):
     """A real edit of one module per row (a new statement) on the finished run: the dry run plans exactly
@@ -282,8 +277,8 @@ def test_search_own_crops_against_the_evaluation_gallery(pipeline, tmp_path):
     """Queries: the evaluation's query images renamed and nested, with a file that is no image."""
     import pandas as pd
 
-    from alignedreid.evaluation.features_io import load_features
-    from alignedreid.search import search_distances
+    from alignedreid.features.files import load_features
+    from alignedreid.search.ranking import search_distances
 
     r = pipeline / "results"
     query = pd.read_csv(r / "data/query.csv")
@@ -353,7 +348,7 @@ def test_search_survives_an_awkward_folder(pipeline, tmp_path):
     import pandas as pd
 
     from alignedreid.data.manifests import CSV_ERRORS
-    from alignedreid.evaluation.features_io import load_features
+    from alignedreid.features.files import load_features
     from tests.awkward_files import SKIPPED, make_corpus
 
     folder = tmp_path / "crops"
@@ -386,8 +381,10 @@ def test_the_search_cache_is_keyed_by_the_bytes_decoded(pipeline, tmp_path):
     never under the listed one; queries and gallery extracted at once keep each other's entries."""
     import pandas as pd
 
-    from alignedreid.evaluation.features_io import load_features
-    from alignedreid.search import cache_index, cached_features, list_images
+    from alignedreid.features.files import load_features
+    from alignedreid.search.cache import cache_index, cached_features
+    from alignedreid.search.listing import list_images
+    from alignedreid.serving.program_settings import ProgramSettings
 
     r = pipeline / "results"
     gal = pd.read_csv(r / "data/gallery.csv")
@@ -397,7 +394,8 @@ def test_the_search_cache_is_keyed_by_the_bytes_decoded(pipeline, tmp_path):
     list_images(folder, tmp_path / "f.csv", tmp_path / "f_skipped.txt", "queries")
     listed = pd.read_csv(tmp_path / "f.csv").sha256[0]
     shutil.copy(pipeline / gal.path[2], folder / "a.jpg")  # replaced after the listing
-    args = (r / "infer/bin/aligned_infer", r / "export/model.onnx", 64, 32, 4, 2, "fp32", "latency", False)
+    settings = ProgramSettings(batch=4, height=64, width=32, precision="fp32", hint="latency", flip=False, device_id=0)
+    args = (r / "infer/bin/aligned_infer", r / "export/model.onnx", settings, 2)
     cache = tmp_path / "cache"
     cached_features(tmp_path / "f.csv", tmp_path / "f.npz", cache, *args)
     index = cache_index(next(cache.iterdir()))
@@ -412,7 +410,10 @@ def test_the_search_cache_is_keyed_by_the_bytes_decoded(pipeline, tmp_path):
     list_images(other, tmp_path / "g.csv", tmp_path / "g_skipped.txt", "gallery")
     shutil.copy(pipeline / gal.path[7], folder / "b.jpg")
     list_images(folder, tmp_path / "f.csv", tmp_path / "f_skipped.txt", "queries")
-    code = "import sys; from alignedreid.search import cached_features; cached_features(sys.argv[1], sys.argv[2], sys.argv[3], *eval(sys.argv[4]))"
+    code = (
+        "import sys; from alignedreid.search.cache import cached_features; from alignedreid.serving.program_settings import ProgramSettings; "
+        "cached_features(sys.argv[1], sys.argv[2], sys.argv[3], *eval(sys.argv[4]))"
+    )
     literal = repr(tuple(str(a) if isinstance(a, Path) else a for a in args))
     procs = [
         subprocess.Popen([sys.executable, "-c", code, str(tmp_path / f"{s}.csv"), str(tmp_path / f"{s}2.npz"), str(cache), literal])

@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from alignedreid.config import resolve
 from alignedreid.data.prepare import prepare_dataset
-from alignedreid.errors import ConfigError
+from alignedreid.foundation.config import resolve
+from alignedreid.foundation.errors import ConfigError
 from alignedreid.training.job import TrainJob
 from alignedreid.training.launch import msrun_command, rank_table_jobs
 from tests.conftest import dataset_section

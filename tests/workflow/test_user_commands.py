@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import REPO, copy_workflow, planned_resources
+from tests.conftest import REPO, TINY, copy_workflow, planned_resources
 from tests.market_fixture import make_market
 
 pytestmark = pytest.mark.workflow
@@ -22,16 +22,6 @@ pytestmark = pytest.mark.workflow
 VENV = Path(sys.prefix)  # the environment the tests run in, linked as the copy's .venv
 # a PATH with the system's tools (cmake, the compiler, bash) and without the virtual environment
 BARE_PATH = os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep) if p and Path(p).resolve() != (VENV / "bin").resolve())
-TINY = {
-    "dataset": {
-        "source": "synthetic",
-        "synthetic": {"seed": 6, "train_ids": 6, "test_ids": 4, "images_per_id": 6, "cameras": 3, "queries_per_id": 1, "distractors": 2, "junk": 1},
-    },
-    "model": {"depth": 18, "height": 64, "width": 32},
-    "train": {"epochs": 1, "batch_size": 8, "num_instances": 4, "lr_max": 0.01, "warmup_epochs": 1, "quick_eval": False},
-    "infer": {"batch_size": 4},
-    "evaluation": {"max_rank": 5, "rerank": {"k1": 4, "k2": 2}, "parity_sample": 4},
-}
 
 
 def user_repo(tmp_path) -> Path:

@@ -5,7 +5,8 @@ from importlib import metadata
 from pathlib import Path
 
 # standard library only: read at parse time
-from alignedreid.code_closure import code_identity, rule_code_files
+from alignedreid.foundation.code_closure import code_identity, rule_code_files
+from alignedreid.serving.program_settings import ProgramSettings
 from alignedreid.training import WEIGHT_CODE
 
 REPO = Path(workflow.basedir)
@@ -97,6 +98,10 @@ def train_cluster_resources():
 # precision of the C++ program; with int8/bf16 the fp32 run of the same model is evaluated beside
 PRECISION = config["infer"]["precision"]
 COMPARE_FP32 = PRECISION != "fp32" and config["infer"]["compare_fp32"]
+# how the C++ program runs the model (infer_cpp, infer_cpp_fp32 at fp32, search_features): one value
+PROGRAM = ProgramSettings.from_config(config)
+# the model's input size [height, width], for the stages that size images for it
+INPUT_SIZE = [config["model"]["height"], config["model"]["width"]]
 # the C++ features parity checks against the fp32 Python reference: always float32 ones when there are any
 PARITY_CPP = "cpp_fp32" if COMPARE_FP32 else "cpp"
 

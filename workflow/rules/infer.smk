@@ -59,8 +59,7 @@ rule preprocess:
     resources:
         **stage_resources("other"),
     params:
-        height=config["model"]["height"],
-        width=config["model"]["width"],
+        size=INPUT_SIZE,
         layout=config["infer"]["io"],
         code=script_code("preprocess.py"),
     script:
@@ -84,13 +83,7 @@ rule infer_cpp:
     resources:
         **stage_resources("other"),
     params:
-        batch=config["infer"]["batch_size"],
-        height=config["model"]["height"],
-        width=config["model"]["width"],
-        device_id=config["infer"]["device_id"],
-        flip=config["infer"]["flip"],
-        precision=PRECISION,
-        hint=config["infer"]["hint"],
+        program=PROGRAM.as_param(),
         code=script_code("infer_cpp.py"),
     script:
         "../scripts/infer_cpp.py"
@@ -111,14 +104,7 @@ if COMPARE_FP32:
         benchmark:
             "results/benchmarks/infer_cpp_fp32_{split}.tsv"
         params:
-            batch=config["infer"]["batch_size"],
-            height=config["model"]["height"],
-            width=config["model"]["width"],
-            device_id=config["infer"]["device_id"],
-            flip=config["infer"]["flip"],
-            precision="fp32",
-            hint=config["infer"]["hint"],
-            code=script_code("infer_cpp.py"),
+            program=PROGRAM.at("fp32").as_param(),
 
 
 if PRECISION == "int8":
@@ -140,8 +126,7 @@ if PRECISION == "int8":
         resources:
             **stage_resources("other"),
         params:
-            height=config["model"]["height"],
-            width=config["model"]["width"],
+            size=INPUT_SIZE,
             calibration=config["infer"]["calibration"],
             code=script_code("quantize.py"),
         script:
@@ -179,7 +164,6 @@ if COMPARE_FP32:
             "results/logs/features_cpp_fp32_{split}.log",
         params:
             model=cpp_model("fp32"),
-            code=script_code("features_cpp.py"),
 
 
 rule features_python:
@@ -226,8 +210,7 @@ rule parity:
         # without an fp32 C++ run the compared features are int8/bf16 ones: reported, not held to 1e-4
         enforce=PRECISION == "fp32" or COMPARE_FP32,
         min_cosine=config["infer"]["min_cosine"],
-        height=config["model"]["height"],
-        width=config["model"]["width"],
+        size=INPUT_SIZE,
         flip=config["infer"]["flip"],
         code=script_code("parity.py"),
     script:

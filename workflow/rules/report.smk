@@ -17,7 +17,7 @@ rule report:
         per_query="results/eval/per_query.csv",
         benchmarks=[f"results/benchmarks/{s}.tsv" for s in benchmarked_stages()],
         stage_logs=[f"results/logs/{s}.log" for s in benchmarked_stages()],
-        template=str(PKG / "templates" / "report.html.j2"),
+        template=str(PKG / "report" / "templates" / "report.html.j2"),
     output:
         "results/report.html",
     log:

@@ -56,12 +56,7 @@ rule search_features:
         **stage_resources("other"),
     params:
         cache_dir="results/search/cache",
-        batch=config["infer"]["batch_size"],
-        height=config["model"]["height"],
-        width=config["model"]["width"],
-        precision=PRECISION,
-        hint=config["infer"]["hint"],
-        flip=config["infer"]["flip"],
+        program=PROGRAM.as_param(),
         code=script_code("search_features.py"),
     script:
         "../scripts/search_features.py"
@@ -74,7 +69,7 @@ rule search:
         gallery=search_gallery_features(),
         skipped="results/search/queries_skipped.txt",
         metrics="results/eval/metrics.json",
-        template=str(PKG / "templates" / "search.html.j2"),
+        template=str(PKG / "search" / "templates" / "search.html.j2"),
     output:
         matches="results/search/matches.csv",
         report="results/search/report.html",

@@ -6,8 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from alignedreid.errors import PipelineError
-from alignedreid.runlog import stage_logging
+from alignedreid.foundation.errors import PipelineError
+from alignedreid.foundation.runlog import stage_logging
 
 with stage_logging(snakemake.log[0], "build_infer", snakemake.output) as log:
     out = Path(snakemake.output[0])

@@ -1,7 +1,7 @@
-"""Snakemake adapter for alignedreid.device_check.check_device."""
+"""Snakemake adapter for alignedreid.training.device_check.check_device."""
 
-from alignedreid.device_check import check_device
-from alignedreid.runlog import stage_logging
+from alignedreid.foundation.runlog import stage_logging
+from alignedreid.training.device_check import check_device
 
 with stage_logging(snakemake.log[0], "check_device", snakemake.output) as log:
     result = check_device(snakemake.params.target, snakemake.params.device_id, snakemake.output[0])

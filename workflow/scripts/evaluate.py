@@ -1,7 +1,7 @@
 """Snakemake adapter for alignedreid.evaluation.run.run_evaluation."""
 
 from alignedreid.evaluation.run import run_evaluation
-from alignedreid.runlog import stage_logging
+from alignedreid.foundation.runlog import stage_logging
 
 with stage_logging(snakemake.log[0], "evaluate", snakemake.output):
     ref = list(snakemake.input.reference)

@@ -1,9 +1,9 @@
-"""Snakemake adapter for alignedreid.export.export_model."""
+"""Snakemake adapter for alignedreid.serving.export.export_model."""
 
 from pathlib import Path
 
-from alignedreid.export import export_model
-from alignedreid.runlog import stage_logging
+from alignedreid.foundation.runlog import stage_logging
+from alignedreid.serving.export import export_model
 
 with stage_logging(snakemake.log[0], "export", snakemake.output):
     export_model(

@@ -1,7 +1,7 @@
 """Snakemake adapter for alignedreid.features.python_ref.python_features."""
 
 from alignedreid.features.python_ref import python_features
-from alignedreid.runlog import stage_logging
+from alignedreid.foundation.runlog import stage_logging
 
 with stage_logging(snakemake.log[0], "features_python", snakemake.output) as log:
     p = snakemake.params

@@ -1,8 +1,8 @@
-"""Snakemake adapter for alignedreid.pretrained.prepare_backbone_checkpoint."""
+"""Snakemake adapter for alignedreid.model.pretrained.prepare_backbone_checkpoint."""
 
-from alignedreid.io_utils import write_json
-from alignedreid.pretrained import prepare_backbone_checkpoint
-from alignedreid.runlog import stage_logging
+from alignedreid.foundation.io_utils import write_json
+from alignedreid.foundation.runlog import stage_logging
+from alignedreid.model.pretrained import prepare_backbone_checkpoint
 
 with stage_logging(snakemake.log[0], "fetch_pretrained", snakemake.output):
     cfg = snakemake.params.pretrained

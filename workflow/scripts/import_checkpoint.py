@@ -1,6 +1,6 @@
 """Snakemake adapter for alignedreid.training.imported.import_checkpoint."""
 
-from alignedreid.runlog import stage_logging
+from alignedreid.foundation.runlog import stage_logging
 from alignedreid.training.imported import import_checkpoint
 
 with stage_logging(snakemake.log[0], "import_checkpoint", snakemake.output):

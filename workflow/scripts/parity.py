@@ -1,11 +1,11 @@
 """Snakemake adapter for alignedreid.features.parity: writes parity.json, fails beyond the tolerance
 (only where the compared C++ features are float32 ones); ONNX Runtime on the same rows beside."""
 
-from alignedreid.contracts import PARITY_TOLERANCE
 from alignedreid.features.onnx_ref import onnx_parity
 from alignedreid.features.parity import ParityError, check_low_precision, check_parity, parity
-from alignedreid.io_utils import write_json
-from alignedreid.runlog import stage_logging
+from alignedreid.foundation.contracts import PARITY_TOLERANCE
+from alignedreid.foundation.io_utils import write_json
+from alignedreid.foundation.runlog import stage_logging
 
 with stage_logging(snakemake.log[0], "parity", snakemake.output) as log:
     p, i = snakemake.params, snakemake.input
@@ -17,7 +17,7 @@ with stage_logging(snakemake.log[0], "parity", snakemake.output) as log:
         keys = ("global_max_abs_diff", "local_max_abs_diff", "global_min_cosine", "local_min_cosine", "max_abs_diff")
         result["low_precision"] = {"precision": p.precision, "min_cosine": p.min_cosine, **{k: low.get(k) for k in keys}}
         check_low_precision(low, p.precision, p.min_cosine, i.low_precision)
-    result["onnxruntime"] = onnx_parity(i.onnx, list(i.manifests), list(i.python), p.height, p.width, PARITY_TOLERANCE, snakemake.threads, p.flip)
+    result["onnxruntime"] = onnx_parity(i.onnx, list(i.manifests), list(i.python), *p.size, PARITY_TOLERANCE, snakemake.threads, p.flip)
     log.info("%s", result)
     if p.enforce:
         check_parity(result)

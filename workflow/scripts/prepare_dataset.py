@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from alignedreid.data.prepare import prepare_dataset
-from alignedreid.runlog import stage_logging
+from alignedreid.foundation.runlog import stage_logging
 
 with stage_logging(snakemake.log[0], snakemake.rule, snakemake.output):
     prepare_dataset(

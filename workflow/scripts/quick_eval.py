@@ -1,6 +1,6 @@
 """Snakemake adapter for alignedreid.training.quick_eval.quick_evaluation."""
 
-from alignedreid.runlog import stage_logging
+from alignedreid.foundation.runlog import stage_logging
 from alignedreid.training.quick_eval import quick_evaluation
 
 with stage_logging(snakemake.log[0], "quick_eval", snakemake.output):

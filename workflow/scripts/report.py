@@ -1,9 +1,9 @@
-"""Snakemake adapter for alignedreid.report.write_report."""
+"""Snakemake adapter for alignedreid.report.page.write_report."""
 
 from pathlib import Path
 
-from alignedreid.report import write_report
-from alignedreid.runlog import stage_logging
+from alignedreid.foundation.runlog import stage_logging
+from alignedreid.report.page import write_report
 
 with stage_logging(snakemake.log[0], "report", snakemake.output):
     files = {

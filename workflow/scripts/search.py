@@ -1,11 +1,12 @@
-"""Snakemake adapter for alignedreid.search.search and write_search_report."""
+"""Snakemake adapter for alignedreid.search.ranking.search and alignedreid.search.page.write_search_report."""
 
 import json
 
-from alignedreid.errors import PipelineError
-from alignedreid.evaluation.run import limit_kernel_threads
-from alignedreid.runlog import stage_logging
-from alignedreid.search import search, write_search_report
+from alignedreid.foundation.errors import PipelineError
+from alignedreid.foundation.kernel_threads import limit_kernel_threads
+from alignedreid.foundation.runlog import stage_logging
+from alignedreid.search.page import write_search_report
+from alignedreid.search.ranking import search
 
 with stage_logging(snakemake.log[0], "search", snakemake.output):
     limit_kernel_threads(snakemake.threads)

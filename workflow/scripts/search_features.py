@@ -1,22 +1,11 @@
-"""Snakemake adapter for alignedreid.search.cached_features."""
+"""Snakemake adapter for alignedreid.search.cache.cached_features."""
 
-from alignedreid.runlog import stage_logging
-from alignedreid.search import cached_features
+from alignedreid.foundation.runlog import stage_logging
+from alignedreid.search.cache import cached_features
+from alignedreid.serving.program_settings import ProgramSettings
 
 with stage_logging(snakemake.log[0], "search_features", snakemake.output) as log:
-    p = snakemake.params
-    info = cached_features(
-        snakemake.input.manifest,
-        snakemake.output[0],
-        p.cache_dir,
-        snakemake.input.bin,
-        snakemake.input.model,
-        p.height,
-        p.width,
-        p.batch,
-        snakemake.threads,
-        p.precision,
-        p.hint,
-        p.flip,
-    )
+    i, p = snakemake.input, snakemake.params
+    settings = ProgramSettings.from_param(p.program)
+    info = cached_features(i.manifest, snakemake.output[0], p.cache_dir, i.bin, i.model, settings, snakemake.threads)
     log.info("%s", info)

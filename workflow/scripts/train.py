@@ -1,6 +1,6 @@
 """Snakemake adapter for alignedreid.training.launch.run_training."""
 
-from alignedreid.runlog import stage_logging
+from alignedreid.foundation.runlog import stage_logging
 from alignedreid.training.job import TrainJob
 from alignedreid.training.launch import run_training
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from ..errors import DatasetError
-from ..io_utils import atomic_directory
+from ..foundation.errors import DatasetError
+from ..foundation.io_utils import atomic_directory
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ import pandas as pd
 from mindspore import dataset as ds
 from mindspore.dataset import transforms, vision
 
-from ..errors import DatasetError
+from ..foundation.errors import DatasetError
 from .images import UnusableImage, model_bytes
 from .sampler import IdentitySampler
 
@@ -76,7 +76,7 @@ def train_dataset(
     batch_size: int,
     num_instances: int,
     aug: dict,
-    seed: int = 1,
+    seed: int,
     rank: int = 0,
     world_size: int = 1,
     workers: int = 2,

@@ -13,9 +13,9 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
-from ..contracts import DISTRACTOR_PID, JUNK_PID
-from ..errors import DatasetError
-from ..io_utils import atomic_path, display_path, write_json
+from ..foundation.contracts import DISTRACTOR_PID, JUNK_PID
+from ..foundation.errors import DatasetError
+from ..foundation.io_utils import atomic_path, display_path, write_json
 from .images import why_unusable
 
 log = logging.getLogger(__name__)

@@ -6,48 +6,12 @@ A person id 0000 is a distractor and -1 junk (docs/architecture.md §3), in the 
 from __future__ import annotations
 
 import os
-import re
-from dataclasses import dataclass
 from pathlib import Path
 
-from ..contracts import DISTRACTOR_PID, JUNK_PID
-from ..errors import DatasetError
+from ..foundation.contracts import DISTRACTOR_PID, JUNK_PID
+from ..foundation.errors import DatasetError
 from .manifests import DatasetListing, SplitListing, folders_within, listing_frame
-from .names import NAME_RE as MARKET_NAME_RE
-
-MARKET_FOLDERS = {"train": "bounding_box_train", "query": "query", "gallery": "bounding_box_test"}
-
-
-@dataclass(frozen=True)
-class NamedLayout:
-    source: str
-    display: str  # the dataset's name in messages and the report (data/sources.py reads it from here)
-    pattern: re.Pattern  # named groups pid and cam (1-based camera)
-    expected_name: str  # the pattern in words, for error messages
-    extension: str
-
-
-MARKET1501 = NamedLayout(
-    "market1501",
-    "Market-1501",
-    MARKET_NAME_RE,
-    "PPPP_cCsS_FFFFFF_BB.jpg (4-digit person id or -1, camera digit, sequence digit, 6-digit frame, 2-digit box)",
-    ".jpg",
-)
-DUKEMTMC = NamedLayout(
-    "dukemtmc",
-    "DukeMTMC-reID",
-    re.compile(r"^(?P<pid>\d{4})_c(?P<cam>\d)_f(?P<frame>\d{7})\.jpg$"),
-    "PPPP_cC_fFFFFFFF.jpg (4-digit person id, camera digit, 7-digit frame)",
-    ".jpg",
-)
-CUHK03 = NamedLayout(
-    "cuhk03",
-    "CUHK03-NP",
-    re.compile(r"^(?P<pid>\d{4})_c(?P<cam>\d)_(?P<index>\d+)\.png$"),
-    "PPPP_cC_N.png (4-digit person id, camera digit, image number)",
-    ".png",
-)
+from .names import CUHK03, DUKEMTMC, MARKET1501, MARKET_FOLDERS, NamedLayout  # noqa: F401 (the layouts this module reads)
 
 
 def find_root(folder, layout: NamedLayout, subfolder: str | None = None) -> Path:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ..errors import DatasetError
+from ..foundation.errors import DatasetError
 from .manifests import DatasetListing, SplitListing, folders_within, listing_frame
 
 LIST_FILES = {"train": ("list_train.txt", "list_val.txt"), "query": ("list_query.txt",), "gallery": ("list_gallery.txt",)}

@@ -14,21 +14,12 @@ import os
 import re
 from pathlib import Path
 
-from ..errors import ConfigError, DatasetError
+from ..foundation.errors import DatasetError
 from .manifests import MANIFEST_COLUMNS, DatasetListing, SplitListing, folders_within, listing_frame
+from .spec import compile_pattern
 
 SPLIT_FOLDERS = ("train", "query", "gallery")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
-
-
-def compile_pattern(pattern: str) -> re.Pattern:
-    try:
-        rx = re.compile(pattern)
-    except re.error as e:
-        raise ConfigError(f"dataset.folder.camera_pattern: {pattern!r} is not a regular expression ({e})") from None
-    if "cam" not in rx.groupindex:
-        raise ConfigError(f"dataset.folder.camera_pattern: {pattern!r} has no named group 'cam', e.g. 'c(?P<cam>\\d+)'")
-    return rx
 
 
 def find_root(folder) -> Path:

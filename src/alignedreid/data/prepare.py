@@ -7,11 +7,12 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from ..errors import ConfigError, DatasetError
+from ..foundation.errors import ConfigError, DatasetError
 from . import sources
 from .extract import ARCHIVE_SUFFIXES, is_archive, safe_extract
 from .manifests import DatasetListing, write_listing
-from .synthetic import SyntheticSpec, generate
+from .spec import SyntheticSpec
+from .synthetic import generate
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ def resolve_source(dataset_cfg: dict, work_dir) -> tuple[str, Path, dict | None]
 
 def prepare_dataset(dataset_cfg: dict, out_dir, work_dir=None, workers: int = 1) -> dict:
     """The prepare_dataset stage. ``dataset_cfg`` is the validated ``dataset`` section (every key
-    present, see alignedreid.config); ``workers`` the threads that decode-check images."""
+    present, see alignedreid.foundation.config); ``workers`` the threads that decode-check images."""
     work_dir = Path(work_dir) if work_dir else Path(out_dir)
     layout, root, expected = resolve_source(dataset_cfg, work_dir)
     listing = list_source(layout, root, dataset_cfg)

@@ -13,7 +13,7 @@ import numpy as np
 
 
 class IdentitySampler:
-    def __init__(self, pids, num_instances: int, seed: int = 1, rank: int = 0, world_size: int = 1):
+    def __init__(self, pids, num_instances: int, seed: int, rank: int = 0, world_size: int = 1):
         if num_instances < 1:
             raise ValueError(f"train.num_instances must be >= 1, got {num_instances}")
         if not 0 <= rank < world_size:

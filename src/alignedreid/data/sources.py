@@ -2,7 +2,8 @@
 
 An entry says everything the pipeline knows about a source: its name in messages and the report,
 how its folder is read into a listing, the counts of a complete release, and how the synthetic
-generator writes the same layout. Adding a source is one reader module (plus a writer) and one
+generator writes the same layout. The readers are imported when a folder is read (they load pandas
+and Pillow), so the registry itself is light: the Snakefile's start-up checks read it. Adding a source is one reader module (plus a writer) and one
 ``register`` line; the schema's enums and the README's dataset table are checked against
 ``REGISTRY`` by a test.
 """
@@ -12,11 +13,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..errors import ConfigError
-from . import market_style, msmt17, own_folder
+from ..foundation.errors import ConfigError
+from . import names
 from . import synthetic_layouts as layouts
-from .manifests import DatasetListing
+
+if TYPE_CHECKING:
+    from .manifests import DatasetListing
 
 SYNTHETIC = "synthetic"  # the generator: writes any registered layout, then reads it back
 
@@ -55,20 +59,39 @@ def _fixed(counts: dict | None):
     return lambda cfg: counts
 
 
-def _market_style(layout: market_style.NamedLayout, counts: dict, writer: type[layouts.Writer]) -> Source:
-    return Source(layout.source, layout.display, lambda root, cfg: market_style.list_dataset(root, layout), _fixed(counts), writer)
+# the readers, each imported when a folder is read (written out, so that code_closure follows them)
+def _read_market_style(root, layout: names.NamedLayout, subfolder: str | None = None) -> DatasetListing:
+    from . import market_style
+
+    return market_style.list_dataset(root, layout, subfolder=subfolder)
+
+
+def _read_msmt17(root, cfg: dict) -> DatasetListing:
+    from . import msmt17
+
+    return msmt17.list_dataset(root)
+
+
+def _read_own_folder(root, cfg: dict) -> DatasetListing:
+    from . import own_folder
+
+    return own_folder.list_dataset(root, cfg["folder"]["camera_pattern"])
+
+
+def _market_style(layout: names.NamedLayout, counts: dict, writer: type[layouts.Writer]) -> Source:
+    return Source(layout.source, layout.display, lambda root, cfg: _read_market_style(root, layout), _fixed(counts), writer)
 
 
 register(
     _market_style(
-        market_style.MARKET1501,
+        names.MARKET1501,
         {"train": 12936, "train_ids": 751, "query": 3368, "gallery": 19732},
         layouts.MarketWriter,
     )
 )
 register(
     _market_style(
-        market_style.DUKEMTMC,
+        names.DUKEMTMC,
         {"train": 16522, "train_ids": 702, "query": 2228, "gallery": 17661},
         layouts.DukeWriter,
     )
@@ -80,8 +103,8 @@ CUHK03_COUNTS = {
 register(
     Source(
         "cuhk03",
-        market_style.CUHK03.display,
-        lambda root, cfg: market_style.list_dataset(root, market_style.CUHK03, subfolder=cfg["cuhk03"]["images"]),
+        names.CUHK03.display,
+        lambda root, cfg: _read_market_style(root, names.CUHK03, subfolder=cfg["cuhk03"]["images"]),
         lambda cfg: CUHK03_COUNTS[cfg["cuhk03"]["images"]],
         layouts.CUHK03Writer,
     )
@@ -90,7 +113,7 @@ register(
     Source(
         "msmt17",
         "MSMT17",
-        lambda root, cfg: msmt17.list_dataset(root),
+        _read_msmt17,
         _fixed({"train": 32621, "train_ids": 1041, "query": 11659, "gallery": 82161}),
         layouts.MSMT17Writer,
     )
@@ -99,7 +122,7 @@ register(
     Source(
         "folder",
         "own folder",
-        lambda root, cfg: own_folder.list_dataset(root, cfg["folder"]["camera_pattern"]),
+        _read_own_folder,
         _fixed(None),
         layouts.FolderWriter,
     )

@@ -11,77 +11,15 @@ The output goes through the same reader and checks as the real release of its la
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from ..errors import ConfigError
-from ..io_utils import atomic_directory
+from ..foundation.io_utils import atomic_directory
 from . import sources
 from .names import DISTRACTOR_PID, JUNK_PID
-
-
-@dataclass(frozen=True)
-class SyntheticSpec:
-    seed: int = 1
-    train_ids: int = 32
-    test_ids: int = 32
-    images_per_id: int = 12
-    cameras: int = 6
-    queries_per_id: int = 2
-    distractors: int = 24
-    junk: int = 12
-    width: int = 64
-    height: int = 128
-    jpeg_quality: int = 90
-    # exact totals (None = ids x per-id counts); spread as evenly as possible over the identities
-    train_images: int | None = None
-    query_images: int | None = None
-    gallery_images: int | None = None  # person images in the gallery, without distractors and junk
-    layout: str = "market1501"  # which registered source's layout to write (data/sources.py)
-
-    def __post_init__(self):
-        writer = sources.REGISTRY[self.layout].writer if self.layout in sources.REGISTRY else sources.layouts.Writer
-        checks = [
-            (self.train_ids >= 2, "train_ids must be >= 2"),
-            (self.test_ids >= 1, "test_ids must be >= 1"),
-            (self.layout in sources.REGISTRY, f"layout must be one of {', '.join(sources.REGISTRY)}, got {self.layout!r}"),
-            (
-                2 <= self.cameras <= writer.max_cameras,
-                f"cameras must be between 2 and {writer.max_cameras} for layout {self.layout} (camera digits in its file names)",
-            ),
-            (self.junk == 0 or writer.has_junk, f"junk must be 0 for layout {self.layout}: it has no junk images (Market-1501 has)"),
-            (1 <= self.queries_per_id <= self.cameras, "queries_per_id must be between 1 and cameras"),
-            (self.images_per_id > self.queries_per_id, "images_per_id must exceed queries_per_id"),
-            (self.images_per_id >= 2, "images_per_id must be >= 2"),
-            (self.train_ids + self.test_ids <= 9999, "train_ids + test_ids must be <= 9999 (4-digit ids)"),
-            (self.distractors >= 0 and self.junk >= 0, "distractors and junk must be >= 0"),
-            (self.width >= 16 and self.height >= 32, "width must be >= 16 and height >= 32"),
-            (self.train_images is None or self.train_images >= 2 * self.train_ids, "train_images must be >= 2 x train_ids"),
-            (
-                self.query_images is None or self.test_ids <= self.query_images <= self.test_ids * self.cameras,
-                "query_images must be between test_ids and test_ids x cameras (one query per camera and identity)",
-            ),
-            (self.gallery_images is None or self.gallery_images >= self.test_ids, "gallery_images must be >= test_ids"),
-        ]
-        for ok, msg in checks:
-            if not ok:
-                raise ConfigError(f"dataset.synthetic: {msg}")
-
-    def totals(self) -> tuple[int, int, int]:
-        """(train images, query images, gallery person images)."""
-        return (
-            self.train_images if self.train_images is not None else self.train_ids * self.images_per_id,
-            self.query_images if self.query_images is not None else self.test_ids * self.queries_per_id,
-            self.gallery_images if self.gallery_images is not None else self.test_ids * (self.images_per_id - self.queries_per_id),
-        )
-
-    def expected_counts(self) -> dict[str, int]:
-        train, query, gallery = self.totals()
-        return {"train": train, "train_ids": self.train_ids, "query": query, "gallery": gallery + self.distractors + self.junk}
-
+from .spec import SyntheticSpec
 
 # --------------------------------------------------------------------------- appearance
 # A small palette: identities share colours, so only the combination (and texture, bag, build)

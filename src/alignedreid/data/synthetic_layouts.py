@@ -11,8 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
-from .market_style import MARKET_FOLDERS
-from .names import format_name
+from .names import MARKET_FOLDERS, format_name
 
 
 class Writer:

@@ -8,6 +8,8 @@ not load the others -- nor make every rule that does depend on all of them (code
 
 from importlib import import_module
 
+LAYER = 3  # docs/architecture.md §2: imports go to this layer and the ones below
+
 _LAZY_EXPORTS = {"rank": "ranking", "re_ranking": "rerank", "local_distance": "local"}
 __all__ = ["rank", "re_ranking", "local_distance"]
 

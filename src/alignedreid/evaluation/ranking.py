@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from ..contracts import JUNK_PID
+from ..foundation.contracts import JUNK_PID, MAX_RANK
 
 
 @dataclass
@@ -114,13 +114,13 @@ def _summary(first, ap, n_match, inp, max_rank: int) -> RankDetails:
     return RankDetails(keep, first, ap, cmc, float(ap.mean()), inp, float(inp.mean()))
 
 
-def rank_details(distmat, q_pids, g_pids, q_camids, g_camids, max_rank: int = 50) -> RankDetails:
+def rank_details(distmat, q_pids, g_pids, q_camids, g_camids, max_rank: int = MAX_RANK) -> RankDetails:
     """Like :func:`rank` but also returns per-query first-match ranks and APs."""
     distmat, q_pids, g_pids, q_camids, g_camids = _checked(distmat, q_pids, g_pids, q_camids, g_camids, max_rank)
     return _summary(*_per_query(distmat, q_pids, g_pids, q_camids, g_camids), max_rank)
 
 
-def rank_details_blocks(blocks, q_pids, g_pids, q_camids, g_camids, max_rank: int = 50, on_block=None) -> RankDetails:
+def rank_details_blocks(blocks, q_pids, g_pids, q_camids, g_camids, max_rank: int = MAX_RANK, on_block=None) -> RankDetails:
     """:func:`rank_details` of a distance given as (start, rows) blocks of query rows covering every
     query once (each query is ranked on its own row, so the result equals the whole matrix's);
     ``on_block(start, rows)`` sees each block too (e.g. for top-k lists)."""
@@ -140,7 +140,7 @@ def rank_details_blocks(blocks, q_pids, g_pids, q_camids, g_camids, max_rank: in
     return _summary(*parts, max_rank)
 
 
-def rank(distmat, q_pids, g_pids, q_camids, g_camids, max_rank: int = 50):
+def rank(distmat, q_pids, g_pids, q_camids, g_camids, max_rank: int = MAX_RANK):
     """Market-1501 evaluation. For each query, gallery items with the same pid and camera, and
     junk items (pid -1), are removed; queries left with no match are skipped.
 

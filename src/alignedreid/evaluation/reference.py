@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..contracts import JUNK_PID, RERANK_K1, RERANK_K2, RERANK_LAMBDA
+from ..foundation.contracts import JUNK_PID, RERANK_K1, RERANK_K2, RERANK_LAMBDA
 
 
 def ref_rank(distmat, q_pids, g_pids, q_camids, g_camids, max_rank=50):

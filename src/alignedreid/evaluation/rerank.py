@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from ..contracts import RERANK_K1, RERANK_K2, RERANK_LAMBDA
+from ..foundation.contracts import RERANK_K1, RERANK_K2, RERANK_LAMBDA
 from .distance import distance_from_unit, l2_normalise
 from .topk import smallest_k
 

@@ -14,11 +14,12 @@ import time
 import numpy as np
 import pandas as pd
 
-from ..contracts import VARIANTS
-from ..errors import PipelineError
-from ..io_utils import atomic_path, write_json
+from ..features.files import FeatureSet, load_features
+from ..foundation.contracts import VARIANTS
+from ..foundation.errors import PipelineError
+from ..foundation.io_utils import atomic_path, write_json
+from ..foundation.kernel_threads import limit_kernel_threads
 from .distance import global_distance, unit_stripes_
-from .features_io import FeatureSet, load_features
 from .local import local_distance
 from .ranking import rank_details_blocks
 from .rerank import re_ranking, re_ranking_features_blocks
@@ -183,16 +184,6 @@ def evaluate_features(query: FeatureSet, gallery: FeatureSet, cfg: dict, verific
     return metrics, per_query, t.times
 
 
-def limit_kernel_threads(threads: int | None) -> int:
-    """Run the numba kernels on at most ``threads`` threads (the job's CPU share on a cluster node,
-    where os.cpu_count() reports the whole machine); returns the count in use."""
-    import numba
-
-    if threads:
-        numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
-    return numba.get_num_threads()
-
-
 def needs_local(variants) -> bool:
     """Whether any requested variant uses the local (DMLI) features."""
     return any(v.startswith("global_local") for v in variants)
@@ -248,8 +239,8 @@ def run_evaluation(
     per_query_out,
     eval_cfg: dict,
     threads: int,
+    precision: str,
     reference: tuple | None = None,
-    precision: str = "fp32",
     max_map_drop: float | None = None,
 ) -> dict:
     """The evaluate stage: ``eval_cfg`` is the validated ``evaluation`` config section, ``threads``

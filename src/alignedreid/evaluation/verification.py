@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..contracts import JUNK_PID
+from ..foundation.contracts import JUNK_PID
 from .ranking import rank_details
 
 FPRS = (1e-2, 1e-3, 1e-4)

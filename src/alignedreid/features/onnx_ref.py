@@ -9,13 +9,13 @@ import numpy as np
 
 from ..data.loader import eval_dataset
 from ..data.manifests import read_manifest
-from ..evaluation.features_io import load_features
-from ..io_utils import display_path
+from ..foundation.io_utils import display_path
+from .files import load_features
 
 log = logging.getLogger(__name__)
 
 
-def onnx_features(onnx_path, manifest_csv, rows, height: int, width: int, threads: int = 2, flip: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def onnx_features(onnx_path, manifest_csv, rows, height: int, width: int, threads: int, flip: bool) -> tuple[np.ndarray, np.ndarray]:
     """Global [n, C] and stripes [n, S, C] of the manifest ``rows`` from ONNX Runtime (with ``flip``,
     the mean of each image's and its mirror's, as the other two paths compute it)."""
     import onnxruntime as ort
@@ -42,9 +42,7 @@ def onnx_features(onnx_path, manifest_csv, rows, height: int, width: int, thread
     return np.concatenate(gs), np.concatenate(ls)
 
 
-def onnx_parity(
-    onnx_path, manifests: list, python_npz: list, height: int, width: int, tolerance: float, threads: int = 2, flip: bool = False
-) -> dict:
+def onnx_parity(onnx_path, manifests: list, python_npz: list, height: int, width: int, tolerance: float, threads: int, flip: bool) -> dict:
     """max |ONNX Runtime - MindSpore| of the L2-normalised global features and the stripes over the
     rows the Python reference holds (its parity sample)."""
     from ..evaluation.distance import l2_normalise

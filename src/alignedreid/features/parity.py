@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..contracts import PARITY_TOLERANCE
-from ..errors import PipelineError
 from ..evaluation.distance import l2_normalise
-from ..evaluation.features_io import load_features
+from ..foundation.contracts import PARITY_TOLERANCE
+from ..foundation.errors import PipelineError
+from .files import load_features
 
 
 class ParityError(PipelineError):

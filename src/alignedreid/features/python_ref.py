@@ -12,13 +12,13 @@ from tqdm import tqdm
 
 from ..data.loader import eval_dataset
 from ..data.manifests import read_manifest
-from ..evaluation.features_io import save_features
-from ..model import resolve_conv_impl
+from ..model.network import resolve_conv_impl
+from .files import save_features
 
 log = logging.getLogger(__name__)
 
 
-def extract(net, manifest: pd.DataFrame, height: int, width: int, batch_size: int = 32, workers: int = 2, flip: bool = False):
+def extract(net, manifest: pd.DataFrame, height: int, width: int, flip: bool, batch_size: int = 32, workers: int = 2):
     """Run the eval-mode network over every manifest row, in order; with ``flip`` each output is the
     mean of the image's and its horizontal mirror's (test-time flip, as the C++ program's --flip 1).
     Returns global [N, C] and local [N, S, C] (stripes first, as the feature files)."""
@@ -49,7 +49,7 @@ def python_features(ckpt, manifest_csv, out_npz, model_cfg: dict, sample: int, d
     Runs on ``device_target`` (the pipeline passes CPU: a float32 reference whatever the training
     device, as the C++ program computes). ``model_cfg`` is the validated ``model`` section (depth,
     height, width, conv_impl). Returns the number of rows computed."""
-    from ..checkpoint import load_trained
+    from ..model.checkpoint import load_trained
 
     ms.set_context(mode=ms.GRAPH_MODE)
     ms.set_device(device_target)

@@ -1,9 +1,12 @@
 """Training: the typed job (job), the loop and its parts (loop, step, checkpoints, steplog,
 watchdog), the launchers (launch: in-process, msrun, rank table; slurm_node; worker), and the
-training-only pieces (losses, lr_schedule, augment, quick_eval).
+training-only pieces (losses, lr_schedule, augment, quick_eval, imported), and the check that
+MindSpore computes on the training device (device_check).
 
 This module imports nothing heavy (code_closure reads files with the standard library).
 """
+
+LAYER = 3  # docs/architecture.md §2: imports go to this layer and the ones below
 
 # The code that determines the trained weights, relative to src/alignedreid: the network, loading
 # the pretrained backbone, the input pipeline (manifest -> image decoding -> sampler -> augmented batches), the
@@ -15,13 +18,12 @@ This module imports nothing heavy (code_closure reads files with the standard li
 # covering the closure. docs/architecture.md §2, "What an edit re-runs".
 WEIGHT_CODE = (
     "__init__.py",
-    "checkpoint.py",
-    "cpu_runtime.py",
-    "data/__init__.py",
+    "model/checkpoint.py",
+    "foundation/cpu_runtime.py",
     "data/images.py",
     "data/loader.py",
     "data/sampler.py",
-    "model.py",
+    "model/network.py",
     "training/augment.py",
     "training/loop.py",
     "training/losses.py",

@@ -10,8 +10,10 @@ newest ``train.keep_checkpoints`` files, each written atomically.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
+import os
 import re
 import shutil
 import sys
@@ -20,8 +22,8 @@ from pathlib import Path
 import mindspore as ms
 from mindspore import nn
 
-from ..errors import CheckpointError
-from ..io_utils import atomic_path
+from ..foundation.errors import CheckpointError
+from ..foundation.io_utils import atomic_path
 
 log = logging.getLogger(__name__)
 CKPT_RE = re.compile(r"epoch_(\d+)\.ckpt$")
@@ -135,6 +137,11 @@ def select_set(sets_root: Path, fingerprint: str, description: dict) -> tuple[Pa
                 f"starting checkpoint set {name} from epoch 1: set {last['name']} (epochs {last['epochs'][0]}..{last['epochs'][-1]}) "
                 f"cannot be resumed because {'; '.join(why)}. It stays in {last['path']}"
             )
+            if all(w.startswith("code of ") for w in why):
+                message += (
+                    ". If that code change leaves the weights as they were (a refactor, a move), stop this run and continue "
+                    f"that set instead: python -m alignedreid.training.checkpoints adopt {last['name']}"
+                )
         else:
             message = f"starting checkpoint set {name} from epoch 1 (no earlier epoch checkpoints)"
     set_dir.mkdir(parents=True, exist_ok=True)
@@ -169,7 +176,49 @@ def save_epoch(state: TrainState, ckpt_dir: Path, epoch: int, keep: int) -> Path
     return target
 
 
-# ---- the documented command that removes finished training -------------------------------------
+def fingerprint_of(description: dict) -> str:
+    """The training fingerprint of a set description (TrainJob.fingerprint hashes the same dict)."""
+    return hashlib.sha256(json.dumps(description, sort_keys=True).encode()).hexdigest()
+
+
+def adopt(sets_root: Path, name: str, code: dict) -> tuple[Path, list[int]]:
+    """Continue set ``name`` under the training code identities ``code``: a new set, named by the
+    fingerprint the same settings and inputs have with this code, holding hard links to (or copies of)
+    the old set's files; the old set stays as it was. For a code change that does not change the
+    weights (a refactor), which a fingerprint of code cannot tell apart from one that does: the user
+    says so. Refused when the set has no description or no epochs, or the new set already has epochs."""
+    root = Path(sets_root)
+    src = root / name
+    desc = _describe(src)
+    if not src.is_dir() or not desc:
+        raise CheckpointError(f"{src}: no checkpoint set with a description ({DESCRIPTION_FILE}) to adopt")
+    epochs = [e for e, _ in list_epoch_checkpoints(src)]
+    if not epochs:
+        raise CheckpointError(f"{src}: no epoch checkpoints to continue")
+    new_desc = {k: v for k, v in desc.items() if k not in ("fingerprint", "adopted_from")}
+    new_desc["code"] = code
+    fingerprint = fingerprint_of(new_desc)
+    target = root / fingerprint[:16]
+    if target == src:
+        raise CheckpointError(f"set {name} was trained with the current training code already: nothing to adopt")
+    if list_epoch_checkpoints(target):
+        raise CheckpointError(f"{target}: the current code's set already holds epoch checkpoints; remove it first to adopt {name}")
+    tmp = root / f".adopt-{fingerprint[:16]}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for f in src.iterdir():
+        if f.is_file() and f.name != DESCRIPTION_FILE:
+            try:
+                os.link(f, tmp / f.name)  # no second copy of the weights on disk
+            except OSError:
+                shutil.copy2(f, tmp / f.name)
+    (tmp / DESCRIPTION_FILE).write_text(json.dumps({"fingerprint": fingerprint, **new_desc, "adopted_from": name}, indent=1, sort_keys=True) + "\n")
+    shutil.rmtree(target, ignore_errors=True)  # an empty set of the current code (a run started and stopped)
+    tmp.rename(target)
+    return target, epochs
+
+
+# ---- the documented commands that remove or adopt finished training ----------------------------
 
 
 def _current_set(out_dir: Path) -> str | None:
@@ -190,6 +239,10 @@ def main(argv=None) -> int:
     rm = sub.add_parser("remove", help="delete sets by name, or every set but the current one")
     rm.add_argument("names", nargs="*", help="set names as 'list' prints them")
     rm.add_argument("--all-but-current", action="store_true", help="keep only the set results/train/model.ckpt was trained in")
+    ad = sub.add_parser(
+        "adopt", help="continue a set under the current training code (after a change that does not change the weights, e.g. a refactor)"
+    )
+    ad.add_argument("name", help="the set to continue, as 'list' prints it")
     args = ap.parse_args(argv)
     root = Path(args.train_dir) / "checkpoints"
     migrate_legacy(root)
@@ -204,6 +257,16 @@ def main(argv=None) -> int:
             print(f"no checkpoint sets under {root}")
         return 0
     names = {s["name"] for s in sets}
+    if args.cmd == "adopt":
+        from .job import weight_code_identities
+
+        try:
+            target, epochs = adopt(root, args.name, weight_code_identities())
+        except CheckpointError as e:
+            print(e, file=sys.stderr)
+            return 2
+        print(f"set {args.name} (epochs {epochs[0]}..{epochs[-1]}) continues as {target} under the current training code; the next run resumes it")
+        return 0
     if args.all_but_current:
         if current is None:
             print(f"no current set recorded in {args.train_dir}/train_summary.json; name the sets to remove", file=sys.stderr)

@@ -1,5 +1,5 @@
 """Rule import_checkpoint, train's stand-in when ``model.checkpoint`` is set: a trained checkpoint
-(this project's or the model zoo's names, see alignedreid.checkpoint) written as train's three outputs."""
+(this project's or the model zoo's names, see alignedreid.model.checkpoint) written as train's three outputs."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import mindspore as ms
 
-from ..checkpoint import load_trained
-from ..io_utils import atomic_path, sha256_of, write_json
+from ..foundation.io_utils import atomic_path, sha256_of, write_json
+from ..model.checkpoint import load_trained
 from .steplog import COLUMNS
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,6 @@ it after construction.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -16,10 +15,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..code_closure import PACKAGE_ROOT, module_identities
-from ..io_utils import sha256_of, write_json
-from ..model import resolve_conv_impl
+from ..foundation.code_closure import PACKAGE_ROOT, module_identities
+from ..foundation.io_utils import sha256_of, write_json
+from ..model.network import resolve_conv_impl
 from . import WEIGHT_CODE
+from .checkpoints import fingerprint_of
 
 # train.* keys that change how or where a run is executed, not what it computes (left out of the
 # fingerprint, so that changing them resumes the epoch checkpoints instead of discarding them).
@@ -39,6 +39,11 @@ EXECUTION_ONLY_KEYS = (
     "device_id",
     "nodes",
 )
+
+
+def weight_code_identities() -> dict:
+    """{module: meaning} of the weight-determining code (WEIGHT_CODE): the fingerprint's ``code``."""
+    return module_identities([PACKAGE_ROOT / m for m in WEIGHT_CODE])
 
 
 @dataclass(frozen=True)
@@ -78,7 +83,7 @@ class TrainJob:
     def check_inputs(self) -> list[str]:
         """The files this run reads (manifests, the first image of each, the pretrained backbone),
         checked before any device is touched; returns them, raises naming the first missing one."""
-        from ..errors import PipelineError
+        from ..foundation.errors import PipelineError
 
         seen = []
         for csv in (self.train_csv, self.query_csv, self.gallery_csv):
@@ -126,7 +131,7 @@ class TrainJob:
             provenance={
                 "manifest_sha256": sha256_of(self.train_csv),
                 "pretrained_sha256": sha256_of(self.pretrained) if self.pretrained else None,
-                "code": module_identities([PACKAGE_ROOT / m for m in WEIGHT_CODE]),
+                "code": weight_code_identities(),
             },
         )
 
@@ -138,7 +143,7 @@ class TrainJob:
     def fingerprint(self) -> str:
         """Hash of everything that determines the weights; epoch checkpoints written under another
         fingerprint are not resumed (they stay in their own set)."""
-        return hashlib.sha256(json.dumps(self.description(), sort_keys=True).encode()).hexdigest()
+        return fingerprint_of(self.description())
 
     def save(self, path: str | os.PathLike) -> Path:
         write_json(path, dataclasses.asdict(self))

@@ -19,8 +19,8 @@ import threading
 import time
 from pathlib import Path
 
-from ..cpu_runtime import apply_cpu_defaults
-from ..errors import ConfigError, PipelineError
+from ..foundation.cpu_runtime import apply_cpu_defaults
+from ..foundation.errors import ConfigError, PipelineError
 from .checkpoints import select_set
 from .job import TrainJob
 

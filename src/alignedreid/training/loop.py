@@ -15,9 +15,9 @@ import mindspore as ms
 import numpy as np
 
 from ..data.loader import train_dataset
-from ..errors import ConfigError, PipelineError
-from ..io_utils import atomic_path, write_json
-from ..model import build_model
+from ..foundation.errors import ConfigError, PipelineError
+from ..foundation.io_utils import atomic_path, write_json
+from ..model.network import build_model
 from .augment import RandomErasing
 from .checkpoints import TrainState, resume, save_epoch
 from .job import TrainJob
@@ -67,7 +67,7 @@ def build_run(job: TrainJob) -> Run:
     lrs = warmup_cosine(t["lr_init"], t["lr_max"], t["lr_end"], t["warmup_epochs"], t["epochs"], steps)
     net = build_model(num_classes, m["depth"], m["local_dim"], m["conv_impl"])
     if job.pretrained:
-        from ..checkpoint import load_backbone_into
+        from ..model.checkpoint import load_backbone_into
 
         load_backbone_into(net, job.pretrained)
     if t["amp_level"] != "O0":

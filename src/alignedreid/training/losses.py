@@ -12,7 +12,7 @@ from mindspore import nn, ops
 
 
 class CrossEntropyLabelSmooth(nn.Cell):
-    def __init__(self, num_classes: int, epsilon: float = 0.1):
+    def __init__(self, num_classes: int, epsilon: float):
         super().__init__()
         self.num_classes, self.epsilon = num_classes, epsilon
         self.log_softmax = nn.LogSoftmax(axis=1)
@@ -80,7 +80,7 @@ def paired_local_dist(x, y):
 class AlignedLoss(nn.Cell):
     """Total loss = ID (label smoothed) + global triplet + local triplet; returns the parts too."""
 
-    def __init__(self, num_classes: int, margin: float = 0.3, epsilon: float = 0.1, label_smooth: bool = True):
+    def __init__(self, num_classes: int, margin: float, epsilon: float, label_smooth: bool):
         super().__init__()
         self.ce = CrossEntropyLabelSmooth(num_classes, epsilon if label_smooth else 0.0)
         self.margin = margin

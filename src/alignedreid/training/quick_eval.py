@@ -14,7 +14,7 @@ from ..data.manifests import read_manifest
 from ..evaluation.distance import global_distance
 from ..evaluation.ranking import rank
 from ..features.python_ref import extract
-from ..io_utils import write_json
+from ..foundation.io_utils import write_json
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +45,8 @@ def quick_evaluation(model_ckpt, query_csv, gallery_csv, pretrained, model_cfg: 
     ``train_cfg`` needs device_target, device_id, seed and execution."""
     import mindspore as ms
 
-    from ..checkpoint import load_backbone_into, load_trained
-    from ..model import build_model, resolve_conv_impl
+    from ..model.checkpoint import load_backbone_into, load_trained
+    from ..model.network import build_model, resolve_conv_impl
     from .step import select_device, use_graph_mode
 
     ms.set_context(mode=ms.GRAPH_MODE if use_graph_mode(train_cfg) else ms.PYNATIVE_MODE)
@@ -72,8 +72,8 @@ def quick_evaluation(model_ckpt, query_csv, gallery_csv, pretrained, model_cfg: 
 
 def quick_global_map(net, query: pd.DataFrame, gallery: pd.DataFrame, height: int, width: int) -> dict:
     """Global-feature mAP / rank-1 of ``net`` on query vs gallery (no re-ranking)."""
-    qg, _ = extract(net, query, height, width)
-    gg, _ = extract(net, gallery, height, width)
+    qg, _ = extract(net, query, height, width, flip=False)  # training's own check: the plain features
+    gg, _ = extract(net, gallery, height, width, flip=False)
     cmc, mAP = rank(
         global_distance(qg, gg), query.pid.to_numpy(), gallery.pid.to_numpy(), query.camid.to_numpy(), gallery.camid.to_numpy(), max_rank=10
     )

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ..errors import ConfigError
+from ..foundation.errors import ConfigError
 from .job import TrainJob
 from .launch import master_port, msrun_command, slurm_allocation
 

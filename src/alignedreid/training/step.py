@@ -15,8 +15,8 @@ import mindspore as ms
 import numpy as np
 from mindspore import nn
 
-from ..errors import ConfigError, DeviceError
-from ..model import is_batchnorm_param
+from ..foundation.errors import ConfigError, DeviceError
+from ..model.network import is_batchnorm_param
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..io_utils import atomic_path
+from ..foundation.io_utils import atomic_path
 
 COLUMNS = ["epoch", "step", "global_step", "lr", "loss", "id_loss", "triplet_loss", "local_loss", "images_per_s"]
 

@@ -8,7 +8,7 @@ import argparse
 import logging
 import sys
 
-from alignedreid.errors import PipelineError  # the package import applies the CPU runtime defaults first
+from alignedreid.foundation.errors import PipelineError  # the package import applies the CPU runtime defaults first
 from alignedreid.training.job import TrainJob
 
 log = logging.getLogger("alignedreid.training.worker")

@@ -10,7 +10,7 @@ import zipfile
 import pytest
 
 from alignedreid.data.extract import safe_extract
-from alignedreid.errors import DatasetError
+from alignedreid.foundation.errors import DatasetError
 
 
 def _zip(path, entries):

@@ -7,7 +7,7 @@ import pytest
 from alignedreid.data.extract import safe_extract
 from alignedreid.data.prepare import prepare_dataset
 from alignedreid.data.sources import REGISTRY
-from alignedreid.errors import ConfigError, DatasetError
+from alignedreid.foundation.errors import ConfigError, DatasetError
 from tests.conftest import dataset_section
 from tests.dataset_fixtures import write_manifests
 from tests.market_fixture import make_market

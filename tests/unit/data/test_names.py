@@ -3,7 +3,7 @@ from dataclasses import dataclass
 import pytest
 
 from alignedreid.data.names import NAME_RE, format_name
-from alignedreid.errors import DatasetError
+from alignedreid.foundation.errors import DatasetError
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from alignedreid.data.prepare import prepare_dataset
-from alignedreid.errors import ConfigError, DatasetError
+from alignedreid.foundation.errors import ConfigError, DatasetError
 from tests.conftest import dataset_section
 from tests.dataset_fixtures import make_cuhk03, make_duke, make_msmt17, make_own_folder, write_manifests
 

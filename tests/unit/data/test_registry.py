@@ -7,12 +7,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from alignedreid.config import load_schema
 from alignedreid.data import sources
 from alignedreid.data.manifests import DatasetListing, SplitListing, listing_frame
 from alignedreid.data.prepare import prepare_dataset
 from alignedreid.data.synthetic_layouts import Writer
-from alignedreid.errors import ConfigError
+from alignedreid.foundation.config import load_schema
+from alignedreid.foundation.errors import ConfigError
 from tests.conftest import dataset_section
 
 REPO = Path(__file__).resolve().parents[3]

@@ -27,4 +27,4 @@ def test_ranks_get_disjoint_identities():
     assert set().union(*shares) == set(range(1, 17))
     assert sum(len(s) for s in shares) == 16
     with pytest.raises(ValueError):
-        IdentitySampler(pids, 2, rank=4, world_size=4)
+        IdentitySampler(pids, 2, 1, rank=4, world_size=4)

@@ -6,9 +6,16 @@ import pytest
 from PIL import Image
 
 from alignedreid.data.prepare import prepare_dataset
-from alignedreid.data.synthetic import SyntheticSpec, generate
-from alignedreid.errors import ConfigError
+from alignedreid.data.spec import SyntheticSpec as _Spec
+from alignedreid.data.synthetic import generate
+from alignedreid.foundation.config import section_defaults
+from alignedreid.foundation.errors import ConfigError
 from tests.conftest import dataset_section
+
+
+def SyntheticSpec(**keys):  # noqa: N802 (the spec with the schema's defaults for the keys not given)
+    return _Spec(**{**section_defaults("dataset")["synthetic"], **keys})
+
 
 SMALL = dict(seed=3, train_ids=4, test_ids=3, images_per_id=5, cameras=3, queries_per_id=2, distractors=3, junk=2)
 

@@ -4,8 +4,8 @@ refuses non-finite distances, parity holds low-precision features to infer.min_c
 import numpy as np
 import pytest
 
-from alignedreid.evaluation.features_io import FINITE_CHECK_ROWS, NonFiniteFeatures, load_features, non_finite_rows, save_features
 from alignedreid.evaluation.run import rank_variant
+from alignedreid.features.files import FINITE_CHECK_ROWS, NonFiniteFeatures, load_features, non_finite_rows, save_features
 from alignedreid.features.parity import ParityError, check_low_precision, parity
 
 

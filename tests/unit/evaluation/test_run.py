@@ -7,8 +7,8 @@ from tests.conftest import eval_section
 
 
 def test_variant_plan_by_size():
-    from alignedreid.errors import PipelineError
     from alignedreid.evaluation.run import plan_variants
+    from alignedreid.foundation.errors import PipelineError
 
     all4 = ["global", "global_local", "global_rerank", "global_local_rerank"]
     assert plan_variants(3368, 19732, all4, True, 8.0, None, 20) == (all4, False)
@@ -23,9 +23,9 @@ def test_variant_plan_by_size():
 
 
 def test_evaluate_streams_global_re_ranking_past_the_matrix_budget():
-    from alignedreid.errors import PipelineError
-    from alignedreid.evaluation.features_io import FeatureSet
     from alignedreid.evaluation.run import evaluate_features
+    from alignedreid.features.files import FeatureSet
+    from alignedreid.foundation.errors import PipelineError
 
     rng = np.random.default_rng(4)
 

@@ -4,7 +4,7 @@ import json
 
 import pandas as pd
 
-from alignedreid.contracts import VARIANTS
+from alignedreid.foundation.contracts import VARIANTS
 from tests.stage_fixtures import write_stage_outputs
 
 

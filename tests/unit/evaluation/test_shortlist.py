@@ -4,13 +4,13 @@ re-ranking of global + local on shortlists."""
 import numpy as np
 import pytest
 
-from alignedreid.errors import PipelineError
 from alignedreid.evaluation.distance import global_distance
 from alignedreid.evaluation.local import local_distance
 from alignedreid.evaluation.rerank import re_ranking
 from alignedreid.evaluation.rerank_shortlist import re_ranking_shortlist
 from alignedreid.evaluation.run import plan_variants
 from alignedreid.evaluation.shortlist import global_local_shortlist, local_on_pairs, local_on_shortlist, two_stage_global_local
+from alignedreid.foundation.errors import PipelineError
 from tests.conftest import eval_section
 
 
@@ -115,8 +115,8 @@ def test_re_ranking_on_short_shortlists_keeps_the_contract():
 
 
 def test_evaluate_with_shortlists_runs_every_variant_and_is_exact_at_full_length():
-    from alignedreid.evaluation.features_io import FeatureSet
     from alignedreid.evaluation.run import evaluate_features
+    from alignedreid.features.files import FeatureSet
 
     qg, gg, ql, gl = _nodes_features(seed=5)
 

@@ -6,16 +6,16 @@ import onnx
 import pandas as pd
 import pytest
 
-from alignedreid.checkpoint import load_trained
-from alignedreid.config import resolve
 from alignedreid.data.prepare import prepare_dataset
-from alignedreid.errors import CheckpointError, PipelineError
-from alignedreid.evaluation.features_io import load_features, save_features
-from alignedreid.export import export_model
-from alignedreid.features.cpp_files import collect_cpp_outputs, preprocess
+from alignedreid.features.files import load_features, save_features
 from alignedreid.features.parity import ParityError, check_parity, parity
 from alignedreid.features.python_ref import extract, python_features
-from alignedreid.model import build_model
+from alignedreid.foundation.config import resolve
+from alignedreid.foundation.errors import CheckpointError, PipelineError
+from alignedreid.model.checkpoint import load_trained
+from alignedreid.model.network import build_model
+from alignedreid.serving.cpp_program import collect_cpp_outputs, preprocess
+from alignedreid.serving.export import export_model
 from alignedreid.training.quick_eval import quick_global_map
 
 SMALL = {"seed": 4, "train_ids": 3, "test_ids": 3, "images_per_id": 4, "cameras": 3, "queries_per_id": 1, "distractors": 2, "junk": 1}
@@ -108,7 +108,7 @@ def test_python_features_and_quick_eval(data, checkpoint, tmp_path):
     np.testing.assert_allclose(np.linalg.norm(f.local, axis=2), 1.0, atol=1e-5)
     ms.set_context(mode=ms.PYNATIVE_MODE)
     net = load_trained(checkpoint, 18, "unfold")
-    g2, l2 = extract(net, q, 64, 32, batch_size=2, workers=1)
+    g2, l2 = extract(net, q, 64, 32, flip=False, batch_size=2, workers=1)
     np.testing.assert_allclose(g2, f.global_, rtol=1e-4, atol=1e-4)  # graph + native = PyNative + im2col
     res = quick_global_map(net, q, pd.read_csv(data / "gallery.csv"), 64, 32)
     assert set(res) == {"mAP", "rank1"} and 0 < res["mAP"] <= 1
@@ -206,9 +206,9 @@ def test_onnx_runtime_parity_on_the_reference_sample(data, checkpoint, tmp_path)
     written = export_model(checkpoint, tmp_path, {"depth": 18, "height": 64, "width": 32}, {"batch_size": 1, "formats": ["ONNX"]}, "CPU")
     model = {"depth": 18, "height": 64, "width": 32, "conv_impl": "native"}
     python_features(checkpoint, data / "query.csv", tmp_path / "q.npz", model, 2, "CPU", False)  # a 2-row sample, as parity has
-    res = onnx_parity(written["ONNX"], [data / "query.csv"], [tmp_path / "q.npz"], 64, 32, 1e-4)
+    res = onnx_parity(written["ONNX"], [data / "query.csv"], [tmp_path / "q.npz"], 64, 32, 1e-4, 2, False)
     assert res["ok"] and res["rows_compared"] == 2 and res["max_abs_diff"] < 1e-4
     ref = load_features(tmp_path / "q.npz")
     save_features(tmp_path / "off.npz", ref.global_, ref.local + 1e-3, ref.pid, ref.camid, ref.path, row=ref.row)
-    off = onnx_parity(written["ONNX"], [data / "query.csv"], [tmp_path / "off.npz"], 64, 32, 1e-4)
+    off = onnx_parity(written["ONNX"], [data / "query.csv"], [tmp_path / "off.npz"], 64, 32, 1e-4, 2, False)
     assert not off["ok"] and off["local_max_abs_diff"] == pytest.approx(1e-3, rel=0.05)

@@ -7,9 +7,9 @@ import sys
 import pytest
 import yaml
 
-from alignedreid.config import resolve
-from alignedreid.errors import ConfigError, PipelineError
-from alignedreid.runlog import parse_run_location, run_location
+from alignedreid.foundation.config import resolve
+from alignedreid.foundation.errors import ConfigError, PipelineError
+from alignedreid.foundation.runlog import parse_run_location, run_location
 from alignedreid.training.job import TrainJob
 from alignedreid.training.launch import check_allocation, rank_table_jobs, run_training, slurm_allocation, srun_node_command
 from alignedreid.training.slurm_node import node_command

@@ -76,7 +76,9 @@ def test_total_loss_matches_numpy():
     feat = rng.normal(size=(N, 10)).astype(np.float32)
     local = rng.normal(size=(N, 4, 6)).astype(np.float32)
     local /= np.linalg.norm(local, axis=2, keepdims=True)
-    total, id_l, g_l, l_l = (t.asnumpy() for t in AlignedLoss(k)(ms.Tensor(logits), ms.Tensor(feat), ms.Tensor(local), ms.Tensor(labels)))
+    total, id_l, g_l, l_l = (
+        t.asnumpy() for t in AlignedLoss(k, 0.3, 0.1, True)(ms.Tensor(logits), ms.Tensor(feat), ms.Tensor(local), ms.Tensor(labels))
+    )
     ap, an, pi, ni = np_batch_hard(feat.astype(np.float64), labels)
     want_g = np.maximum(ap - an + 0.3, 0).mean()
     lap = np.array([ref_local_distance(local[i : i + 1], local[pi[i] : pi[i] + 1])[0, 0] for i in range(N)])

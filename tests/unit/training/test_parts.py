@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from alignedreid.config import resolve
-from alignedreid.errors import CheckpointError
-from alignedreid.model import build_model
-from alignedreid.training.checkpoints import TrainState, list_epoch_checkpoints, list_sets, resume, save_epoch, select_set
+from alignedreid.foundation.config import resolve
+from alignedreid.foundation.errors import CheckpointError
+from alignedreid.model.network import build_model
+from alignedreid.training.checkpoints import TrainState, fingerprint_of, list_epoch_checkpoints, list_sets, resume, save_epoch, select_set
 from alignedreid.training.checkpoints import main as checkpoints_cli
 from alignedreid.training.job import TrainJob
 from alignedreid.training.losses import AlignedLoss
@@ -82,7 +82,7 @@ def test_other_settings_or_code_start_a_new_set_and_keep_every_earlier_one(tmp_p
     """Two successive changes (a key, then a training module): every earlier epoch checkpoint stays,
     byte for byte, and the message says what changed."""
     root = tmp_path / "checkpoints"
-    first = {"model": {"depth": 18}, "train": {"lr_max": 0.1}, "manifest_sha256": "m", "code": {"training/losses.py": "1", "model.py": "1"}}
+    first = {"model": {"depth": 18}, "train": {"lr_max": 0.1}, "manifest_sha256": "m", "code": {"training/losses.py": "1", "model/network.py": "1"}}
     a = _fake_set(root, "a" * 64, first, [3, 4])
     before = {p.name: p.read_bytes() for p in a.iterdir()}
     second = {**first, "train": {"lr_max": 0.2}}
@@ -90,12 +90,37 @@ def test_other_settings_or_code_start_a_new_set_and_keep_every_earlier_one(tmp_p
     assert "starting checkpoint set bbbbbbbbbbbbbbbb from epoch 1" in message
     assert "train.lr_max: 0.1 -> 0.2" in message and str(a) in message
     (b / "epoch_0001.ckpt").write_bytes(b"b1")
-    third = {**second, "code": {"training/losses.py": "2", "model.py": "1"}}
+    third = {**second, "code": {"training/losses.py": "2", "model/network.py": "1"}}
     c, message = select_set(root, "c" * 64, third)
-    assert "code of training/losses.py" in message and "model.py" not in message.split("because")[1]
+    assert "code of training/losses.py" in message and "model/network.py" not in message.split("because")[1]
     assert {p.name: p.read_bytes() for p in a.iterdir()} == before
     assert (b / "epoch_0001.ckpt").read_bytes() == b"b1"
     assert {s["name"] for s in list_sets(root)} == {"a" * 16, "b" * 16, "c" * 16}
+
+
+def test_a_set_trained_before_a_refactor_is_adopted_and_resumed(tmp_path, capsys):
+    """After a code change that leaves the weights alone (e.g. modules moved into folders) the new code
+    gets a new fingerprint; the message names the adopt command, which continues the old set under
+    the current code (hard links, the old set untouched) so that the next run resumes it."""
+    job = make_job(tmp_path).with_provenance()
+    train, root = tmp_path / "out", job.sets_dir
+    before_refactor = {**job.description(), "code": {**job.provenance["code"], "model.py": "the layout before"}}
+    before_refactor["code"].pop("model/network.py")
+    old = _fake_set(root, fingerprint_of(before_refactor), before_refactor, [1, 2, 3])
+    old_bytes = {p.name: p.read_bytes() for p in old.iterdir()}
+    _, message = select_set(root, job.fingerprint(), job.description())
+    assert f"adopt {old.name}" in message and "code of model.py, model/network.py" in message
+    for s in list(root.iterdir()):  # the started, empty set of the current code
+        if s != old:
+            assert not list_epoch_checkpoints(s)
+    assert checkpoints_cli(["--train-dir", str(train), "adopt", old.name]) == 0
+    assert "epochs 1..3" in capsys.readouterr().out
+    resumed, message = select_set(root, job.fingerprint(), job.description())
+    assert message.startswith(f"resuming checkpoint set {job.fingerprint()[:16]} after epoch 3")
+    assert [e for e, _ in list_epoch_checkpoints(resumed)] == [1, 2, 3]
+    assert json.loads((resumed / "set.json").read_text())["adopted_from"] == old.name
+    assert {p.name: p.read_bytes() for p in old.iterdir()} == old_bytes
+    assert checkpoints_cli(["--train-dir", str(train), "adopt", old.name]) == 2  # the current code's set has epochs now
 
 
 def test_legacy_layout_becomes_sets_and_the_cli_removes_only_what_it_is_told(tmp_path, capsys):
@@ -185,7 +210,7 @@ def _grad_fn(mode, conv_impl, init):
     net = build_model(4, 18, local_dim=16, conv_impl=conv_impl)
     ms.load_param_into_net(net, {k: ms.Parameter(v.copy(), name=k) for k, v in init.items()}, strict_load=True)
     net.set_train(True)
-    step = _LossAndGrads(net, AlignedLoss(4))
+    step = _LossAndGrads(net, AlignedLoss(4, 0.3, 0.1, True))
     names = [p.name for p in net.trainable_params()]
 
     def call(images, labels):
@@ -252,7 +277,7 @@ def _ops_pad(x, top, bottom, left, right):
 
 
 def _check_with_ops_pad(calls: int) -> None:
-    import alignedreid.model as model
+    import alignedreid.model.network as model
 
     model.zero_pad = _ops_pad
     _check_compiled_gradients("unfold", calls)

@@ -15,12 +15,13 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from ..cpu_runtime import program_env
 from ..data.loader import eval_dataset
 from ..data.manifests import read_manifest
-from ..errors import PipelineError
-from ..evaluation.features_io import save_features
-from ..io_utils import atomic_directory, atomic_path
+from ..features.files import save_features
+from ..foundation.cpu_runtime import program_env
+from ..foundation.errors import PipelineError
+from ..foundation.io_utils import atomic_directory, atomic_path
+from .program_settings import ProgramSettings
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ def _batches(df, height, width, workers, normalise, desc):
         yield images
 
 
-def preprocess(manifest_csv, out, height: int, width: int, workers: int, layout: str = "packed") -> int:
+def preprocess(manifest_csv, out, height: int, width: int, workers: int, layout: str) -> int:
     """The C++ program's inputs for every manifest row, in manifest order (docs/architecture.md §3).
 
     ``packed``: one file ``out`` of uint8 [N, H, W, 3], the resized pixels before normalisation
@@ -104,54 +105,18 @@ def cpu_has_bf16(cpuinfo: str | None = None) -> bool:
     return bool({"avx512_bf16", "amx_bf16"} & flags)
 
 
-def run_cpp_program(
-    exe,
-    model,
-    inputs,
-    output_dir,
-    batch: int,
-    height: int,
-    width: int,
-    device_id: int,
-    threads: int,
-    flip: bool = False,
-    precision: str = "fp32",
-    hint: str = "latency",
-) -> None:
-    """Run the C++ program over ``inputs`` (a packed file or a folder of .bin files); its outputs land in a temporary folder that replaces
-    ``output_dir`` only when the program succeeded, so a killed run leaves nothing a later step reads.
-    The program's own output (with its images/s line) goes to this stage's log. It runs with the
-    CPU's own ISA (``cpu_runtime.program_env``), at ``precision`` (fp32, bf16, int8 for the quantised IR)."""
-    if precision == "bf16" and not cpu_has_bf16():
+def run_cpp_program(exe, model, inputs, output_dir, settings: ProgramSettings, threads: int) -> None:
+    """Run the C++ program over ``inputs`` (a packed file or a folder of .bin files) with ``settings``; its
+    outputs land in a temporary folder that replaces ``output_dir`` only when the program succeeded, so a
+    killed run leaves nothing a later step reads. The program's own output (with its images/s line) goes
+    to this stage's log. It runs with the CPU's own ISA (``cpu_runtime.program_env``)."""
+    if settings.precision == "bf16" and not cpu_has_bf16():
         raise PipelineError(
             "infer.precision bf16: this CPU has no bfloat16 instructions (avx512_bf16 or amx_bf16 in /proc/cpuinfo); use fp32 or int8"
         )
     with atomic_directory(output_dir) as tmp:
         source = ["--input", str(inputs)] if Path(inputs).is_file() else ["--input_dir", str(inputs)]
-        cmd = [
-            str(exe),
-            "--model",
-            str(model),
-            *source,
-            "--output_dir",
-            str(tmp),
-            "--batch",
-            str(batch),
-            "--height",
-            str(height),
-            "--width",
-            str(width),
-            "--device_id",
-            str(device_id),
-            "--threads",
-            str(threads),
-            "--flip",
-            "1" if flip else "0",
-            "--precision",
-            precision,
-            "--hint",
-            hint,
-        ]
+        cmd = [str(exe), "--model", str(model), *source, "--output_dir", str(tmp), *settings.arguments(threads)]
         env = program_env()
         log.info("running %s (ONEDNN_MAX_CPU_ISA %s)", " ".join(cmd), env.get("ONEDNN_MAX_CPU_ISA", "unset: the CPU's own"))
         sys.stderr.flush()

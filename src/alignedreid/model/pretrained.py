@@ -1,7 +1,7 @@
 """ImageNet-pretrained backbone: obtain the checkpoint (download or local path, cached) and save
 its backbone under this project's names.
 
-Any layout :mod:`alignedreid.checkpoint` knows is accepted: the MindSpore model-zoo ResNets
+Any layout :mod:`alignedreid.model.checkpoint` knows is accepted: the MindSpore model-zoo ResNets
 (classifier ``end_point``), mindcv's ResNets (``down_sample``, classifier ``classifier``), a trained
 model-zoo AlignedReID++ or an AlignedReID checkpoint of this project. Classifier, local branch,
 step counters and optimiser state are dropped.
@@ -16,10 +16,10 @@ from pathlib import Path
 
 import mindspore as ms
 
+from ..foundation.download import download
+from ..foundation.errors import CheckpointError
+from ..foundation.io_utils import sha256_of
 from .checkpoint import map_backbone, read_checkpoint
-from .download import download
-from .errors import CheckpointError
-from .io_utils import sha256_of
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +48,8 @@ def obtain(cfg: dict, cache_dir: str | os.PathLike) -> Path:
 def prepare_backbone_checkpoint(cfg: dict, depth: int, out: str | os.PathLike, cache_dir: str | os.PathLike) -> dict:
     """Obtain the source checkpoint, map it onto a ResNet-``depth`` backbone and save the
     backbone-only checkpoint (names prefixed ``backbone.``) to ``out``. Returns a summary."""
-    from .io_utils import atomic_path
-    from .model import ResNet
+    from ..foundation.io_utils import atomic_path
+    from .network import ResNet
 
     src = obtain(cfg, cache_dir)
     backbone = ResNet(depth)

@@ -2,7 +2,7 @@
 
 Backbone parameter names follow the MindSpore model-zoo ResNet (``conv1``, ``bn1``,
 ``layerN.i.{conv,bn}K``, ``layerN.i.down_sample_layer.{0,1}``) under the prefix
-``backbone.``; :mod:`alignedreid.pretrained` maps zoo and mindcv checkpoints onto them.
+``backbone.``; :mod:`alignedreid.model.pretrained` maps zoo and mindcv checkpoints onto them.
 Convolutions use ``pad_mode='same'`` and BatchNorm eps 1e-4, as the zoo's ImageNet model.
 
 Outputs (docs/architecture.md §5):
@@ -196,7 +196,7 @@ class AlignedReID(nn.Cell):
 
 def resolve_conv_impl(impl: str, device_target: str) -> str:
     """'auto' -> the native convolution on every device (on CPU fast with the oneDNN ISA cap of
-    alignedreid.cpu_runtime); 'native' and 'unfold' are kept as given."""
+    alignedreid.foundation.cpu_runtime); 'native' and 'unfold' are kept as given."""
     if impl not in ("auto", *CONV_IMPLS):
         raise ValueError(f"model.conv_impl: expected auto or one of {CONV_IMPLS}, got {impl!r}")
     return "native" if impl == "auto" else impl

@@ -16,8 +16,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .errors import DeviceError
-from .io_utils import write_json
+from ..foundation.errors import DeviceError
+from ..foundation.io_utils import write_json
 
 # What the MindSpore 2.10 wheel needs per device target (its installation guide; stated by target,
 # so the message can be compared line by line with what was found).

@@ -19,13 +19,13 @@ from functools import cache
 from pathlib import Path
 
 PACKAGE = "alignedreid"
-PACKAGE_ROOT = Path(__file__).resolve().parent
+PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 
 # Modules whose edits cannot change any stage's output files: error types (messages), the atomic
 # file-writing and hashing helpers, stage logging, the stall watchdog and this module. They are left
 # out of every rule's code identity (an edit re-runs nothing); an edit that does change outputs
 # through them asks for --forcerun. docs/architecture.md §2, "What an edit re-runs".
-RESULT_NEUTRAL = ("code_closure.py", "errors.py", "io_utils.py", "runlog.py", "training/watchdog.py")
+RESULT_NEUTRAL = ("foundation/code_closure.py", "foundation/errors.py", "foundation/io_utils.py", "foundation/runlog.py", "training/watchdog.py")
 
 
 def _module_file(name: str, root: Path = PACKAGE_ROOT) -> Path | None:
@@ -187,7 +187,7 @@ def code_identity(files, root=PACKAGE_ROOT) -> str:
 def module_identities(files, root=PACKAGE_ROOT) -> dict[str, str]:
     """{name: file_identity} of ``files``: package files named relative to ``root``, others (the
     workflow's scripts) relative to the repository two levels above it ("workflow/scripts/export.py",
-    never just "export.py", which would collide with the package's export.py)."""
+    never just "serving/export.py", which would collide with the package's export.py)."""
     root = Path(root).resolve()
     out = {}
     for f in map(Path, files):
@@ -210,9 +210,19 @@ def rule_code_files(script, *launched, package=True, root=PACKAGE_ROOT) -> list[
     return [script, *(result_code(script, *launched, root=root) if package else [])]
 
 
+def is_layer_marker(path) -> bool:
+    """Whether ``path`` is a package ``__init__.py`` that only declares its folder's layer (a docstring and
+    ``LAYER = <n>``, docs/architecture.md §2): it cannot change an output, like RESULT_NEUTRAL."""
+    path = Path(path)
+    if path.name != "__init__.py":
+        return False
+    body = _drop_docstrings(ast.parse(path.read_text())).body
+    return all(isinstance(n, ast.Pass) or (isinstance(n, ast.Assign) and [getattr(x, "id", None) for x in n.targets] == ["LAYER"]) for n in body)
+
+
 def result_code(*entries, root=PACKAGE_ROOT) -> list[Path]:
     """The package modules of ``entries``' closure that can change results: package_closure without
-    RESULT_NEUTRAL."""
+    RESULT_NEUTRAL and the layer markers."""
     root = Path(root).resolve()
     neutral = {root / n for n in RESULT_NEUTRAL}
-    return [f for f in package_closure(*entries, root=root) if f not in neutral]
+    return [f for f in package_closure(*entries, root=root) if f not in neutral and not is_layer_marker(f)]

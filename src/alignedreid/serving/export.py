@@ -14,9 +14,9 @@ from pathlib import Path
 import mindspore as ms
 import numpy as np
 
-from .checkpoint import load_trained
-from .errors import ConfigError
-from .io_utils import atomic_path
+from ..foundation.errors import ConfigError
+from ..foundation.io_utils import atomic_path
+from ..model.checkpoint import load_trained
 
 log = logging.getLogger(__name__)
 SUFFIX = {"MINDIR": ".mindir", "ONNX": ".onnx", "AIR": ".air"}

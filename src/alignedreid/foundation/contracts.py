@@ -5,8 +5,6 @@ Each value is defined here once; the stages, the report, the tests and the bench
 
 from __future__ import annotations
 
-from pathlib import Path
-
 JUNK_PID = -1  # gallery images the protocol ignores (Market-1501 file names starting with "-1")
 DISTRACTOR_PID = 0  # gallery images of nobody in the query set (file names starting with "0000")
 
@@ -20,18 +18,20 @@ VARIANT_LABELS = {
 }
 
 
-def _rerank_defaults() -> tuple[int, int, float]:
-    """The schema's evaluation.rerank defaults (the recipe's k1, k2, lambda): the schema owns them,
-    the re-ranking functions take them as their defaults (docs/architecture.md §4)."""
-    import yaml
+def _schema_default(*path: str):
+    """The schema's default of one key (e.g. "evaluation", "rerank", "k1"): the schema owns the recipe's
+    values; the §4 API functions take these as their defaults (docs/architecture.md §4)."""
+    from .config import load_schema
 
-    schema = yaml.safe_load((Path(__file__).resolve().parent / "schema.yaml").read_text())
-    rr = schema["properties"]["evaluation"]["properties"]["rerank"]["properties"]
-    return rr["k1"]["default"], rr["k2"]["default"], rr["lambda"]["default"]
+    node = load_schema()
+    for key in path:
+        node = node["properties"][key]
+    return node["default"]
 
 
-# k-reciprocal re-ranking parameters of the recipe, read from the schema.
-RERANK_K1, RERANK_K2, RERANK_LAMBDA = _rerank_defaults()
+# k-reciprocal re-ranking parameters of the recipe and the CMC length, read from the schema.
+RERANK_K1, RERANK_K2, RERANK_LAMBDA = (_schema_default("evaluation", "rerank", k) for k in ("k1", "k2", "lambda"))
+MAX_RANK = _schema_default("evaluation", "max_rank")
 
 # Largest |C++ feature - Python feature| the parity stage accepts.
 PARITY_TOLERANCE = 1e-4

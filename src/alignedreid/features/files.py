@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import PipelineError
-from ..io_utils import atomic_path
+from ..foundation.errors import PipelineError
+from ..foundation.io_utils import atomic_path
 
 REQUIRED = {"global": 2, "local": 3, "pid": 1, "camid": 1, "path": 1}
 FINITE_CHECK_ROWS = 2048  # rows per block of the finiteness check (bounded temporaries at MSMT17 scale)

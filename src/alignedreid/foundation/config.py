@@ -13,8 +13,6 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from .data.own_folder import compile_pattern
-from .data.synthetic import SyntheticSpec
 from .errors import ConfigError
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "schema.yaml"  # package data: found wherever the package is installed
@@ -113,25 +111,22 @@ def check_consistency(cfg: dict) -> None:
     search = cfg["search"]
     if search["shortlist"] is not None and search["shortlist"] < search["top_k"]:
         raise ConfigError(f"search.shortlist ({search['shortlist']}) must be at least search.top_k ({search['top_k']})")
+    ev = cfg["evaluation"]
+    rerank_on_shortlists = ev["rerank"]["enabled"] and "global_local_rerank" in ev["variants"]
+    if ev["shortlist"] is not None and rerank_on_shortlists and ev["shortlist"] < ev["rerank"]["k1"] + 1:
+        raise ConfigError(
+            f"evaluation.shortlist ({ev['shortlist']}) must be at least evaluation.rerank.k1 + 1 = {ev['rerank']['k1'] + 1}: "
+            "global_local_rerank reads that many neighbours of each image (200 is the measured choice)"
+        )
+    if ev["shortlist"] is not None and ev["verification"]["variant"] == "global_local":
+        raise ConfigError(
+            "evaluation.verification.variant global_local needs every pair's distance, which evaluation.shortlist "
+            f"({ev['shortlist']}) leaves out: set evaluation.shortlist to null or the variant to auto or global"
+        )
     if train["device_num"] % train["nodes"]:
         raise ConfigError(f"train.device_num ({train['device_num']}) must be a multiple of train.nodes ({train['nodes']})")
     if train["device_num"] > 1 and train["launcher"] == "rank_table" and not train["rank_table_file"]:
         raise ConfigError("train.rank_table_file: required with train.launcher rank_table and train.device_num > 1")
-    for where, ds in (("dataset", cfg["dataset"]), ("evaluation.dataset", cfg["evaluation"]["dataset"])):
-        if ds is not None:
-            check_dataset(ds, where)
-
-
-def check_dataset(ds: dict, where: str) -> None:
-    """What the schema cannot say about a dataset section (the synthetic spec's rules between
-    keys, the camera pattern's named group), checked before any rule runs."""
-    try:
-        if ds["source"] == "synthetic":
-            SyntheticSpec(**ds["synthetic"])
-        if ds["source"] == "folder":
-            compile_pattern(ds["folder"]["camera_pattern"])
-    except ConfigError as e:
-        raise ConfigError(str(e).replace("dataset.", f"{where}.", 1) if where != "dataset" else str(e)) from None
 
 
 def section_defaults(name: str) -> dict:

@@ -28,9 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .data.manifests import read_manifest
-from .errors import PipelineError
-from .io_utils import atomic_directory, write_json
+from ..data.manifests import read_manifest
+from ..foundation.errors import PipelineError
+from ..foundation.io_utils import atomic_directory, write_json
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ def calibration_rows(n_rows: int, size: int, seed: int) -> np.ndarray:
 
 def calibration_images(train_csv, size: int, seed: int, height: int, width: int, workers: int = 2) -> tuple[np.ndarray, list[str]]:
     """float32 [n, 3, height, width] calibration inputs from the training manifest, and their paths."""
-    from .data.loader import eval_dataset
+    from ..data.loader import eval_dataset
 
     df = read_manifest(train_csv)
     if len(df) == 0:

@@ -1,6 +1,6 @@
 """Checkpoints in one place: reading a file, the names a parameter can carry, fitting a network,
 and the summary of an imported model. Used by fetch_pretrained (the ImageNet backbone,
-:mod:`alignedreid.pretrained`), ``model.checkpoint`` (training.imported.import_checkpoint), export and the
+:mod:`alignedreid.model.pretrained`), ``model.checkpoint`` (training.imported.import_checkpoint), export and the
 Python reference features (:func:`load_trained`).
 
 Every checkpoint is brought to this project's names (docs/architecture.md, checkpoints) in three steps:
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import mindspore as ms
 
-from .errors import CheckpointError
+from ..foundation.errors import CheckpointError
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +161,7 @@ def trained_parameters(ckpt: str | os.PathLike) -> dict:
 
 def fit_network(ckpt, params: dict, depth: int, conv_impl: str = "native"):
     """A network of ``depth`` holding ``params``; names the first tensor that is missing or has another shape."""
-    from .model import build_model
+    from .network import build_model
 
     num_classes = int(params["classifier.weight"].shape[0])
     local_dim = int(params["local_conv.weight"].shape[0]) if "local_conv.weight" in params else 128
