@@ -39,7 +39,7 @@ TINY = {
         "synthetic": {"seed": 5, "train_ids": 8, "test_ids": 6, "images_per_id": 6, "cameras": 3, "queries_per_id": 2, "distractors": 4, "junk": 2},
     },
     "model": {"depth": 18, "height": 64, "width": 32},
-    "train": {"epochs": 2, "batch_size": 16, "num_instances": 4, "lr_max": 0.01, "warmup_epochs": 1, "quick_eval": False},
+    "train": {"epochs": 2, "max_steps": 4, "batch_size": 16, "num_instances": 4, "lr_max": 0.01, "warmup_epochs": 1, "quick_eval": True},
     "export": {"batch_size": 1},
     "infer": {"batch_size": 4},
     "evaluation": {"max_rank": 10, "rerank": {"k1": 6, "k2": 3}, "parity_sample": 5},
@@ -59,6 +59,43 @@ def run_pipeline(root: Path, config: dict, target: str = "results/report.html", 
     (dst / name).write_text(yaml.safe_dump(config))
     run_snakemake(dst, target, "--configfile", name, **kw)
     return dst
+
+
+VENV = Path(sys.prefix)  # the environment the tests run in, linked as a copy's .venv
+# a PATH with the system's tools (cmake, the compiler, bash) and without the virtual environment
+BARE_PATH = os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep) if p and Path(p).resolve() != (VENV / "bin").resolve())
+# the session's run, started as a user types it: the README's .venv/bin/snakemake, nothing activated,
+# numbers given on the command line (the same values as TINY's, so its results are TINY's)
+USER_COMMAND = ".venv/bin/snakemake --cores 2 results/report.html --configfile tiny.yaml --config train='{epochs: 2, max_steps: 4}'"
+
+
+def user_repo(root: Path) -> Path:
+    """A copy of the workflow under ``root``/repo with the test environment linked as its .venv."""
+    d = copy_workflow(Path(root) / "repo")
+    (d / ".venv").symlink_to(VENV)
+    return d
+
+
+def shell(workdir: Path, command: str, timeout: int = 1800) -> subprocess.CompletedProcess:
+    """``command`` in bash exactly as typed, with the venv nowhere on PATH and no VIRTUAL_ENV."""
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
+    env["PATH"] = BARE_PATH
+    return subprocess.run(["bash", "-c", command], cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def pipeline(tmp_path_factory):
+    """The whole DAG on TINY (``tiny.yaml`` in the copy), finished once per test session and started as
+    a user types it (USER_COMMAND): the workflow tests that read a finished run share it, the README
+    command test checks how it ran, and the SLURM test compares its own run of TINY with it. Tests that
+    edit it restore what they changed."""
+    d = user_repo(tmp_path_factory.mktemp("e2e"))
+    (d / "tiny.yaml").write_text(yaml.safe_dump(TINY))
+    proc = shell(d, USER_COMMAND)
+    if proc.returncode != 0:
+        raise AssertionError(f"{USER_COMMAND} failed ({proc.returncode}):\n{proc.stdout[-5000:]}\n{proc.stderr[-8000:]}")
+    (d / "user_command.out").write_text(proc.stdout + proc.stderr)
+    return d
 
 
 def merge_config(dst: dict, src: dict) -> dict:

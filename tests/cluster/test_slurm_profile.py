@@ -4,8 +4,10 @@ on this machine (tests/cluster/local_slurm.sh, as root), the synthetic DAG goes 
 matches a local run of the same configuration. Without root or SLURM the tests fail with the
 reason; they never skip.
 
-The DAG test runs the embedded demo configuration (config/config.yaml) both ways: about 15 minutes
-on 2 cores. ALIGNEDREID_CLUSTER_CONFIG=tiny runs the small test configuration instead (about 3)."""
+The DAG test runs the workflow tests' configuration (conftest.TINY, every heavy rule including
+quick_eval) through SLURM and compares it with the session's local run of the same configuration
+(the shared ``pipeline`` fixture): a few minutes on 2 cores. ALIGNEDREID_CLUSTER_CONFIG=demo runs the
+embedded demo configuration (config/config.yaml) both ways instead (about 15 minutes)."""
 
 import json
 import os
@@ -45,9 +47,9 @@ def slurm():
 
 
 def _config():
-    if os.environ.get("ALIGNEDREID_CLUSTER_CONFIG") == "tiny":
-        return TINY
-    return yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    if os.environ.get("ALIGNEDREID_CLUSTER_CONFIG") == "demo":
+        return yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    return TINY
 
 
 def _workdir(root, name, cfg):
@@ -70,7 +72,7 @@ def _job_state(jobid: str) -> str:
     return m.group(1) if m else f"unknown ({out.strip()[:200]})"
 
 
-def test_dag_through_slurm_matches_local_run(slurm, tmp_path):
+def test_dag_through_slurm_matches_local_run(slurm, tmp_path, request):
     cfg = _config()
     on_slurm = _workdir(tmp_path, "slurm", cfg)
     proc = run_snakemake(on_slurm, "results/report.html", "--profile", "profiles/slurm", *FAST_POLL, "--configfile", "run.yaml", timeout=3600)
@@ -114,8 +116,11 @@ def test_dag_through_slurm_matches_local_run(slurm, tmp_path):
     assert "Nothing to be done" in again.stdout + again.stderr and not _submitted(again.stdout + again.stderr)
 
     # the same configuration run locally gives the same numbers and the same report figures
-    local = _workdir(tmp_path, "local", cfg)
-    run_snakemake(local, "results/report.html", "--configfile", "run.yaml", timeout=3600)
+    if cfg is TINY:
+        local = request.getfixturevalue("pipeline")  # the session's local run of TINY
+    else:
+        local = _workdir(tmp_path, "local", cfg)
+        run_snakemake(local, "results/report.html", "--configfile", "run.yaml", timeout=3600)
     m_slurm = json.loads((on_slurm / "results/eval/metrics.json").read_text())
     m_local = json.loads((local / "results/eval/metrics.json").read_text())
     for variant in ["global", "global_local", "global_rerank", "global_local_rerank"]:

@@ -13,7 +13,7 @@ from tests.conftest import run_pipeline, tiny_config
 pytestmark = pytest.mark.workflow
 
 CONFIG = tiny_config(
-    train={"epochs": 1},
+    train={"epochs": 1, "quick_eval": False},
     infer={"flip": True},
     evaluation={
         "parity_sample": 0,

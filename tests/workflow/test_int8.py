@@ -13,7 +13,11 @@ from tests.conftest import report_numbers, run_pipeline, run_snakemake, tiny_con
 
 pytestmark = pytest.mark.workflow
 
-TINY_INT8 = tiny_config(dataset={"synthetic": {"seed": 7}}, infer={"precision": "int8", "calibration": {"size": 24, "seed": 3}, "max_map_drop": None})
+TINY_INT8 = tiny_config(
+    dataset={"synthetic": {"seed": 7}},
+    train={"quick_eval": False},
+    infer={"precision": "int8", "calibration": {"size": 24, "seed": 3}, "max_map_drop": None},
+)
 
 
 @pytest.fixture(scope="module")

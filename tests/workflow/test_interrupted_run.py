@@ -44,7 +44,7 @@ def wait_for_checkpoint(workdir, proc, log, epoch):
 def test_interrupted_training_resumes(tmp_path):
     d = copy_workflow(tmp_path / "repo")
     cfg = json.loads(json.dumps(TINY))
-    cfg["train"].update(epochs=6, save_every=1, keep_checkpoints=10)
+    cfg["train"].update(epochs=6, max_steps=None, save_every=1, keep_checkpoints=10)
     (d / "run.yaml").write_text(yaml.safe_dump(cfg))
     outputs = [d / "results/train" / f for f in ("model.ckpt", "log.csv", "train_summary.json")]
 

@@ -13,13 +13,14 @@ import numpy as np
 import pytest
 import yaml
 
-from tests.conftest import TINY, report_numbers, run_pipeline, run_snakemake
+from tests.conftest import report_numbers, run_snakemake
 
 pytestmark = pytest.mark.workflow
 
 ALL_JOBS = {
     "prepare_dataset",
     "train",
+    "quick_eval",
     "export",
     "build_infer",
     "preprocess",
@@ -42,11 +43,6 @@ def planned_jobs(workdir, *args, override=None):
         return set()
     block = out.split("Job stats:")[1].split("total")[0]
     return {m.group(1) for m in re.finditer(r"^(\w+)\s+\d+\s*$", block, re.M)}
-
-
-@pytest.fixture(scope="module")
-def pipeline(tmp_path_factory):
-    return run_pipeline(tmp_path_factory.mktemp("e2e"), TINY, name="tiny.yaml")
 
 
 def test_full_dag_outputs(pipeline):
@@ -142,8 +138,8 @@ def test_comments_docstrings_and_formatting_rerun_nothing(pipeline):
 )
 def test_an_edit_reruns_what_the_table_says(pipeline, module):
     """A real edit of one module per row (a new statement) on the finished run: the dry run plans exactly
-    the table's rules (docs/edit_cost.md; this config has no quick_eval). Reverting the edit plans nothing."""
-    expected = _edit_cost_rows()[module] - {"quick_eval"}
+    the table's rules (docs/edit_cost.md). Reverting the edit plans nothing."""
+    expected = _edit_cost_rows()[module]
     f = pipeline / "src/alignedreid" / module
     original = f.read_text()
     try:
@@ -152,6 +148,9 @@ def test_an_edit_reruns_what_the_table_says(pipeline, module):
     finally:
         f.write_text(original)
     assert planned_jobs(pipeline) == set()
+
+
+def test_an_edit_of_an_adapter_script_reruns_its_rule_only_with_what_follows(pipeline):
     script = pipeline / "workflow/scripts/export.py"
     original = script.read_text()
     try:

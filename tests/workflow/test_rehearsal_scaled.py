@@ -1,7 +1,8 @@
 """config/rehearsal.yaml at 1/20 of Market-1501 (same count ratios, junk and distractors included),
 through the real DAG: ResNet-50 at 256x128, bounded training, export, C++ inference, parity on a
-sample, evaluation, report. Then the same model as a given checkpoint (model.checkpoint), with the
-C++ program's other file layout (infer.io: files): the metrics must not change."""
+sample, evaluation, report. Then the same model as a given checkpoint (model.checkpoint), served in INT8
+beside its fp32 run through the C++ program's other file layout (infer.io: files): the fp32 metrics must
+not change, and the INT8 ones stay finite and within infer.max_map_drop."""
 
 import json
 import re
@@ -67,15 +68,29 @@ def test_scaled_rehearsal_runs_the_recipe(rehearsal):
     assert "79 ms on one Ascend 910" in html and "outputs MB" in html
 
 
-def test_given_checkpoint_and_per_image_files_give_the_same_metrics(rehearsal, tmp_path):
-    dst = copy_workflow(tmp_path / "repo")
+@pytest.fixture(scope="module")
+def given_int8(rehearsal, tmp_path_factory):
+    """The rehearsal's model as a given checkpoint (model.checkpoint), served in INT8 with the fp32 run
+    of the same model beside, through the C++ program's per-image files (infer.io: files): one run that
+    the two tests below read (the dry run first: the checkpoint replaces training)."""
+    dst = copy_workflow(tmp_path_factory.mktemp("given_int8") / "repo")
     ckpt = rehearsal / "results/train/model.ckpt"
-    name = _config(dst, "ckpt.yaml", {"model": {"checkpoint": str(ckpt)}, "infer": {"io": "files"}})
+    extra = {"model": {"checkpoint": str(ckpt)}, "infer": {"io": "files", "precision": "int8", "calibration": {"size": 64}}}
+    name = _config(dst, "int8.yaml", extra)
     plan = run_snakemake(dst, "-n", "results/report.html", "--configfile", name).stdout
-    assert "import_checkpoint" in plan and "rule train:" not in plan
     run_snakemake(dst, "results/report.html", "--configfile", name, timeout=3600)
+    return dst, plan
+
+
+def test_given_checkpoint_and_per_image_files_give_the_same_metrics(rehearsal, given_int8):
+    """The fp32 C++ features of the given checkpoint, read through per-image files, evaluate exactly as
+    the rehearsal's own (packed inputs, trained in the run)."""
+    dst, plan = given_int8
+    assert "import_checkpoint" in plan and "rule train:" not in plan
+    assert len(list((dst / "results/logs").glob("preprocess_*.log"))) == 2
+    assert "--input_dir" in (dst / "results/logs/infer_cpp_fp32_gallery.log").read_text()  # per-image files
     a = json.loads((rehearsal / "results/eval/metrics.json").read_text())
-    b = json.loads((dst / "results/eval/metrics.json").read_text())
+    b = json.loads((dst / "results/eval/metrics.json").read_text())["fp32"]
     for v in ("global", "global_local", "global_rerank", "global_local_rerank"):
         assert b[v]["mAP"] == pytest.approx(a[v]["mAP"], abs=1e-6)
         np.testing.assert_allclose(b[v]["cmc"], a[v]["cmc"], atol=1e-6)
@@ -92,14 +107,11 @@ def test_checkpoint_of_another_model_is_refused(rehearsal, tmp_path):
     assert "has shape" in proc.stderr and "a ResNet-18 AlignedReID network expects" in proc.stderr
 
 
-def test_int8_at_resnet50_256x128_is_finite_and_within_the_drop(rehearsal, tmp_path):
+def test_int8_at_resnet50_256x128_is_finite_and_within_the_drop(given_int8):
     """INT8 serving of the rehearsal's ResNet-50 (256x128, 8 x 2048 stripes) with the fp32 run beside:
     quantisation keeps the heads in float, every feature is finite, parity holds the int8 features to
     infer.min_cosine, every variant is within infer.max_map_drop of fp32 and the report gives the speed ratio."""
-    dst = copy_workflow(tmp_path / "repo")
-    ckpt = rehearsal / "results/train/model.ckpt"
-    name = _config(dst, "int8.yaml", {"model": {"checkpoint": str(ckpt)}, "infer": {"precision": "int8", "calibration": {"size": 64}}})
-    run_snakemake(dst, "results/report.html", "--configfile", name, timeout=3600)
+    dst, _ = given_int8
     r = dst / "results"
     cal = json.loads((r / "quantize/calibration.json").read_text())
     assert any("Sqrt" in n for n in cal["float_heads"]) and any("ReduceMax" in n for n in cal["float_heads"])

@@ -3,38 +3,17 @@ not hold the virtual environment (nothing activated), numbers overridden with --
 device check that stops a GPU/Ascend run before any heavy stage."""
 
 import json
-import os
 import re
 import shutil
-import subprocess
-import sys
 import zipfile
-from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.conftest import REPO, TINY, copy_workflow, planned_resources
+from tests.conftest import REPO, TINY, USER_COMMAND, copy_workflow, planned_resources, shell, user_repo
 from tests.market_fixture import make_market
 
 pytestmark = pytest.mark.workflow
-
-VENV = Path(sys.prefix)  # the environment the tests run in, linked as the copy's .venv
-# a PATH with the system's tools (cmake, the compiler, bash) and without the virtual environment
-BARE_PATH = os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep) if p and Path(p).resolve() != (VENV / "bin").resolve())
-
-
-def user_repo(tmp_path) -> Path:
-    d = copy_workflow(tmp_path / "repo")
-    (d / ".venv").symlink_to(VENV)
-    return d
-
-
-def shell(workdir: Path, command: str, timeout: int = 1800) -> subprocess.CompletedProcess:
-    """``command`` in bash exactly as typed, with the venv nowhere on PATH and no VIRTUAL_ENV."""
-    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
-    env["PATH"] = BARE_PATH
-    return subprocess.run(["bash", "-c", command], cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout)
 
 
 def readme_commands() -> list[str]:
@@ -77,24 +56,23 @@ def test_readme_commands_plan_without_the_venv_on_path(tmp_path):
             assert proc.stdout.index("rule check_device:") < proc.stdout.index("rule prepare_dataset:")
 
 
-def test_demo_runs_without_the_venv_on_path_with_a_numeric_override(tmp_path):
+def test_demo_runs_without_the_venv_on_path_with_a_numeric_override(pipeline):
     """A whole run started as `.venv/bin/snakemake` with nothing activated (rule build_infer finds
-    OpenVINO through the project's Python, not `python3` on PATH), numbers given on the command line."""
-    repo = user_repo(tmp_path)
-    (repo / "tiny.yaml").write_text(yaml.safe_dump(TINY))
-    cmd = ".venv/bin/snakemake --cores 2 results/report.html --configfile tiny.yaml --config train='{epochs: 2, max_steps: 3}'"
-    proc = shell(repo, cmd)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    OpenVINO through the project's Python, not `python3` on PATH), numbers given on the command line:
+    the session's shared run is started that way (conftest.USER_COMMAND)."""
+    repo = pipeline
+    assert "--config train='{epochs: 2, max_steps: 4}'" in USER_COMMAND and USER_COMMAND.startswith(".venv/bin/snakemake ")
     summary = json.loads((repo / "results/train/train_summary.json").read_text())
-    assert summary["epochs"] == 2 and summary["max_steps"] == 3
+    assert summary["epochs"] == 2 and summary["max_steps"] == 4  # command-line strings became the schema's integers
     assert (repo / "results/report.html").is_file() and (repo / "results/infer/bin/aligned_infer").is_file()
-    again = shell(repo, cmd + " -n")
+    again = shell(repo, USER_COMMAND + " -n")
     assert again.returncode == 0 and "Nothing to be done" in again.stdout  # the override is stable: nothing re-runs
     built = (repo / "results/infer/bin/aligned_infer").stat().st_mtime_ns
-    forced = shell(repo, cmd + " --forcerun build_infer")  # the README's "Real Market-1501" section's way
+    forced = shell(repo, USER_COMMAND + " --forcerun build_infer")  # the README's "Real Market-1501" section's way
     assert forced.returncode == 0, forced.stderr[-5000:]
     assert (repo / "results/infer/bin/aligned_infer").stat().st_mtime_ns > built
     assert "openvino has" not in (repo / "results/logs/build_infer.log").read_text()
+    assert "Nothing to be done" in shell(repo, USER_COMMAND + " -n").stdout
 
 
 @pytest.mark.parametrize("target", ["GPU", "Ascend"])

@@ -14,7 +14,7 @@ with stage_logging(snakemake.log[0], "parity", snakemake.output) as log:
     result["enforced"] = p.enforce
     if i.low_precision:  # int8/bf16 beside an fp32 run: their distance to the reference, for the report
         low = parity(list(i.low_precision), list(i.python))
-        keys = ("global_max_abs_diff", "local_max_abs_diff", "global_min_cosine", "local_min_cosine", "max_abs_diff")
+        keys = ("global_max_abs_diff", "local_max_abs_diff", "global_min_cosine", "local_min_cosine", "stripe_min_cosine", "max_abs_diff")
         result["low_precision"] = {"precision": p.precision, "min_cosine": p.min_cosine, **{k: low.get(k) for k in keys}}
         check_low_precision(low, p.precision, p.min_cosine, i.low_precision)
     result["onnxruntime"] = onnx_parity(i.onnx, list(i.manifests), list(i.python), *p.size, PARITY_TOLERANCE, snakemake.threads, p.flip)

@@ -354,6 +354,7 @@ def precision_context(metrics: dict, parity: dict, logs: dict, models: dict, cal
         "calibration": calibration,
         "cosine": low.get("global_min_cosine"),
         "local_cosine": low.get("local_min_cosine"),
+        "stripe_cosine": low.get("stripe_min_cosine"),
         "min_cosine": low.get("min_cosine"),
         "low_max_diff": low.get("max_abs_diff"),
     }

@@ -66,9 +66,20 @@ def test_low_precision_features_are_held_to_the_cosine_bound(tmp_path):
     result = parity([tmp_path / "int8.npz"], [tmp_path / "ref.npz"])
     assert 0.99 < result["local_min_cosine"] <= 1.0 and result["global_min_cosine"] > 0.999
     check_low_precision(result, "int8", 0.95, ["int8.npz"])
+    stripes = l.shape[1]
+    one = l.copy()
+    one[3, 1] = -one[3, 1]  # one stripe of one image turned around: the image's mean falls by 2 / stripes
+    save_features(tmp_path / "one.npz", g, one, pid, cam, paths)
+    result = parity([tmp_path / "one.npz"], [tmp_path / "ref.npz"])
+    assert result["stripe_min_cosine"] == pytest.approx(-1.0, abs=1e-5)
+    assert result["local_min_cosine"] == pytest.approx(1.0 - 2.0 / stripes, abs=1e-5)
+    check_low_precision(result, "int8", 1.0 - 2.0 / stripes - 0.01, ["one.npz"])  # a per-image bound it meets
     far = l.copy()
-    far[3, 1] = -far[3, 1]  # one stripe turned around
+    far[3] = -far[3]  # a whole image's stripes turned around
     save_features(tmp_path / "far.npz", g, far, pid, cam, paths)
     result = parity([tmp_path / "far.npz"], [tmp_path / "ref.npz"])
-    with pytest.raises(ParityError, match=r"infer.precision int8: .*infer.min_cosine 0.95 allows: worst cosine global 1.0000, local -1.0000 over 6"):
+    with pytest.raises(
+        ParityError,
+        match=r"infer.precision int8: .*infer.min_cosine 0.95 allows: worst cosine global 1.0000, local -1.0000 \(local: an image's mean .*worst single stripe -1.0000\) over 6",
+    ):
         check_low_precision(result, "int8", 0.95, ["far.npz"])
