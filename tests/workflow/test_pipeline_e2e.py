@@ -17,21 +17,6 @@ from tests.conftest import report_numbers, run_snakemake
 
 pytestmark = pytest.mark.workflow
 
-ALL_JOBS = {
-    "prepare_dataset",
-    "train",
-    "quick_eval",
-    "export",
-    "build_infer",
-    "preprocess",
-    "infer_cpp",
-    "features_cpp",
-    "features_python",
-    "parity",
-    "evaluate",
-    "report",
-}
-
 
 def planned_jobs(workdir, *args, override=None):
     files = ["tiny.yaml"]

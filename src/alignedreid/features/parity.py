@@ -54,7 +54,8 @@ def parity(cpp_npz: list, py_npz: list, tolerance: float = PARITY_TOLERANCE) -> 
             # alone; it is kept for information (stripe_min_cosine)
             cos = (a.local * b.local).sum(axis=2)
             valid = np.linalg.norm(b.local, axis=2) > 0.5
-            per_image = (cos * valid).sum(axis=1)[valid.any(axis=1)] / valid.sum(axis=1)[valid.any(axis=1)]
+            has = valid.any(axis=1)
+            per_image = (cos * valid).sum(axis=1)[has] / valid.sum(axis=1)[has]
             if per_image.size:
                 out["local_min_cosine"] = min(out.get("local_min_cosine", 1.0), float(per_image.min()))
                 out["stripe_min_cosine"] = min(out.get("stripe_min_cosine", 1.0), float(cos[valid].min()))
