@@ -66,7 +66,7 @@ def write_stage_outputs(tmp_path, parity_diff=2e-6):
     }
     write_json(tmp_path / "parity.json", parity)
     bench, logs = [], {}
-    for stage in ("train", "infer_cpp_query", "infer_cpp_gallery"):
+    for stage in ("train", "infer_cpp_query.0", "infer_cpp_gallery.0"):
         (tmp_path / f"{stage}.tsv").write_text("s\th:m:s\tmax_rss\n12.5\t0:00:12\t812.0\n")
         line = "running in SLURM job 77 on node3 (partition p, cpus 2, nodes 1)" if stage == "train" else "images/s 250.5 (6 images)"
         (tmp_path / f"{stage}.log").write_text(f"2026-01-01 INFO x: {line}\n" if stage == "train" else f"{line}\n")

@@ -5,10 +5,11 @@ matches a local run of the same configuration. Without root or SLURM the tests f
 reason; they never skip.
 
 The DAG test runs the workflow tests' configuration (conftest.TINY, every heavy rule including
-quick_eval) through SLURM and compares it with the session's local run of the same configuration
-(the shared ``pipeline`` fixture): a few minutes on 2 cores. ALIGNEDREID_CLUSTER_CONFIG=demo runs the
+quick_eval; inference in infer.shards 2: a SLURM job per shard) through SLURM and compares it with
+the session's local run of the same configuration in one shard (the shared ``pipeline`` fixture): a few minutes on 2 cores. ALIGNEDREID_CLUSTER_CONFIG=demo runs the
 embedded demo configuration (config/config.yaml) both ways instead (about 15 minutes)."""
 
+import copy
 import json
 import os
 import re
@@ -18,7 +19,7 @@ import subprocess
 import pytest
 import yaml
 
-from tests.conftest import REPO, TINY, copy_workflow, report_numbers, run_snakemake
+from tests.conftest import REPO, TINY, copy_workflow, merge_config, report_numbers, run_snakemake
 
 pytestmark = pytest.mark.cluster
 
@@ -44,6 +45,9 @@ def slurm():
             pytest.fail(f"could not {step} the local SLURM ({SCRIPT} {step}, exit {p.returncode}):\n{p.stdout}\n{p.stderr}")
     yield
     _slurm_cmd("stop")
+
+
+SHARDS = 2  # the SLURM run splits each split's inference in two jobs; the local run has one shard
 
 
 def _config():
@@ -74,14 +78,15 @@ def _job_state(jobid: str) -> str:
 
 def test_dag_through_slurm_matches_local_run(slurm, tmp_path, request):
     cfg = _config()
-    on_slurm = _workdir(tmp_path, "slurm", cfg)
+    on_slurm = _workdir(tmp_path, "slurm", merge_config(copy.deepcopy(cfg), {"infer": {"shards": SHARDS}}))
     proc = run_snakemake(on_slurm, "results/report.html", "--profile", "profiles/slurm", *FAST_POLL, "--configfile", "run.yaml", timeout=3600)
     out = proc.stdout + proc.stderr
     jobs = _submitted(out)
 
     # every heavy rule went to SLURM and finished there; the light ones stayed on this host
     assert set(jobs) == HEAVY, f"submitted to SLURM: {sorted(jobs)}\n{out[-3000:]}"
-    assert len(jobs["preprocess"]) == len(jobs["infer_cpp"]) == len(jobs["features_python"]) == 2  # query, gallery
+    assert len(jobs["features_python"]) == 2  # query, gallery
+    assert len(jobs["preprocess"]) == len(jobs["infer_cpp"]) == 2 * SHARDS  # a SLURM job per shard of each split
     for rule, ids in jobs.items():
         for jobid in ids:
             assert _job_state(jobid) == "COMPLETED", f"{rule}: SLURM job {jobid} is {_job_state(jobid)}"
@@ -100,8 +105,7 @@ def test_dag_through_slurm_matches_local_run(slurm, tmp_path, request):
         ("train", "train"),
         ("evaluate", "evaluate"),
         ("export", "export"),
-        ("infer_cpp_query", "infer_cpp"),
-        ("infer_cpp_gallery", "infer_cpp"),
+        *((f"infer_cpp_{split}.{k}", "infer_cpp") for split in ("query", "gallery") for k in range(SHARDS)),
         ("build_infer", "build_infer"),
     ]:
         m = re.fullmatch(r"SLURM job (\d+) on \S+", where.get(stage, ""))

@@ -8,7 +8,7 @@ import pytest
 from alignedreid.foundation.config import resolve
 from alignedreid.foundation.contracts import VARIANTS
 from alignedreid.foundation.io_utils import write_json
-from alignedreid.report.page import write_report
+from alignedreid.report.page import shard_logs, write_report
 from tests.conftest import report_numbers
 from tests.stage_fixtures import write_stage_outputs
 
@@ -16,7 +16,7 @@ from tests.stage_fixtures import write_stage_outputs
 def test_report_shows_the_numbers_it_was_given(tmp_path):
     inputs, bench, logs = write_stage_outputs(tmp_path)
     config = resolve({})
-    write_report(tmp_path / "report.html", inputs, config, bench, logs, {s: logs[f"infer_cpp_{s}"] for s in ("query", "gallery")})
+    write_report(tmp_path / "report.html", inputs, config, bench, logs, {s: shard_logs(logs, f"infer_cpp_{s}") for s in ("query", "gallery")})
     html = (tmp_path / "report.html").read_text()
     m = json.loads((tmp_path / "metrics.json").read_text())
     shown = report_numbers(html)
@@ -24,7 +24,7 @@ def test_report_shows_the_numbers_it_was_given(tmp_path):
         assert float(shown[f"{v}.mAP"]) == pytest.approx(100 * m[v]["mAP"], abs=0.05)
     assert float(shown["parity"]) == pytest.approx(2e-6, rel=0.01)
     assert "<span data-where='train'>SLURM job 77 on node3</span>" in html
-    assert "<span data-where='infer_cpp_query'>this host</span>" in html
+    assert "<span data-where='infer_cpp_query.0'>this host</span>" in html
     assert "800 ms (seed: 79 ms on one Ascend 910)" in html and "250.5" in html
     assert "SYNTHETIC" in html and "trained from scratch" in html and "ABOVE" not in html
     assert not re.search(r"{{|{%", html)  # the template rendered completely
@@ -32,7 +32,7 @@ def test_report_shows_the_numbers_it_was_given(tmp_path):
 
 def test_report_flags_parity_beyond_tolerance_on_top(tmp_path):
     inputs, bench, logs = write_stage_outputs(tmp_path, parity_diff=3e-3)
-    write_report(tmp_path / "r.html", inputs, resolve({}), bench, logs, {s: logs[f"infer_cpp_{s}"] for s in ("query", "gallery")})
+    write_report(tmp_path / "r.html", inputs, resolve({}), bench, logs, {s: shard_logs(logs, f"infer_cpp_{s}") for s in ("query", "gallery")})
     html = (tmp_path / "r.html").read_text()
     body = html.split("<h1>")[1]
     assert body.index("C++ and Python features differ by 3.00e-03") < body.index("<h2>")  # a warning above every section
@@ -54,7 +54,7 @@ def test_report_names_datasets_and_shows_seed_only_for_market(tmp_path, train_sr
     if eval_src:
         write_json(tmp_path / "eval_summary.json", {**summary, "source": eval_src, "cuhk03_images": "detected"})
         inputs["eval_summary"] = tmp_path / "eval_summary.json"
-    write_report(tmp_path / "r.html", inputs, resolve({}), bench, logs, {s: logs[f"infer_cpp_{s}"] for s in ("query", "gallery")})
+    write_report(tmp_path / "r.html", inputs, resolve({}), bench, logs, {s: shard_logs(logs, f"infer_cpp_{s}") for s in ("query", "gallery")})
     html = (tmp_path / "r.html").read_text()
     assert ("seed mAP" in html) is seed_shown
     assert f'<b data-fact="trained_on">{names[0]}</b>' in html and f'<b data-fact="evaluated_on">{names[1]}</b>' in html
@@ -64,7 +64,7 @@ def test_report_names_datasets_and_shows_seed_only_for_market(tmp_path, train_sr
 
 def test_report_says_when_shortlists_ranked_the_local_variants(tmp_path):
     inputs, bench, logs = write_stage_outputs(tmp_path)
-    infer_logs = {s: logs[f"infer_cpp_{s}"] for s in ("query", "gallery")}
+    infer_logs = {s: shard_logs(logs, f"infer_cpp_{s}") for s in ("query", "gallery")}
     write_report(tmp_path / "exact.html", inputs, resolve({}), bench, logs, infer_logs)
     assert 'data-fact="shortlist"' not in (tmp_path / "exact.html").read_text()
     m = json.loads((tmp_path / "metrics.json").read_text())

@@ -11,7 +11,8 @@ import pytest
 
 from alignedreid.data.manifests import CSV_ERRORS
 from alignedreid.foundation.errors import PipelineError
-from alignedreid.search.cache import cache_index, gather_rows, write_shard
+from alignedreid.features.store import FeatureStore
+from alignedreid.search.cache import key_rows
 from alignedreid.search.listing import list_images
 from tests.awkward_files import SKIPPED, make_corpus
 
@@ -41,10 +42,10 @@ def test_a_folder_without_images_names_where_the_reasons_are(tmp_path):
 
 def _writer(root, offset):
     keys = [f"{offset + i:064x}" for i in range(50)]
-    write_shard(root, keys, np.full((50, 4), offset, np.float32), np.full((50, 2, 3), offset, np.float32))
+    FeatureStore.create(root, 4, 2, 3, drop_unreadable=True).append(keys, np.full((50, 4), offset, np.float32), np.full((50, 2, 3), offset, np.float32))
 
 
-def test_concurrent_writers_lose_nothing_and_a_corrupt_shard_is_dropped(tmp_path, caplog):
+def test_concurrent_writers_lose_nothing_and_a_corrupt_part_is_dropped(tmp_path, caplog):
     root = tmp_path / "cache" / "model"
     procs = [mp.get_context("fork").Process(target=_writer, args=(root, k * 1000)) for k in range(4)]
     for p in procs:
@@ -52,16 +53,17 @@ def test_concurrent_writers_lose_nothing_and_a_corrupt_shard_is_dropped(tmp_path
     for p in procs:
         p.join()
         assert p.exitcode == 0
-    index = cache_index(root)
-    assert len(index) == 200 and len(list(root.glob("shard-*"))) == 4 and not list(root.glob(".tmp-*"))
+    store = FeatureStore(root, drop_unreadable=True)
+    index = key_rows(store)
+    assert len(index) == 200 and len(list(root.glob("part-*"))) == 4 and not list(root.glob(".tmp-*"))
     keys = [f"{3000 + 7:064x}", f"{1000:064x}", f"{3000 + 7:064x}"]
-    g, loc = gather_rows(index, keys)
+    g, loc = (store.gather(which, [index[k] for k in keys]) for which in ("global", "local"))
     assert list(g[:, 0]) == [3000, 1000, 3000] and loc.shape == (3, 2, 3)
-    # a truncated shard: named, removed, the others still served
-    broken = sorted(root.glob("shard-*"))[1]
+    # a truncated part: named, removed, the others still served
+    broken = sorted(root.glob("part-*"))[1]
     data = (broken / "local.npy").read_bytes()
     (broken / "local.npy").write_bytes(data[: len(data) // 2])
-    index = cache_index(root)
+    index = key_rows(FeatureStore(root, drop_unreadable=True))
     assert len(index) == 150 and not broken.exists()
     assert str(broken) in caplog.text and "computed again" in caplog.text
 
@@ -93,3 +95,42 @@ def test_matches_rank_by_distance_and_the_page_shows_each_decision(tmp_path):
     write_search_report(tmp_path / "m.csv", verification, tmp_path / "page.html", n, max_queries=10)
     html = (tmp_path / "page.html").read_text()
     assert html.count("data:image/") == 4 and "img2.png" in html and "0.5000" in html
+
+
+@pytest.mark.parametrize("variant,shortlist", [("global", None), ("global_local", 10), ("global_local", None)])
+def test_search_over_store_views_matches_the_in_memory_ranking(tmp_path, variant, shortlist):
+    """The same features as feature files and as views of a store (rows in another order, one image
+    listed twice): the same matches, and the same as ranking the full distance matrix."""
+    import pandas as pd
+
+    from alignedreid.features.files import load_features, save_features
+    from alignedreid.search.cache import write_view
+    from alignedreid.search.ranking import search, search_distances
+
+    rng = np.random.default_rng(4)
+    g, loc = rng.normal(size=(30, 16)).astype(np.float32), rng.normal(size=(30, 3, 4)).astype(np.float32)
+    paths = [f"g{i}.jpg" for i in range(30)]
+    save_features(tmp_path / "g.npz", g, loc, np.zeros(30, int), np.zeros(30, int), paths)
+    save_features(tmp_path / "q.npz", g[:5] + 0.1, loc[:5], np.zeros(5, int), np.zeros(5, int), [f"q{i}.jpg" for i in range(5)])
+    store = FeatureStore.create(tmp_path / "cache" / "m", 16, 3, 4)
+    perm = rng.permutation(30)
+    store.append([f"{i:064x}" for i in perm[:12]], g[perm[:12]], loc[perm[:12]])  # two parts, shuffled
+    store.append([f"{i:064x}" for i in perm[12:]], g[perm[12:]], loc[perm[12:]])
+    row_of = {int(k): r for r, k in enumerate(perm)}
+    df = pd.DataFrame({"path": paths, "pid": 0, "camid": 0})
+    write_view(tmp_path / "views" / "g.view.npz", store, [row_of[i] for i in range(30)], df)
+    qstore = FeatureStore.create(tmp_path / "cache" / "q", 16, 3, 4)
+    qstore.append([f"q{i}" for i in range(5)], g[:5] + 0.1, loc[:5])
+    qdf = pd.DataFrame({"path": [f"q{i}.jpg" for i in range(5)] + ["q0.jpg"], "pid": 0, "camid": 0})
+    write_view(tmp_path / "views" / "q.view.npz", qstore, [0, 1, 2, 3, 4, 0], qdf)
+    verification = {"variant": variant, "threshold": 1.0}
+    by_file, _ = search(tmp_path / "q.npz", tmp_path / "g.npz", verification, tmp_path / "a.csv", top_k=6, shortlist=shortlist)
+    by_view, n = search(tmp_path / "views" / "q.view.npz", tmp_path / "views" / "g.view.npz", verification, tmp_path / "b.csv", 6, shortlist)
+    assert n == 30
+    pd.testing.assert_frame_equal(by_view.iloc[: len(by_file)].reset_index(drop=True), by_file, atol=1e-5)
+    pd.testing.assert_frame_equal(  # the query listed twice: the same answer twice
+        by_view.iloc[len(by_file) :].reset_index(drop=True).drop(columns="query"), by_file.iloc[:6].drop(columns="query"), atol=1e-5
+    )
+    dist = search_distances(load_features(tmp_path / "q.npz"), load_features(tmp_path / "g.npz"), variant, shortlist)
+    want = np.lexsort((np.broadcast_to(np.arange(30), dist.shape), dist), axis=1)[:, :6]
+    assert by_file.gallery.tolist() == [paths[j] for j in want.ravel()]

@@ -32,10 +32,10 @@ def test_int8_pipeline_outputs(int8_run):
     train = set(pd.read_csv(r / "data/train.csv").path)
     assert set(cal["images"]) <= train  # training images only
     assert (r / "quantize/model.bin").stat().st_size < 0.5 * (r / "export/model.onnx").stat().st_size  # int8 weights
-    log = (r / "logs/infer_cpp_gallery.log").read_text()
+    log = (r / "logs/infer_cpp_gallery.0.log").read_text()
     assert "openvino-cpu" in log and " int8 " in log and "images/s" in log
     assert "ONEDNN_MAX_CPU_ISA unset" in log  # the C++ program runs with the CPU's own ISA
-    assert " fp32 " in (r / "logs/infer_cpp_fp32_gallery.log").read_text()
+    assert " fp32 " in (r / "logs/infer_cpp_fp32_gallery.0.log").read_text()
     metrics = json.loads((r / "eval/metrics.json").read_text())
     assert metrics["precision"] == "int8" and set(metrics["fp32"]) >= {"global", "global_local_rerank"}
     for v in ("global", "global_local", "global_rerank", "global_local_rerank"):

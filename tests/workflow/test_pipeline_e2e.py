@@ -61,7 +61,7 @@ def test_full_dag_outputs(pipeline):
     html = (r / "report.html").read_text()
     assert "SYNTHETIC" in html and "data:image/png;base64" in html
     assert "<span data-where='train'>this host</span>" in html  # not a cluster run
-    assert re.search(r"images/s \d", (r / "logs/infer_cpp_gallery.log").read_text())
+    assert re.search(r"images/s \d", (r / "logs/infer_cpp_gallery.0.log").read_text())
     for rule in ["train", "export", "evaluate", "build_infer"]:
         assert (r / f"benchmarks/{rule}.tsv").is_file()
 
@@ -181,6 +181,27 @@ def test_two_training_code_edits_keep_every_finished_epoch(pipeline, tmp_path):
     assert len(re.findall(r"epochs \d+\.\.2 ", listing)) == 3 and "(current)" in listing
 
 
+def test_sharded_inference_gives_the_unsharded_features_bitwise(pipeline, tmp_path):
+    """infer.shards 3 on the finished run: only the inference stages and what reads them re-run, one
+    preprocess and one infer_cpp job per shard; the gathered feature files equal the unsharded ones
+    byte for byte, and so do the metrics; the report lists each shard's program speed."""
+    work = tmp_path / "repo"
+    shutil.copytree(pipeline, work, symlinks=True)
+    sharded = {"infer": {"shards": 3}}
+    assert planned_jobs(work, override=sharded) == {"preprocess", "infer_cpp", "features_cpp", "evaluate", "parity", "report"}
+    proc = run_snakemake(work, "results/report.html", "--configfile", "tiny.yaml", "override.yaml")
+    out = proc.stdout + proc.stderr
+    assert len(re.findall(r"^(?:local)?rule infer_cpp:$", out, re.M)) == len(re.findall(r"^(?:local)?rule preprocess:$", out, re.M)) == 6  # 2 x 3
+    for split in ("query", "gallery"):
+        got, want = work / f"results/features/cpp/{split}.npz", pipeline / f"results/features/cpp/{split}.npz"
+        assert got.read_bytes() == want.read_bytes(), split
+        for k in range(3):
+            assert re.search(r"images/s \d", (work / f"results/logs/infer_cpp_{split}.{k}.log").read_text())
+    got, want = (json.loads((d / "results/eval/metrics.json").read_text()) for d in (work, pipeline))
+    assert all(got[v] == want[v] for v in ("global", "global_local", "global_rerank", "global_local_rerank"))
+    assert "gallery shard 3/3" in (work / "results/report.html").read_text()
+
+
 def test_report_numbers_equal_metrics(pipeline):
     html = (pipeline / "results/report.html").read_text()
     metrics = json.loads((pipeline / "results/eval/metrics.json").read_text())
@@ -262,6 +283,7 @@ def test_search_own_crops_against_the_evaluation_gallery(pipeline, tmp_path):
     import pandas as pd
 
     from alignedreid.features.files import load_features
+    from alignedreid.search.cache import load_view
     from alignedreid.search.ranking import search_distances
 
     r = pipeline / "results"
@@ -280,7 +302,7 @@ def test_search_own_crops_against_the_evaluation_gallery(pipeline, tmp_path):
     assert set(matches["query"]) == set(names) and all(ranks == [1, 2, 3, 4, 5] for ranks in matches.groupby("query")["rank"].apply(list))
     assert (matches.groupby("query").distance.apply(lambda d: (d.diff().dropna() >= 0).all())).all()  # nearest first
     assert "notes.txt" in (r / "search/queries_skipped.txt").read_text()
-    ours, evaluated = load_features(r / "search/queries.npz"), load_features(r / "features/cpp/query.npz")
+    ours, evaluated = load_view(r / "search/queries.view.npz").features(), load_features(r / "features/cpp/query.npz")
     gallery = load_features(r / "features/cpp/gallery.npz")
     metrics = json.loads((r / "eval/metrics.json").read_text())
     variant, threshold = metrics["verification"]["variant"], metrics["verification"]["threshold"]
@@ -332,7 +354,7 @@ def test_search_survives_an_awkward_folder(pipeline, tmp_path):
     import pandas as pd
 
     from alignedreid.data.manifests import CSV_ERRORS
-    from alignedreid.features.files import load_features
+    from alignedreid.search.cache import load_view
     from tests.awkward_files import SKIPPED, make_corpus
 
     folder = tmp_path / "crops"
@@ -343,7 +365,7 @@ def test_search_survives_an_awkward_folder(pipeline, tmp_path):
     _search(pipeline, f"search={{queries: '{folder}', top_k: 3}}")
     r = pipeline / "results/search"
     assert {p for p in pipeline.iterdir()} == before  # nothing beside results/ (no unsupported_image.*)
-    q = load_features(r / "queries.npz")
+    q = load_view(r / "queries.view.npz").features()
     row = {os.path.basename(p): i for i, p in enumerate(q.path)}
     assert len(row) == 2 * len(refs)
     for i, name in enumerate(sorted(refs)):
@@ -366,7 +388,8 @@ def test_the_search_cache_is_keyed_by_the_bytes_decoded(pipeline, tmp_path):
     import pandas as pd
 
     from alignedreid.features.files import load_features
-    from alignedreid.search.cache import cache_index, cached_features
+    from alignedreid.features.store import FeatureStore
+    from alignedreid.search.cache import cached_features, key_rows, load_view
     from alignedreid.search.listing import list_images
     from alignedreid.serving.program_settings import ProgramSettings
 
@@ -382,10 +405,10 @@ def test_the_search_cache_is_keyed_by_the_bytes_decoded(pipeline, tmp_path):
     args = (r / "infer/bin/aligned_infer", r / "export/model.onnx", settings, 2)
     cache = tmp_path / "cache"
     cached_features(tmp_path / "f.csv", tmp_path / "f.npz", cache, *args)
-    index = cache_index(next(cache.iterdir()))
+    index = key_rows(FeatureStore(next(cache.iterdir())))
     assert listed not in index and len(index) == 1
     evaluated = load_features(r / "features/cpp/gallery.npz")
-    np.testing.assert_allclose(load_features(tmp_path / "f.npz").global_[0], evaluated.global_[2], atol=1e-5)
+    np.testing.assert_allclose(load_view(tmp_path / "f.npz").features().global_[0], evaluated.global_[2], atol=1e-5)
     # two writers at once (queries and gallery, as two processes): both shards survive
     other = tmp_path / "g"
     other.mkdir()
@@ -404,4 +427,4 @@ def test_the_search_cache_is_keyed_by_the_bytes_decoded(pipeline, tmp_path):
         for s in ("f", "g")
     ]
     assert [p.wait(timeout=600) for p in procs] == [0, 0]
-    assert len(cache_index(next(cache.iterdir()))) == 1 + 1 + 4
+    assert len(key_rows(FeatureStore(next(cache.iterdir())))) == 1 + 1 + 4

@@ -88,7 +88,7 @@ def test_given_checkpoint_and_per_image_files_give_the_same_metrics(rehearsal, g
     dst, plan = given_int8
     assert "import_checkpoint" in plan and "rule train:" not in plan
     assert len(list((dst / "results/logs").glob("preprocess_*.log"))) == 2
-    assert "--input_dir" in (dst / "results/logs/infer_cpp_fp32_gallery.log").read_text()  # per-image files
+    assert "--input_dir" in (dst / "results/logs/infer_cpp_fp32_gallery.0.log").read_text()  # per-image files
     a = json.loads((rehearsal / "results/eval/metrics.json").read_text())
     b = json.loads((dst / "results/eval/metrics.json").read_text())["fp32"]
     for v in ("global", "global_local", "global_rerank", "global_local_rerank"):

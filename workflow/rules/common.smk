@@ -7,6 +7,7 @@ from pathlib import Path
 # standard library only: read at parse time
 from alignedreid.foundation.code_closure import code_identity, rule_code_files
 from alignedreid.serving.program_settings import ProgramSettings
+from alignedreid.serving.shards import shard_ids
 from alignedreid.training import WEIGHT_CODE
 
 REPO = Path(workflow.basedir)
@@ -16,6 +17,11 @@ SPLITS = ["query", "gallery"]
 
 wildcard_constraints:
     split="|".join(SPLITS),  # every {split} of every rule: the evaluated splits
+    shard=r"\d+",  # a shard of a split's inference: 0 .. infer.shards - 1
+
+
+# infer.shards: each split's preprocess and C++ inference run as this many jobs (serving.shards)
+SHARDS = shard_ids(config["infer"]["shards"])
 
 
 # manifests of the evaluated dataset: the training dataset's, or evaluation.dataset's (cross-domain)
@@ -52,8 +58,13 @@ def toolchain_identity():
 
 
 def infer_input_path():
-    """The C++ program's input of split {split}: one packed file, or a folder of .bin files (infer.io)."""
-    return "results/infer/input/{split}.u8" if config["infer"]["io"] == "packed" else "results/infer/input/{split}"
+    """The C++ program's input of shard {shard} of split {split}: one packed file, or a folder of .bin files (infer.io)."""
+    return "results/infer/input/{split}.{shard}.u8" if config["infer"]["io"] == "packed" else "results/infer/input/{split}.{shard}"
+
+
+def shard_param(wildcards):
+    """Which rows a shard job reads (serving.shards.shard_rows): its index, the shard count, the program's batch."""
+    return {"index": int(wildcards.shard), "shards": len(SHARDS), "batch": PROGRAM.batch}
 
 
 def infer_input_output():
@@ -149,8 +160,9 @@ def benchmarked_stages():
     """Stage names (rule, or rule_split) that write results/benchmarks/<stage>.tsv."""
     stages = ["prepare_dataset"] + (["prepare_eval_dataset"] if CROSS_DOMAIN else [])
     stages += ["import_checkpoint" if config["model"]["checkpoint"] else "train", "export", "build_infer", "evaluate"]
-    stages += [f"{r}_{s}" for r in ("preprocess", "infer_cpp", "features_python") for s in SPLITS]
-    stages += [f"infer_cpp_fp32_{s}" for s in SPLITS] if COMPARE_FP32 else []
+    stages += [f"features_python_{s}" for s in SPLITS]
+    sharded = ["preprocess", "infer_cpp"] + (["infer_cpp_fp32"] if COMPARE_FP32 else [])
+    stages += [f"{r}_{s}.{k}" for r in sharded for s in SPLITS for k in SHARDS]
     stages += ["quantize"] if PRECISION == "int8" else []
     stages += ["quick_eval"] if QUICK_EVAL else []
     if config["pretrained"] and not config["model"]["checkpoint"]:

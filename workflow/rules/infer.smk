@@ -25,7 +25,8 @@ rule export:
 rule build_infer:
     """CMake build of ascend310_infer/ (rebuilt only when its sources or the backend change)."""
     input:
-        sources=sorted(str(p) for p in (REPO / "ascend310_infer").rglob("*") if p.is_file() and "build" not in p.parts),
+        # relative to the working directory: a moved or copied project keeps its build
+        sources=sorted(os.path.relpath(p) for p in (REPO / "ascend310_infer").rglob("*") if p.is_file() and "build" not in p.parts),
     output:
         "results/infer/bin/aligned_infer",
     log:
@@ -37,7 +38,6 @@ rule build_infer:
         **stage_resources("other"),
     params:
         backend=config["infer"]["backend"],
-        src=lambda wildcards, input: os.path.commonpath(input.sources),  # the ascend310_infer/ folder
         # the build depends on ascend310_infer/ and the toolchain, not on the package's Python modules
         toolchain=toolchain_identity(),
         code=script_code("build_infer.py", package=False),
@@ -46,42 +46,45 @@ rule build_infer:
 
 
 rule preprocess:
-    """Query/gallery images -> the C++ program's inputs (infer.io: one packed uint8 file, or a .bin per image); temporary."""
+    """Query/gallery images of one shard -> the C++ program's inputs (infer.io: one packed uint8 file, or a .bin per image); temporary."""
     input:
         manifest=f"{EVAL_DATA}/{{split}}.csv",
     output:
         infer_input_output(),
     log:
-        "results/logs/preprocess_{split}.log",
+        "results/logs/preprocess_{split}.{shard}.log",
     benchmark:
-        "results/benchmarks/preprocess_{split}.tsv"
+        "results/benchmarks/preprocess_{split}.{shard}.tsv"
     threads: config["infer"]["threads"]
     resources:
         **stage_resources("other"),
     params:
         size=INPUT_SIZE,
         layout=config["infer"]["io"],
+        shard=shard_param,
         code=script_code("preprocess.py"),
     script:
         "../scripts/preprocess.py"
 
 
 rule infer_cpp:
-    """The C++ program runs the exported model (the INT8 IR with infer.precision int8) over every input (its output folder appears only complete)."""
+    """The C++ program runs the exported model (the INT8 IR with infer.precision int8) over the inputs of one shard (its output folder appears only complete)."""
     input:
         bin="results/infer/bin/aligned_infer",
         model=cpp_model(PRECISION),
         weights=cpp_model_weights(PRECISION),
         inputs=infer_input_path(),
     output:
-        temp(directory("results/infer/output/{split}")),
+        temp(directory("results/infer/output/{split}.{shard}")),
     log:
-        "results/logs/infer_cpp_{split}.log",
+        "results/logs/infer_cpp_{split}.{shard}.log",
     benchmark:
-        "results/benchmarks/infer_cpp_{split}.tsv"
+        "results/benchmarks/infer_cpp_{split}.{shard}.tsv"
     threads: config["infer"]["threads"]
     resources:
         **stage_resources("other"),
+        # the ascend backend: each shard's job asks the cluster for its own device
+        **(device_resources(1) if config["infer"]["backend"] == "ascend" else {}),
     params:
         program=PROGRAM.as_param(),
         code=script_code("infer_cpp.py"),
@@ -98,11 +101,11 @@ if COMPARE_FP32:
             weights=[],
             inputs=infer_input_path(),
         output:
-            temp(directory("results/infer/output_fp32/{split}")),
+            temp(directory("results/infer/output_fp32/{split}.{shard}")),
         log:
-            "results/logs/infer_cpp_fp32_{split}.log",
+            "results/logs/infer_cpp_fp32_{split}.{shard}.log",
         benchmark:
-            "results/benchmarks/infer_cpp_fp32_{split}.tsv"
+            "results/benchmarks/infer_cpp_fp32_{split}.{shard}.tsv"
         params:
             program=PROGRAM.at("fp32").as_param(),
 
@@ -134,16 +137,17 @@ if PRECISION == "int8":
 
 
 rule features_cpp:
-    """C++ outputs -> feature files (docs/architecture.md §3)."""
+    """C++ outputs of every shard -> the split's feature file (docs/architecture.md §3)."""
     input:
         manifest=f"{EVAL_DATA}/{{split}}.csv",
-        outputs="results/infer/output/{split}",
+        outputs=expand("results/infer/output/{{split}}.{shard}", shard=SHARDS),
     output:
         "results/features/cpp/{split}.npz",
     log:
         "results/logs/features_cpp_{split}.log",
     params:
         model=cpp_model(PRECISION),  # named when an output is NaN or inf
+        batch=PROGRAM.batch,  # where the shards' rows were cut
         code=script_code("features_cpp.py"),
     script:
         "../scripts/features_cpp.py"
@@ -157,7 +161,7 @@ if COMPARE_FP32:
     use rule features_cpp as features_cpp_fp32 with:
         input:
             manifest=f"{EVAL_DATA}/{{split}}.csv",
-            outputs="results/infer/output_fp32/{split}",
+            outputs=expand("results/infer/output_fp32/{{split}}.{shard}", shard=SHARDS),
         output:
             "results/features/cpp_fp32/{split}.npz",
         log:

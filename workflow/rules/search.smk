@@ -15,7 +15,7 @@ def search_folder(role):
 
 def search_gallery_features():
     """The gallery's features: those of search.gallery, or the evaluation gallery's C++ features."""
-    return "results/search/gallery.npz" if SEARCH["gallery"] else "results/features/cpp/gallery.npz"
+    return "results/search/gallery.view.npz" if SEARCH["gallery"] else "results/features/cpp/gallery.npz"
 
 
 rule search_list:
@@ -44,7 +44,7 @@ rule search_features:
         model=cpp_model(PRECISION),
         weights=cpp_model_weights(PRECISION),
     output:
-        "results/search/{role}.npz",
+        "results/search/{role}.view.npz",
     log:
         "results/logs/search_features_{role}.log",
     benchmark:
@@ -56,6 +56,7 @@ rule search_features:
         **stage_resources("other"),
     params:
         cache_dir="results/search/cache",
+        dtype=SEARCH["dtype"],
         program=PROGRAM.as_param(),
         code=script_code("search_features.py"),
     script:
@@ -65,7 +66,7 @@ rule search_features:
 rule search:
     """Queries x gallery with the evaluation's distance and calibrated threshold -> matches.csv and a page of thumbnails."""
     input:
-        queries="results/search/queries.npz",
+        queries="results/search/queries.view.npz",
         gallery=search_gallery_features(),
         skipped="results/search/queries_skipped.txt",
         metrics="results/eval/metrics.json",

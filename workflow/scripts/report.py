@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from alignedreid.foundation.runlog import stage_logging
-from alignedreid.report.page import write_report
+from alignedreid.report.page import shard_logs, write_report
 
 with stage_logging(snakemake.log[0], "report", snakemake.output):
     files = {
@@ -24,6 +24,6 @@ with stage_logging(snakemake.log[0], "report", snakemake.output):
         config=snakemake.params.config,
         benchmarks=list(snakemake.input.benchmarks),
         logs=logs,
-        infer_logs={s: logs[f"infer_cpp_{s}"] for s in ("query", "gallery")},
+        infer_logs={s: shard_logs(logs, f"infer_cpp_{s}") for s in ("query", "gallery")},
         models=models,
     )

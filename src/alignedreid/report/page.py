@@ -305,13 +305,25 @@ def images_per_s_lines(log_file) -> list[str]:
 
 
 def inference_rows(infer_logs: dict) -> list[tuple]:
-    return [(split, line.split()[1], line) for split, log in infer_logs.items() for line in images_per_s_lines(log)]
+    """(split, or split and shard when a split ran in several, images/s, the program's line) per images/s line."""
+    rows = []
+    for split, logs in infer_logs.items():
+        for k, log_file in enumerate(logs):
+            label = f"{split} shard {k + 1}/{len(logs)}" if len(logs) > 1 else split
+            rows += [(label, line.split()[1], line) for line in images_per_s_lines(log_file)]
+    return rows
 
 
-def images_per_s(log_file) -> float | None:
-    """The last images/s of the C++ program in a stage log, or None."""
-    found = images_per_s_lines(log_file)
-    return float(found[-1].split()[1]) if found else None
+def images_per_s(log_files) -> float | None:
+    """The C++ program's last images/s in the logs of a split's shard jobs (their mean: the rate of one
+    job), or None when no log has one."""
+    found = [float(lines[-1].split()[1]) for lines in map(images_per_s_lines, log_files) if lines]
+    return sum(found) / len(found) if found else None
+
+
+def shard_logs(logs: dict, stage: str) -> list:
+    """The log of each shard job of ``stage`` (e.g. infer_cpp_gallery), in shard order."""
+    return [logs[k] for k in sorted((k for k in logs if k.startswith(f"{stage}.")), key=lambda k: int(k.rsplit(".", 1)[1]))]
 
 
 def _size_mb(paths) -> str:
@@ -326,11 +338,11 @@ def precision_context(metrics: dict, parity: dict, logs: dict, models: dict, cal
         return None
     variants = [v for v in VARIANTS if v in metrics]
     rows = []
-    runs = [("fp32", metrics.get("fp32"), logs.get("infer_cpp_fp32_gallery"), models["fp32"])] if metrics.get("fp32") else []
-    runs.append((precision, metrics, logs.get("infer_cpp_gallery"), models[precision]))
+    runs = [("fp32", metrics.get("fp32"), shard_logs(logs, "infer_cpp_fp32_gallery"), models["fp32"])] if metrics.get("fp32") else []
+    runs.append((precision, metrics, shard_logs(logs, "infer_cpp_gallery"), models[precision]))
     fp32_ips = images_per_s(runs[0][2]) if metrics.get("fp32") else None
-    for prec, m, log_file, files in runs:
-        ips = images_per_s(log_file)
+    for prec, m, log_files, files in runs:
+        ips = images_per_s(log_files)
         cells = []
         for v in variants:
             d = metrics.get("precision_drop", {}).get(v) if prec != "fp32" else None
@@ -371,7 +383,7 @@ def write_report(out, inputs: dict, config: dict, benchmarks: list, logs: dict, 
     """Render the report. ``inputs``: summary, eval_summary (optional: the evaluation dataset's
     when it is not the training one), gallery (the evaluated gallery manifest), train_summary, train_log, model, mindir, onnx,
     parity, metrics, per_query (paths), quick_eval (optional); ``benchmarks``: benchmark TSV files; ``logs``: stage -> log
-    file (for where each stage ran); ``infer_logs``: split -> the C++ program's log; ``models``:
+    file (for where each stage ran); ``infer_logs``: split -> the C++ program's log of each shard; ``models``:
     precision -> the model files the C++ program ran (for the precision table; default: the ONNX
     export as fp32); ``inputs['calibration']`` (optional): the int8 calibration summary."""
     summary = json.loads(Path(inputs["summary"]).read_text())

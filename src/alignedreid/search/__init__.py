@@ -8,11 +8,12 @@ with a "same person" decision from the threshold the evaluation calibrated (metr
   to folders, files that are no usable image by the image contract, duplicates of the same file).
   No identity or camera is needed.
 - Features come from the same C++ program, model and precision as ``infer_cpp``
-  (:func:`cached_features`), cached by image content: a folder per model holds append-only shards,
-  keyed by the sha256 of the bytes decoded, so adding 10 images to a gallery computes and writes 10
-  and removing one computes none.
-- Ranking (:func:`search`): the verification distance (global, or global + DMLI local), the top-k
-  gallery images per query, ``same_person`` when the distance is below the threshold.
+  (:func:`cached_features`), cached by image content in a feature store per model (append-only
+  parts, keyed by the sha256 of the bytes decoded), so adding 10 images to a gallery computes and
+  writes 10 and removing one computes none; a folder's features are a view of the store.
+- Ranking (:func:`search`): the verification distance (global, or global + DMLI local on each
+  query's global shortlist), the gallery streamed in blocks (:mod:`.streaming`), the top-k gallery
+  images per query, ``same_person`` when the distance is below the threshold.
 """
 
 LAYER = 4  # docs/architecture.md §2: imports go to this layer and the ones below

@@ -1,15 +1,14 @@
-"""The search's feature cache: one folder per model, append-only shards, keyed by the sha256 of
-the bytes decoded; features of images it lacks come from the C++ program."""
+"""The search's feature cache: one feature store per model (features/store.py: append-only parts),
+keyed by the sha256 of the bytes decoded; features of images it lacks come from the C++ program.
+A search folder's features are a view of the store (its rows in the manifest's order), never a copy."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
 import os
-import shutil
 import tempfile
-import time
-import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,86 +16,112 @@ import pandas as pd
 
 from ..data.images import UnusableImage, normalised_bytes
 from ..data.manifests import read_manifest
-from ..features.files import load_features, save_features
+from ..features.files import FeatureSet, load_features
+from ..features.store import META, FeatureStore
 from ..foundation.errors import PipelineError
 from ..foundation.folders import printable
-from ..foundation.io_utils import sha256_of
+from ..foundation.io_utils import atomic_path, sha256_of
 from ..serving.program_settings import ProgramSettings
 
 log = logging.getLogger(__name__)
 
 
-def _load_shard(shard: Path):
-    sha = np.load(shard / "sha256.npy", allow_pickle=False)
-    g = np.load(shard / "global.npy", mmap_mode="r", allow_pickle=False)
-    loc = np.load(shard / "local.npy", mmap_mode="r", allow_pickle=False)
-    if not (len(sha) == len(g) == len(loc)) or g.ndim != 2 or loc.ndim != 3:
-        raise ValueError(f"arrays of {len(sha)}, {len(g)} and {len(loc)} rows")
-    return sha.astype(str), g, loc
+VIEW_ARRAYS = ("row", "pid", "camid", "path", "store")
 
 
-def cache_index(root: Path) -> dict:
-    """{sha256: (global rows, local rows, row)} of every shard under ``root`` (memory-mapped). A shard
-    that cannot be read is named in the log and removed: its images are computed again."""
-    index = {}
-    for shard in sorted(Path(root).glob("shard-*")):
-        try:
-            sha, g, loc = _load_shard(shard)
-        except (OSError, ValueError, EOFError) as e:
-            log.warning("%s: unreadable feature cache shard (%s): removed, its images are computed again", shard, e)
-            shutil.rmtree(shard, ignore_errors=True)
-            continue
-        for i, h in enumerate(sha):
-            index.setdefault(h, (g, loc, i))
-    return index
-
-
-def write_shard(root: Path, keys, g: np.ndarray, loc: np.ndarray) -> Path:
-    """A new shard of ``keys`` and their features, appearing complete (renamed into place): concurrent
-    writers (queries and gallery, two searches) each add their own and never rewrite another's."""
-    root.mkdir(parents=True, exist_ok=True)
-    name = f"{time.time_ns()}-{uuid.uuid4().hex[:8]}"
-    tmp = root / f".tmp-{name}"
-    tmp.mkdir()
-    np.save(tmp / "sha256.npy", np.asarray(list(keys), dtype="<U64"))
-    np.save(tmp / "global.npy", np.ascontiguousarray(g, np.float32))
-    np.save(tmp / "local.npy", np.ascontiguousarray(loc, np.float32))
-    target = root / f"shard-{name}"
-    os.rename(tmp, target)
-    return target
-
-
-def gather_rows(index: dict, keys: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    g0, l0, _ = index[keys[0]]
-    g = np.empty((len(keys), g0.shape[1]), np.float32)
-    loc = np.empty((len(keys), *l0.shape[1:]), np.float32)
-    by_shard: dict[int, tuple] = {}  # rows of one shard read together, in file order
-    for pos, h in enumerate(keys):
-        sg, sl, row = index[h]
-        _, _, positions, rows = by_shard.setdefault(id(sg), (sg, sl, [], []))
-        positions.append(pos)
-        rows.append(row)
-    for sg, sl, positions, rows in by_shard.values():
-        order = np.argsort(rows)
-        pos, rows = np.asarray(positions)[order], np.asarray(rows)[order]
-        g[pos], loc[pos] = sg[rows], sl[rows]
-    return g, loc
-
-
-def cached_features(manifest_csv, out_npz, cache_dir, exe, model, settings: ProgramSettings, threads: int) -> dict:
-    """Features of every manifest row into ``out_npz``. Each image is read once here and keyed by the
-    sha256 of exactly those bytes; the images the cache of this model (``cache_dir``/<model key>/)
-    lacks go through the C++ program (run with ``settings``) from a copy of those bytes (normalised by the image contract), so
-    a file replaced after the listing can never be stored under another file's key."""
-    from ..serving.cpp_program import collect_cpp_outputs, preprocess, run_cpp_program
-
-    df = read_manifest(manifest_csv)
+def model_store(cache_dir, model, settings: ProgramSettings, dtype: str) -> Path:
+    """The store of one model's features (``cache_dir``/<key>/): keyed by the model files' bytes, the
+    precision, flip and input size the program runs with, and the store's dtype."""
     model_files = [Path(model)] + ([Path(model).with_suffix(".bin")] if str(model).endswith(".xml") else [])
     key = hashlib.sha256(
         "".join(sha256_of(p) for p in model_files).encode() + f"{settings.precision} {settings.flip} {settings.height}x{settings.width}".encode()
     ).hexdigest()[:16]
-    root = Path(cache_dir) / key
-    index = cache_index(root)
+    return Path(cache_dir) / (key if dtype == "float32" else f"{key}-{dtype}")
+
+
+def key_rows(store: FeatureStore) -> dict[str, int]:
+    """{image sha256: store row} (the first row of a key appended twice by concurrent writers)."""
+    rows: dict[str, int] = {}
+    for i, k in enumerate(store.keys()):
+        rows.setdefault(k.decode(), i)
+    return rows
+
+
+@dataclass
+class StoreView:
+    """Rows of a feature store in a manifest's order, with the manifest's pid, camid and path: what
+    search_features writes (``write_view``) instead of copying features (64 KB per image)."""
+
+    store: FeatureStore
+    rows: np.ndarray
+    pid: np.ndarray
+    camid: np.ndarray
+    path: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def global_blocks(self, rows: int):
+        for s in range(0, len(self), rows):
+            yield s, self.store.gather("global", self.rows[s : s + rows])
+
+    def gather(self, which: str, rows) -> np.ndarray:
+        return self.store.gather(which, self.rows[np.asarray(rows, np.int64)])
+
+    def features(self) -> FeatureSet:
+        """Every row's features in memory (the queries: a few thousand)."""
+        idx = np.arange(len(self))
+        n = len(self)
+        return FeatureSet(self.gather("global", idx), self.gather("local", idx), self.pid, self.camid, self.path, np.arange(n), False)
+
+
+def write_view(out, store: FeatureStore, rows, df) -> None:
+    with atomic_path(out) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(
+                fh,
+                row=np.asarray(rows, np.int64),
+                pid=np.asarray(df.pid, np.int64),
+                camid=np.asarray(df.camid, np.int64),
+                path=np.asarray(df.path, dtype=str),
+                store=np.asarray(os.path.relpath(store.root.resolve(), Path(out).resolve().parent)),  # the view moves with results/
+            )
+
+
+def is_view(path) -> bool:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return "store" in z.files
+    except Exception:  # not a readable .npz: load_view or load_features names the problem
+        return False
+
+
+def load_view(path) -> StoreView:
+    """A view written by ``write_view``, its store opened (rows beyond it refused, naming the file)."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in VIEW_ARRAYS}
+    except Exception as e:
+        raise PipelineError(f"{path}: not a search view of a feature store ({e}); expected arrays {', '.join(VIEW_ARRAYS)}") from e
+    store = FeatureStore(Path(path).resolve().parent / str(arrays["store"]))
+    rows = arrays["row"].astype(np.int64)
+    if len(rows) and rows.max() >= len(store):
+        raise PipelineError(f"{path}: rows up to {rows.max()} in a store of {len(store)} ({store.root}): run search_features again")
+    return StoreView(store, rows, arrays["pid"].astype(np.int64), arrays["camid"].astype(np.int64), arrays["path"].astype(str))
+
+
+def cached_features(manifest_csv, out_view, cache_dir, exe, model, settings: ProgramSettings, threads: int, dtype: str = "float32") -> dict:
+    """Every manifest row's features, as a view (``out_view``) of the feature store of this model
+    (``model_store``). Each image is read once here and keyed by the sha256 of exactly those bytes; the
+    images the store lacks go through the C++ program (run with ``settings``) from a copy of those bytes
+    (normalised by the image contract), so a file replaced after the listing can never be stored under
+    another file's key, and are appended as one new part: nothing is rewritten."""
+    from ..serving.cpp_program import collect_cpp_outputs, preprocess, run_cpp_program
+
+    df = read_manifest(manifest_csv)
+    root = model_store(cache_dir, model, settings, dtype)
+    store = FeatureStore(root, drop_unreadable=True) if (root / META).is_file() else None
+    index = key_rows(store) if store else {}
     work = Path(cache_dir).parent
     work.mkdir(parents=True, exist_ok=True)
     keys, pending = [], {}
@@ -126,9 +151,10 @@ def cached_features(manifest_csv, out_npz, cache_dir, exe, model, settings: Prog
             run_cpp_program(exe, model, tmp / "new.u8", tmp / "out", settings, threads)
             collect_cpp_outputs(tmp / "new.csv", tmp / "out", tmp / "new.npz", model=model)  # non-finite: refused before caching
             feats = load_features(tmp / "new.npz")
-            shard = write_shard(root, pending, feats.global_, feats.local)
-            index.update({h: (feats.global_, feats.local, i) for i, h in enumerate(pending)})
-            log.info("cached %d new images in %s", len(pending), shard)
-    g, loc = gather_rows(index, keys)
-    save_features(out_npz, g, loc, df.pid, df.camid, df.path, model=model)
+            if store is None:
+                store = FeatureStore.create(root, feats.global_.shape[1], *feats.local.shape[1:], dtype=dtype, drop_unreadable=True)
+            part = store.append(list(pending), feats.global_, feats.local)
+            index = key_rows(store)  # other writers' parts included
+            log.info("cached %d new images in %s", len(pending), part)
+    write_view(out_view, store, [index[h] for h in keys], df)
     return {"images": len(df), "computed": len(pending), "cache": str(root)}

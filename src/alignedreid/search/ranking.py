@@ -1,4 +1,5 @@
-"""Ranking of the search: the evaluation's verification distance, the top-k per query, the same-person decision."""
+"""Ranking of the search: the evaluation's verification distance, the top-k per query (the gallery
+streamed from its feature store or file), the same-person decision."""
 
 from __future__ import annotations
 
@@ -8,19 +9,22 @@ import numpy as np
 import pandas as pd
 
 from ..data.manifests import CSV_ERRORS
-from ..evaluation.distance import global_distance, unit_stripes_
+from ..evaluation.distance import global_distance, l2_normalise, unit_stripes_
 from ..evaluation.local import local_distance
 from ..evaluation.shortlist import two_stage_global_local
-from ..features.files import load_features
+from ..features.files import FeatureSet, load_features
 from ..foundation.errors import PipelineError
 from ..foundation.io_utils import atomic_path
+from .cache import StoreView, is_view, load_view
+from .streaming import InMemoryGallery, global_shortlist, two_stage_top_k
 
 log = logging.getLogger(__name__)
 MATCH_COLUMNS = ["query", "rank", "gallery", "distance", "same_person"]
 
 
 def search_distances(query, gallery, variant: str, shortlist: int | None = None) -> np.ndarray:
-    """The evaluation's distance between every query and gallery image (docs/architecture.md §5); with
+    """The evaluation's distance between every query and gallery image, as a [q, g] matrix (the
+    in-memory reference the streamed ranking equals; docs/architecture.md §5); with
     ``shortlist`` the local part only on each query's K nearest by the global distance (exact there,
     the rest placed after them)."""
     d = global_distance(query.global_, gallery.global_)
@@ -33,20 +37,42 @@ def search_distances(query, gallery, variant: str, shortlist: int | None = None)
     return d
 
 
-def search(query_npz, gallery_npz, verification: dict, out_csv, top_k: int, shortlist: int | None = None) -> tuple[pd.DataFrame, int]:
+def _open(path):
+    """A feature file (the evaluation gallery's) or a view of the search's feature store."""
+    return load_view(path) if is_view(path) else load_features(path)
+
+
+def ranked(query: FeatureSet, gallery, variant: str, top_k: int, shortlist: int | None, block_rows: int = 65536):
+    """(gallery rows, distances) [q, k] of each query's ``top_k`` nearest, nearest first (ties by gallery
+    order), the gallery streamed in blocks (search.streaming): ``global`` ranks by the global distance;
+    ``global_local`` adds the local distance on each query's ``shortlist`` nearest (None: every item)."""
+    if variant == "global":
+        q_unit = l2_normalise(np.asarray(query.global_, np.float32))
+        d, idx = global_shortlist(q_unit, gallery, min(top_k, len(gallery)), block_rows)
+        order = np.lexsort((idx, d), axis=1)
+        return np.take_along_axis(idx, order, 1), np.take_along_axis(d, order, 1)
+    if variant != "global_local":
+        raise PipelineError(f"search: distance {variant!r} is not global or global_local")
+    rows, dist, stats = two_stage_top_k(query.global_, query.local, gallery, top_k, shortlist or len(gallery), block_rows)
+    log.info("two-stage ranking: %s", stats)
+    return rows, dist
+
+
+def search(query_file, gallery_file, verification: dict, out_csv, top_k: int, shortlist: int | None = None) -> tuple[pd.DataFrame, int]:
     """matches.csv: for every query its ``top_k`` gallery images, nearest first, with the distance and
-    the decision (distance below ``verification['threshold']``)."""
-    query, gallery = load_features(query_npz), load_features(gallery_npz)
+    the decision (distance below ``verification['threshold']``). Either file is a feature file or a
+    view of the feature store (search_features); the gallery is read in blocks, never whole."""
+    query, gallery = _open(query_file), _open(gallery_file)
+    if isinstance(query, StoreView):
+        query = query.features()
+    source = gallery if isinstance(gallery, StoreView) else InMemoryGallery(gallery.global_, gallery.local)
     variant, threshold = verification["variant"], float(verification["threshold"])
-    dist = search_distances(query, gallery, variant, shortlist)
-    k = min(top_k, dist.shape[1])
-    top = np.argpartition(dist, k - 1, axis=1)[:, :k] if k < dist.shape[1] else np.tile(np.arange(dist.shape[1]), (len(dist), 1))
-    rows = []
-    for i in range(len(dist)):
-        order = top[i][np.lexsort((top[i], dist[i, top[i]]))]  # by distance, ties by gallery order
-        for r, j in enumerate(order, start=1):
-            rows.append((query.path[i], r, gallery.path[j], float(dist[i, j]), bool(dist[i, j] < threshold)))
-    matches = pd.DataFrame(rows, columns=MATCH_COLUMNS)
+    rows, dist = ranked(query, source, variant, top_k, shortlist)
+    out = []
+    for i in range(len(query)):
+        for r, (j, d) in enumerate(zip(rows[i], dist[i]), start=1):
+            out.append((query.path[i], r, gallery.path[j], float(d), bool(d < threshold)))
+    matches = pd.DataFrame(out, columns=MATCH_COLUMNS)
     with atomic_path(out_csv) as tmp:
         matches.to_csv(tmp, index=False, errors=CSV_ERRORS)
     found = matches[matches["rank"] == 1].same_person.sum()

@@ -7,6 +7,7 @@ image in and ``{row:06d}_{0,1}.bin`` out. Both hold the tensors MindSpore's eval
 
 from __future__ import annotations
 
+import json
 import logging
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from ..foundation.cpu_runtime import program_env
 from ..foundation.errors import PipelineError
 from ..foundation.io_utils import atomic_directory, atomic_path
 from .program_settings import ProgramSettings
+from .shards import shard_rows
 
 log = logging.getLogger(__name__)
 
@@ -33,16 +35,26 @@ def _batches(df, height, width, workers, normalise, desc):
         yield images
 
 
-def preprocess(manifest_csv, out, height: int, width: int, workers: int, layout: str) -> int:
-    """The C++ program's inputs for every manifest row, in manifest order (docs/architecture.md §3).
+def preprocess(manifest_csv, out, height: int, width: int, workers: int, layout: str, rows: range | None = None) -> int:
+    """The C++ program's inputs for every manifest row (or the rows ``rows`` of one shard, see
+    ``shards.shard_rows``), in manifest order (docs/architecture.md §3).
 
     ``packed``: one file ``out`` of uint8 [N, H, W, 3], the resized pixels before normalisation
     (the program normalises), 96 KiB per image at 256x128. ``files``: a folder ``out`` with one
-    float32 [3, H, W] ``{row:06d}.bin`` per image, normalised (384 KiB each). Written atomically."""
+    float32 [3, H, W] ``{row:06d}.bin`` per image (numbered from 0 in each shard), normalised (384 KiB
+    each). Written atomically; an empty shard is an empty file or folder."""
+    if layout not in ("packed", "files"):
+        raise ValueError(f"infer.io: expected 'packed' or 'files', got {layout!r}")
     df = read_manifest(manifest_csv)
-    desc = f"preprocess {Path(manifest_csv).stem}"
+    if rows is not None:
+        df = df.iloc[rows.start : rows.stop].reset_index(drop=True)
+    desc = f"preprocess {Path(manifest_csv).stem}" + (f" rows {rows.start}-{rows.stop - 1}" if rows else "")
     n = 0
-    if layout == "packed":
+    if df.empty:
+        with atomic_directory(out) if layout == "files" else atomic_path(out) as tmp:
+            if layout == "packed":
+                Path(tmp).write_bytes(b"")
+    elif layout == "packed":
         with atomic_path(out) as tmp, open(tmp, "wb") as fh:
             for images in _batches(df, height, width, workers, False, desc):
                 fh.write(np.ascontiguousarray(images, dtype=np.uint8).tobytes())
@@ -53,8 +65,6 @@ def preprocess(manifest_csv, out, height: int, width: int, workers: int, layout:
                 for img in images:
                     np.ascontiguousarray(img, dtype=np.float32).tofile(tmp / f"{n:06d}.bin")
                     n += 1
-    else:
-        raise ValueError(f"infer.io: expected 'packed' or 'files', got {layout!r}")
     if n != len(df):
         raise PipelineError(f"{manifest_csv}: wrote {n} inputs for {len(df)} manifest rows")
     return n
@@ -62,6 +72,14 @@ def preprocess(manifest_csv, out, height: int, width: int, workers: int, layout:
 
 def _read_outputs(output_dir: Path, n_rows: int, paths) -> tuple[np.ndarray, np.ndarray]:
     """(global [N, C], stripes [N, C, S]) from either output layout of the C++ program."""
+    ran = output_dir / RAN_ON
+    if ran.is_file():  # how many images the program read (run_cpp_program): a shard cut elsewhere is refused
+        images = json.loads(ran.read_text())["images"]
+        if images != n_rows:
+            raise PipelineError(
+                f"{output_dir}: the C++ program ran on {images} images, where {n_rows} manifest rows are expected "
+                "(infer.shards or infer.batch_size changed since it ran?)"
+            )
     packed = [output_dir / f"output_{k}.f32" for k in (0, 1)]
     if packed[0].is_file() or packed[1].is_file():
         g, l = (np.fromfile(p, dtype=np.float32) if p.is_file() else None for p in packed)
@@ -85,11 +103,19 @@ def _read_outputs(output_dir: Path, n_rows: int, paths) -> tuple[np.ndarray, np.
     return np.stack(glob_), np.stack(loc)
 
 
-def collect_cpp_outputs(manifest_csv, output_dir, out_npz, model=None) -> dict:
-    """The C++ outputs of one split (packed or per-image files) -> a feature file; ``model`` (the file
-    the program ran) is named when an output is NaN or inf, and nothing is written then."""
+def collect_cpp_outputs(manifest_csv, output_dirs, out_npz, model=None, batch: int | None = None) -> dict:
+    """The C++ outputs of one split (packed or per-image files) -> a feature file. ``output_dirs``: the
+    output folder of each shard, in shard order (one folder: one shard); the rows of each are those
+    ``shards.shard_rows`` gives for the program's ``batch`` (needed with several shards). ``model`` (the file the program ran) is named
+    when an output is NaN or inf, and nothing is written then."""
     df = read_manifest(manifest_csv)
-    g, l = _read_outputs(Path(output_dir), len(df), df.path)
+    dirs = [Path(output_dirs)] if isinstance(output_dirs, (str, Path)) else [Path(d) for d in output_dirs]
+    if len(dirs) > 1 and batch is None:
+        raise ValueError("collect_cpp_outputs: the outputs of several shards need the program's batch")
+    shards = shard_rows(len(df), len(dirs), batch or 1)
+    parts = [_read_outputs(d, len(rows), df.path[rows.start : rows.stop].tolist()) for d, rows in zip(dirs, shards) if rows]
+    g, l = parts[0] if len(parts) == 1 else (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
+    output_dir = dirs[0] if len(dirs) == 1 else f"{dirs[0]} .. {dirs[-1]} ({len(dirs)} shards)"
     save_features(out_npz, g, l.transpose(0, 2, 1), df.pid, df.camid, df.path, model=f"{model or 'the C++ program'}, outputs in {output_dir}")
     return {"rows": len(df), "global_dim": int(g.shape[1]), "stripes": int(l.shape[2])}
 
@@ -105,6 +131,15 @@ def cpu_has_bf16(cpuinfo: str | None = None) -> bool:
     return bool({"avx512_bf16", "amx_bf16"} & flags)
 
 
+RAN_ON = "inputs.json"  # written beside the outputs: how many images the program read
+
+
+def _count_inputs(inputs: Path, settings: ProgramSettings) -> int:
+    if inputs.is_file():
+        return inputs.stat().st_size // (settings.height * settings.width * 3)
+    return sum(1 for _ in inputs.glob("*.bin"))
+
+
 def run_cpp_program(exe, model, inputs, output_dir, settings: ProgramSettings, threads: int) -> None:
     """Run the C++ program over ``inputs`` (a packed file or a folder of .bin files) with ``settings``; its
     outputs land in a temporary folder that replaces ``output_dir`` only when the program succeeded, so a
@@ -115,6 +150,11 @@ def run_cpp_program(exe, model, inputs, output_dir, settings: ProgramSettings, t
             "infer.precision bf16: this CPU has no bfloat16 instructions (avx512_bf16 or amx_bf16 in /proc/cpuinfo); use fp32 or int8"
         )
     with atomic_directory(output_dir) as tmp:
+        images = _count_inputs(Path(inputs), settings)
+        (tmp / RAN_ON).write_text(json.dumps({"images": images, "input": str(inputs)}))
+        if not images:  # an empty shard: nothing to run
+            log.info("%s holds no image: nothing to run", inputs)
+            return
         source = ["--input", str(inputs)] if Path(inputs).is_file() else ["--input_dir", str(inputs)]
         cmd = [str(exe), "--model", str(model), *source, "--output_dir", str(tmp), *settings.arguments(threads)]
         env = program_env()

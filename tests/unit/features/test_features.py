@@ -1,5 +1,6 @@
 """The C++ program's files, the Python reference features, parity, and the export they rest on."""
 
+import json
 import mindspore as ms
 import numpy as np
 import onnx
@@ -212,3 +213,49 @@ def test_onnx_runtime_parity_on_the_reference_sample(data, checkpoint, tmp_path)
     save_features(tmp_path / "off.npz", ref.global_, ref.local + 1e-3, ref.pid, ref.camid, ref.path, row=ref.row)
     off = onnx_parity(written["ONNX"], [data / "query.csv"], [tmp_path / "off.npz"], 64, 32, 1e-4, 2, False)
     assert not off["ok"] and off["local_max_abs_diff"] == pytest.approx(1e-3, rel=0.05)
+
+
+@pytest.mark.parametrize("n,shards,batch", [(12, 4, 4), (13, 3, 4), (5, 4, 4), (1, 1, 16), (64, 7, 3)])
+def test_shards_cover_every_row_once_in_order_cut_at_whole_batches(n, shards, batch):
+    from alignedreid.serving.shards import shard_rows
+
+    parts = shard_rows(n, shards, batch)
+    assert len(parts) == shards and [r for p in parts for r in p] == list(range(n))
+    assert all(p.start % batch == 0 for p in parts if p)  # each image meets the batch neighbours of one unsharded run
+    sizes = [-(-len(p) // batch) for p in parts]  # batches per shard: dealt evenly (the first take the extra)
+    assert max(sizes) - min(sizes) <= 1 and sizes == sorted(sizes, reverse=True)
+
+
+def test_sharded_inputs_and_outputs_gather_into_the_unsharded_feature_file(data, tmp_path):
+    """preprocess of each shard holds the unsharded file's bytes of its rows; the gathered outputs of
+    3 shards (one of them empty: more shards than batches) make the same feature file, byte for byte."""
+    from alignedreid.serving.shards import shard_rows
+
+    q = pd.read_csv(data / "gallery.csv")
+    n, batch = len(q), 8
+    whole = tmp_path / "all.u8"
+    preprocess(data / "gallery.csv", whole, 64, 32, workers=1, layout="packed")
+    parts = shard_rows(n, -(-n // batch) + 1, batch)
+    assert len(parts) >= 3 and not parts[-1]  # more shards than batches: the last is empty
+    rng = np.random.default_rng(3)
+    g, stripes = rng.random((n, 6), np.float32), rng.random((n, 6, 2), np.float32)
+    (tmp_path / "whole").mkdir()
+    g.tofile(tmp_path / "whole" / "output_0.f32")
+    stripes.tofile(tmp_path / "whole" / "output_1.f32")
+    collect_cpp_outputs(data / "gallery.csv", tmp_path / "whole", tmp_path / "one.npz")
+    dirs, image = [], 64 * 32 * 3
+    for k, rows in enumerate(parts):
+        preprocess(data / "gallery.csv", tmp_path / f"s{k}.u8", 64, 32, workers=1, layout="packed", rows=rows)
+        assert (tmp_path / f"s{k}.u8").read_bytes() == whole.read_bytes()[rows.start * image : rows.stop * image]
+        d = tmp_path / f"out{k}"
+        d.mkdir()
+        (d / "inputs.json").write_text(json.dumps({"images": len(rows)}))  # as run_cpp_program records it
+        if rows:  # the program writes nothing for an empty shard
+            g[rows.start : rows.stop].tofile(d / "output_0.f32")
+            stripes[rows.start : rows.stop].tofile(d / "output_1.f32")
+        dirs.append(d)
+    collect_cpp_outputs(data / "gallery.csv", dirs, tmp_path / "gathered.npz", batch=batch)
+    assert (tmp_path / "gathered.npz").read_bytes() == (tmp_path / "one.npz").read_bytes()
+    with pytest.raises(PipelineError, match=r"out0: the C\+\+ program ran on 8 images, where 4 manifest rows are expected"):
+        collect_cpp_outputs(data / "gallery.csv", dirs, tmp_path / "bad.npz", batch=batch // 2)  # other cuts: refused
+    assert not (tmp_path / "bad.npz").exists()

@@ -1,0 +1,239 @@
+"""The feature store (docs/architecture.md §3, "Feature store"): features on disk, written once and
+appended part by part, read in blocks -- never loaded whole, never rewritten.
+
+A store is a folder::
+
+    store.json              global_dim, stripes, stripe_dim, dtype (float32 or float16)
+    part-<time>-<id>/       one append: key.npy [n] (bytes, e.g. a sha256), global.npy [n, G], local.npy [n, S, D]
+
+A part appears complete (renamed into place) or not at all, so concurrent writers each add their own.
+Rows are numbered across parts in name order. Reads go through ``os.pread`` into private buffers, not
+memory maps: pages read stay in the kernel's cache, not in the reader's resident set, so a million-row
+store is streamed with memory bounded by the block, not by the store.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..foundation.errors import PipelineError
+from .files import require_finite
+
+log = logging.getLogger(__name__)
+DTYPES = ("float32", "float16")
+META = "store.json"
+BLOCK_ROWS = 65536  # rows per block of a streamed read (global: 256 MB of float32 at 2048-d)
+
+
+class StoreError(PipelineError):
+    """A store that cannot be read or does not match what is appended to it."""
+
+
+def _npy_layout(path: Path) -> tuple[int, tuple, np.dtype]:
+    """(offset of the data, shape, dtype) of an .npy file, read from its header."""
+    with open(path, "rb") as fh:
+        version = np.lib.format.read_magic(fh)
+        shape, fortran, dtype = np.lib.format._read_array_header(fh, version)
+        if fortran:
+            raise StoreError(f"{path}: Fortran-ordered array; expected C order")
+        return fh.tell(), shape, dtype
+
+
+@dataclass
+class _Array:
+    """One .npy file of a part, read row by row with pread."""
+
+    path: Path
+    offset: int
+    shape: tuple
+    dtype: np.dtype
+
+    @classmethod
+    def open(cls, path: Path) -> _Array:
+        offset, shape, dtype = _npy_layout(path)
+        size = offset + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        if path.stat().st_size < size:
+            raise StoreError(f"{path}: {path.stat().st_size} bytes, its header promises {size} (truncated)")
+        return cls(path, offset, tuple(shape), dtype)
+
+    @property
+    def row_bytes(self) -> int:
+        return int(np.prod(self.shape[1:], dtype=np.int64)) * self.dtype.itemsize
+
+    def read(self, fd: int, start: int, stop: int) -> np.ndarray:
+        """Rows start..stop-1 as a fresh array."""
+        n = stop - start
+        buf = bytearray(n * self.row_bytes)
+        view, pos = memoryview(buf), 0
+        while pos < len(buf):  # pread may return less than asked
+            got = os.preadv(fd, [view[pos:]], self.offset + start * self.row_bytes + pos)
+            if got <= 0:
+                raise StoreError(f"{self.path}: short read at row {start} (file truncated?)")
+            pos += got
+        return np.frombuffer(buf, self.dtype).reshape((n, *self.shape[1:]))
+
+
+class FeatureStore:
+    """An open store: its parts as they were when opened (or last refreshed)."""
+
+    def __init__(self, root: str | os.PathLike, drop_unreadable: bool = False):
+        """``drop_unreadable``: a part that cannot be read is named in the log and removed (a cache,
+        whose rows are computed again), instead of stopping with StoreError."""
+        self.root = Path(root)
+        self.drop_unreadable = drop_unreadable
+        meta = self.root / META
+        try:
+            self.meta = json.loads(meta.read_text())
+            self.global_dim, self.stripes, self.stripe_dim = (int(self.meta[k]) for k in ("global_dim", "stripes", "stripe_dim"))
+            self.dtype = np.dtype(self.meta["dtype"])
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise StoreError(f"{meta}: not a feature store's description ({e}); expected global_dim, stripes, stripe_dim, dtype") from e
+        self.refresh()
+
+    @classmethod
+    def create(cls, root, global_dim: int, stripes: int, stripe_dim: int, dtype: str = "float32", drop_unreadable: bool = False) -> FeatureStore:
+        """Open the store at ``root``, creating it with this shape and dtype if it does not exist; an
+        existing store of another shape or dtype is refused (a new model or precision gets its own)."""
+        if dtype not in DTYPES:
+            raise StoreError(f"feature store dtype {dtype!r}: expected one of {', '.join(DTYPES)}")
+        root = Path(root)
+        want = {"version": 1, "global_dim": int(global_dim), "stripes": int(stripes), "stripe_dim": int(stripe_dim), "dtype": dtype}
+        if not (root / META).is_file():
+            root.mkdir(parents=True, exist_ok=True)
+            tmp = root / f".{META}.{uuid.uuid4().hex[:8]}"
+            tmp.write_text(json.dumps(want))
+            os.replace(tmp, root / META)
+        store = cls(root, drop_unreadable)
+        have = {k: store.meta.get(k) for k in want}
+        if have != want:
+            raise StoreError(f"{root / META}: the store holds {have}, asked for {want}; use another folder")
+        return store
+
+    def refresh(self) -> None:
+        """Re-read the list of parts (another writer may have appended)."""
+        self.parts: list[tuple[Path, _Array, _Array, _Array]] = []
+        for part in sorted(self.root.glob("part-*")):
+            try:
+                arrays = tuple(_Array.open(part / f"{name}.npy") for name in ("key", "global", "local"))
+                key, g, loc = arrays
+                if not (key.shape[0] == g.shape[0] == loc.shape[0]) or g.shape[1:] != (self.global_dim,) or loc.shape[1:] != (self.stripes, self.stripe_dim):
+                    raise StoreError(
+                        f"arrays of shapes {key.shape}, {g.shape}, {loc.shape}; expected [n], [n, {self.global_dim}], [n, {self.stripes}, {self.stripe_dim}]"
+                    )
+            except (OSError, ValueError, StoreError) as e:
+                if self.drop_unreadable:
+                    log.warning("%s: unreadable part of the feature store (%s): removed, its images are computed again", part, e)
+                    shutil.rmtree(part, ignore_errors=True)
+                    continue
+                raise StoreError(f"{part}: unreadable part of the feature store ({e}); remove that folder to compute its rows again") from e
+            self.parts.append((part, *arrays))
+        self.starts = np.cumsum([0] + [p[1].shape[0] for p in self.parts])
+
+    def __len__(self) -> int:
+        return int(self.starts[-1])
+
+    def append(self, keys, global_, local) -> Path:
+        """One new part of ``keys`` and their features (cast to the store's dtype), renamed into place
+        complete; nothing existing is touched. Non-finite features are refused before anything is written."""
+        keys = np.asarray(keys, dtype="S")
+        global_, local = np.asarray(global_), np.asarray(local)
+        if not (len(keys) == len(global_) == len(local)) or global_.shape[1:] != (self.global_dim,) or local.shape[1:] != (self.stripes, self.stripe_dim):
+            raise StoreError(
+                f"{self.root}: appending {len(keys)} keys, global {global_.shape}, local {local.shape}; the store holds "
+                f"[n, {self.global_dim}] and [n, {self.stripes}, {self.stripe_dim}]"
+            )
+        require_finite(global_, local, [k.decode(errors="replace") for k in keys], f"{self.root} (append)")
+        with np.errstate(over="ignore"):  # beyond float16's range: inf, refused just below
+            cast = [a.astype(self.dtype, copy=False) for a in (global_, local)]
+        if self.dtype != np.float32:  # float16 has a smaller range: refuse what it cannot hold
+            require_finite(*cast, [k.decode(errors="replace") for k in keys], f"{self.root} (append, as {self.dtype})")
+        name = f"{time.time_ns()}-{uuid.uuid4().hex[:8]}"
+        tmp = self.root / f".tmp-{name}"
+        tmp.mkdir()
+        try:
+            np.save(tmp / "key.npy", keys)
+            np.save(tmp / "global.npy", np.ascontiguousarray(cast[0]))
+            np.save(tmp / "local.npy", np.ascontiguousarray(cast[1]))
+            target = self.root / f"part-{name}"
+            os.rename(tmp, target)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        self.refresh()
+        return target
+
+    def keys(self) -> np.ndarray:
+        """Every row's key, in row order (bytes)."""
+        out = []
+        for _, key, _, _ in self.parts:
+            with open(key.path, "rb") as fh:
+                out.append(key.read(fh.fileno(), 0, key.shape[0]))
+        return np.concatenate(out) if out else np.zeros(0, "S1")
+
+    def _blocks(self, which: int, start: int, stop: int):
+        """(part array, first row in part, last row + 1 in part, first store row) covering rows start..stop-1."""
+        first = int(np.searchsorted(self.starts, start, side="right")) - 1
+        for p in range(max(first, 0), len(self.parts)):
+            lo, hi = int(self.starts[p]), int(self.starts[p + 1])
+            if lo >= stop:
+                break
+            a, b = max(start, lo), min(stop, hi)
+            if a < b:
+                yield self.parts[p][which], a - lo, b - lo, a
+
+    def read_rows(self, which: str, start: int, stop: int, out_dtype=np.float32) -> np.ndarray:
+        """Contiguous rows start..stop-1 of ``which`` ('global' or 'local') as ``out_dtype``."""
+        k = {"global": 2, "local": 3}[which]
+        shape = (self.global_dim,) if which == "global" else (self.stripes, self.stripe_dim)
+        out = np.empty((stop - start, *shape), out_dtype)
+        for arr, a, b, first in self._blocks(k, start, stop):
+            fd = os.open(arr.path, os.O_RDONLY)
+            try:
+                out[first - start : first - start + b - a] = arr.read(fd, a, b)
+            finally:
+                os.close(fd)
+        return out
+
+    def global_blocks(self, rows: int = BLOCK_ROWS):
+        """(first row, float32 global features) of consecutive blocks of ``rows`` rows, in order."""
+        for start in range(0, len(self), rows):
+            yield start, self.read_rows("global", start, min(len(self), start + rows))
+
+    def gather_local(self, rows) -> np.ndarray:
+        """The stripes of store rows ``rows`` as float32 [len(rows), S, D] (see ``gather``)."""
+        return self.gather("local", rows)
+
+    def gather(self, which: str, rows) -> np.ndarray:
+        """Rows ``rows`` (any order, repeats allowed) of ``which`` ('global' or 'local') as float32:
+        each distinct row read once, runs of consecutive rows in one read."""
+        k = {"global": 2, "local": 3}[which]
+        shape = (self.global_dim,) if which == "global" else (self.stripes, self.stripe_dim)
+        rows = np.asarray(rows, dtype=np.int64)
+        if len(rows) and (rows.min() < 0 or rows.max() >= len(self)):
+            raise StoreError(f"{self.root}: rows outside 0..{len(self) - 1}")
+        uniq, inverse = np.unique(rows, return_inverse=True)
+        got = np.empty((len(uniq), *shape), np.float32)
+        part_of = np.searchsorted(self.starts, uniq, side="right") - 1
+        for p in np.unique(part_of):
+            arr = self.parts[p][k]
+            sel = np.flatnonzero(part_of == p)
+            local_rows = uniq[sel] - self.starts[p]
+            breaks = np.flatnonzero(np.diff(local_rows) != 1) + 1  # runs of consecutive rows
+            fd = os.open(arr.path, os.O_RDONLY)
+            try:
+                for run_sel, run_rows in zip(np.split(sel, breaks), np.split(local_rows, breaks)):
+                    got[run_sel] = arr.read(fd, int(run_rows[0]), int(run_rows[-1]) + 1)
+            finally:
+                os.close(fd)
+        return got[inverse.reshape(-1)]
+
+    def disk_bytes(self) -> int:
+        return sum(f.stat().st_size for f in self.root.rglob("*") if f.is_file())
