@@ -193,9 +193,7 @@ def main() -> None:
                 f"{append_s:.2f}",
             ]
         )
-        print_table(
-            ["gallery", "build s", "disk GB", "queries/s", "peak RSS GB", "top-k = exhaustive", "certain", "append 1,000 s"], rows
-        )
+        print_table(["gallery", "build s", "disk GB", "queries/s", "peak RSS GB", "top-k = exhaustive", "certain", "append 1,000 s"], rows)
         if not args.keep:
             shutil.rmtree(root)
     print(

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from alignedreid.data.manifests import CSV_ERRORS
-from alignedreid.foundation.errors import PipelineError
 from alignedreid.features.store import FeatureStore
+from alignedreid.foundation.errors import PipelineError
 from alignedreid.search.cache import key_rows
 from alignedreid.search.listing import list_images
 from tests.awkward_files import SKIPPED, make_corpus
@@ -42,7 +42,9 @@ def test_a_folder_without_images_names_where_the_reasons_are(tmp_path):
 
 def _writer(root, offset):
     keys = [f"{offset + i:064x}" for i in range(50)]
-    FeatureStore.create(root, 4, 2, 3, drop_unreadable=True).append(keys, np.full((50, 4), offset, np.float32), np.full((50, 2, 3), offset, np.float32))
+    FeatureStore.create(root, 4, 2, 3, drop_unreadable=True).append(
+        keys, np.full((50, 4), offset, np.float32), np.full((50, 2, 3), offset, np.float32)
+    )
 
 
 def test_concurrent_writers_lose_nothing_and_a_corrupt_part_is_dropped(tmp_path, caplog):

@@ -125,7 +125,11 @@ class FeatureStore:
             try:
                 arrays = tuple(_Array.open(part / f"{name}.npy") for name in ("key", "global", "local"))
                 key, g, loc = arrays
-                if not (key.shape[0] == g.shape[0] == loc.shape[0]) or g.shape[1:] != (self.global_dim,) or loc.shape[1:] != (self.stripes, self.stripe_dim):
+                if (
+                    not (key.shape[0] == g.shape[0] == loc.shape[0])
+                    or g.shape[1:] != (self.global_dim,)
+                    or loc.shape[1:] != (self.stripes, self.stripe_dim)
+                ):
                     raise StoreError(
                         f"arrays of shapes {key.shape}, {g.shape}, {loc.shape}; expected [n], [n, {self.global_dim}], [n, {self.stripes}, {self.stripe_dim}]"
                     )
@@ -146,7 +150,11 @@ class FeatureStore:
         complete; nothing existing is touched. Non-finite features are refused before anything is written."""
         keys = np.asarray(keys, dtype="S")
         global_, local = np.asarray(global_), np.asarray(local)
-        if not (len(keys) == len(global_) == len(local)) or global_.shape[1:] != (self.global_dim,) or local.shape[1:] != (self.stripes, self.stripe_dim):
+        if (
+            not (len(keys) == len(global_) == len(local))
+            or global_.shape[1:] != (self.global_dim,)
+            or local.shape[1:] != (self.stripes, self.stripe_dim)
+        ):
             raise StoreError(
                 f"{self.root}: appending {len(keys)} keys, global {global_.shape}, local {local.shape}; the store holds "
                 f"[n, {self.global_dim}] and [n, {self.stripes}, {self.stripe_dim}]"

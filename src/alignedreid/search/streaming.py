@@ -133,4 +133,3 @@ def two_stage_top_k(
         "extra_candidates": int(sum(len(e[0]) for e in extra.values())),
     }
     return np.stack(rows_out), np.stack(dist_out), stats
-

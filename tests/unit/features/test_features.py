@@ -1,6 +1,7 @@
 """The C++ program's files, the Python reference features, parity, and the export they rest on."""
 
 import json
+
 import mindspore as ms
 import numpy as np
 import onnx
