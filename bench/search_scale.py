@@ -132,14 +132,15 @@ def run_search(root: Path, n_gallery: int, count: int, top_k: int, shortlist: in
 
 def exhaustive(store, limit: int, qg, ql, top_k: int) -> np.ndarray:
     """Top-k rows by the exhaustive global + local distance over the first ``limit`` rows (in blocks)."""
-    from alignedreid.evaluation.distance import global_distance, unit_stripes_
+    from alignedreid.evaluation.distance import global_distance
     from alignedreid.evaluation.local import local_distance
+    from alignedreid.search.streaming import unit_stripes
 
-    ql = unit_stripes_(np.array(ql, np.float32))
+    ql = unit_stripes(np.array(ql, np.float32))
     d = np.empty((len(qg), limit), np.float32)
     for s in range(0, limit, 8192):
         e = min(limit, s + 8192)
-        d[:, s:e] = global_distance(qg, store.read_rows("global", s, e)) + local_distance(ql, unit_stripes_(store.read_rows("local", s, e)))
+        d[:, s:e] = global_distance(qg, store.read_rows("global", s, e)) + local_distance(ql, unit_stripes(store.read_rows("local", s, e)))
     return np.lexsort((np.broadcast_to(np.arange(limit), d.shape), d), axis=1)[:, :top_k]
 
 
@@ -187,19 +188,21 @@ def main() -> None:
                 f"{build_s:.0f}",
                 f"{disk / 2**30:.2f}",
                 f"{args.queries / result['seconds']:.1f}",
+                f"{result['global_s']:.1f} / {result['local_s']:.1f}",
                 f"{result['rss_gb']:.2f}",
                 f"{agree * 100:.1f}% ({check_q} q x {limit:,})",
                 f"{result['certain']}/{result['queries']}",
                 f"{append_s:.2f}",
             ]
         )
-        print_table(["gallery", "build s", "disk GB", "queries/s", "peak RSS GB", "top-k = exhaustive", "certain", "append 1,000 s"], rows)
+        print_table(
+            f"Search over a feature store: {args.queries} queries, top-{args.top_k}, shortlist {args.shortlist}, {STRIPES} x {DIM} stripes in {args.dtype}",
+            ["gallery", "build s", "disk GB", "queries/s", "global / local s", "peak RSS GB", "top-k = exhaustive", "certain", "append 1,000 s"],
+            rows,
+        )
         if not args.keep:
             shutil.rmtree(root)
-    print(
-        f"\n{args.queries} queries, top-{args.top_k}, shortlist {args.shortlist}, stripes {STRIPES} x {DIM} in {args.dtype}; "
-        f"{os.cpu_count()} CPUs ({isa_flags()}), float32 GEMM {gemm_rate():.0f} GFLOP/s"
-    )
+    print(f"\n{os.cpu_count()} CPUs ({isa_flags()}), float32 GEMM {gemm_rate() / 1e9:.0f} GFLOP/s")
 
 
 if __name__ == "__main__":

@@ -84,6 +84,8 @@ def test_re_ranking_defaults_come_from_the_schema_and_are_the_recipes():
             r"dataset.folder.camera_pattern: .* has no named group 'cam'",
         ),
         ({"dataset": {"synthetic": {"train_ids": "many"}}}, r"config key dataset.synthetic.train_ids: 'many' is not of type 'integer'"),
+        ({"infer": {"shards": 0}}, r"config key infer.shards: 0 is less than the minimum of 1"),
+        ({"search": {"dtype": "int8"}}, r"config key search.dtype: 'int8' is not one of \['float32', 'float16'\]"),
         ({"dataset": {"skip_corrupt": "yes"}}, r"config key dataset.skip_corrupt: 'yes' is not of type 'boolean'"),
         ({"dataset": {"colour": 1}}, r"config key dataset: Additional properties are not allowed \('colour' was unexpected\)"),
         ({"unknown_section": {}}, r"config key \(top level\): Additional properties are not allowed \('unknown_section'"),

@@ -221,27 +221,29 @@ class FeatureStore:
 
     def gather(self, which: str, rows) -> np.ndarray:
         """Rows ``rows`` (any order, repeats allowed) of ``which`` ('global' or 'local') as float32:
-        each distinct row read once, runs of consecutive rows in one read."""
+        each distinct row read once, in store order, runs of consecutive rows in one read."""
         k = {"global": 2, "local": 3}[which]
         shape = (self.global_dim,) if which == "global" else (self.stripes, self.stripe_dim)
-        rows = np.asarray(rows, dtype=np.int64)
+        rows = np.asarray(rows, dtype=np.int64).reshape(-1)
         if len(rows) and (rows.min() < 0 or rows.max() >= len(self)):
             raise StoreError(f"{self.root}: rows outside 0..{len(self) - 1}")
-        uniq, inverse = np.unique(rows, return_inverse=True)
+        ordered = len(rows) < 2 or bool((np.diff(rows) > 0).all())  # already distinct and sorted: no copy back
+        uniq, inverse = (rows, None) if ordered else np.unique(rows, return_inverse=True)
         got = np.empty((len(uniq), *shape), np.float32)
         part_of = np.searchsorted(self.starts, uniq, side="right") - 1
-        for p in np.unique(part_of):
+        pos = 0
+        for p in np.unique(part_of):  # uniq is sorted: parts and runs come in order, filled by slices
             arr = self.parts[p][k]
-            sel = np.flatnonzero(part_of == p)
-            local_rows = uniq[sel] - self.starts[p]
+            local_rows = uniq[part_of == p] - self.starts[p]
             breaks = np.flatnonzero(np.diff(local_rows) != 1) + 1  # runs of consecutive rows
             fd = os.open(arr.path, os.O_RDONLY)
             try:
-                for run_sel, run_rows in zip(np.split(sel, breaks), np.split(local_rows, breaks)):
-                    got[run_sel] = arr.read(fd, int(run_rows[0]), int(run_rows[-1]) + 1)
+                for run in np.split(local_rows, breaks):
+                    got[pos : pos + len(run)] = arr.read(fd, int(run[0]), int(run[-1]) + 1)
+                    pos += len(run)
             finally:
                 os.close(fd)
-        return got[inverse.reshape(-1)]
+        return got if ordered else got[inverse.reshape(-1)]
 
     def disk_bytes(self) -> int:
         return sum(f.stat().st_size for f in self.root.rglob("*") if f.is_file())

@@ -17,11 +17,12 @@ measured agreement of the default mode is in the README, bench/search_scale.py.)
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 
 import numpy as np
 
-from ..evaluation.distance import distance_from_unit, l2_normalise, unit_stripes_
+from ..evaluation.distance import distance_from_unit, l2_normalise
 from ..evaluation.shortlist import local_on_shortlist
 
 log = logging.getLogger(__name__)
@@ -46,24 +47,32 @@ class InMemoryGallery:
         return np.asarray((self.global_ if which == "global" else self.local)[np.asarray(rows, np.int64)], np.float32)
 
 
-def _merge_smallest(best_d, best_i, d, first: int, k: int):
-    """Each row's ``k`` smallest of (best_d, best_i) and the block ``d`` (columns first.. of the gallery)."""
-    cand_d = np.concatenate([best_d, d], axis=1)
-    cand_i = np.concatenate([best_i, np.broadcast_to(np.arange(first, first + d.shape[1], dtype=np.int64), d.shape)], axis=1)
-    if cand_d.shape[1] > k:
-        part = np.argpartition(cand_d, k - 1, axis=1)[:, :k]
-        cand_d, cand_i = np.take_along_axis(cand_d, part, 1), np.take_along_axis(cand_i, part, 1)
-    return cand_d, cand_i
+def unit_stripes(local: np.ndarray) -> np.ndarray:
+    """Every stripe of ``local`` [N, S, D] (float32) scaled to unit length in place, as DMLI is defined;
+    the norms by einsum (several times faster than numpy.linalg.norm on millions of stripes)."""
+    sq = np.einsum("ijk,ijk->ij", local, local)
+    local /= np.sqrt(np.maximum(sq, np.float32(1e-24)))[:, :, None]
+    return local
+
+
+def _largest(values: np.ndarray, index: np.ndarray, k: int):
+    """Each row's ``k`` largest values and their index (unordered)."""
+    if values.shape[1] <= k:
+        return values, index
+    part = np.argpartition(values, values.shape[1] - k, axis=1)[:, -k:]
+    return np.take_along_axis(values, part, 1), np.take_along_axis(index, part, 1)
 
 
 def global_shortlist(q_unit: np.ndarray, gallery, k: int, block_rows: int) -> tuple[np.ndarray, np.ndarray]:
-    """(global distances, gallery rows) [q, k] of each query's k nearest, the gallery streamed once."""
-    best_d = np.zeros((len(q_unit), 0), np.float32)
+    """(global distances, gallery rows) [q, k] of each query's k nearest, the gallery streamed once.
+    Ranked by the inner product of unit vectors (distance = 2 - 2 x dot, one pass less per block)."""
+    best_v = np.zeros((len(q_unit), 0), np.float32)
     best_i = np.zeros((len(q_unit), 0), np.int64)
     for first, block in gallery.global_blocks(block_rows):
-        d = distance_from_unit(q_unit, l2_normalise(block))
-        best_d, best_i = _merge_smallest(best_d, best_i, d, first, k)
-    return best_d, best_i
+        dot = q_unit @ l2_normalise(block).T
+        top_v, top_j = _largest(dot, np.broadcast_to(np.arange(first, first + dot.shape[1], dtype=np.int64), dot.shape), k)
+        best_v, best_i = _largest(np.concatenate([best_v, top_v], 1), np.concatenate([best_i, top_j], 1), k)
+    return np.clip(2.0 - 2.0 * best_v, 0.0, 4.0).astype(np.float32), best_i
 
 
 def _local_scores(q_local_unit: np.ndarray, gallery, rows: np.ndarray) -> np.ndarray:
@@ -76,7 +85,7 @@ def _local_scores(q_local_unit: np.ndarray, gallery, rows: np.ndarray) -> np.nda
     for s in range(0, len(rows), chunk):
         sub = rows[s : s + chunk]
         uniq, pos = np.unique(sub, return_inverse=True)
-        stripes = unit_stripes_(gallery.gather("local", uniq))
+        stripes = unit_stripes(gallery.gather("local", uniq))
         out[s : s + chunk] = local_on_shortlist(q_local_unit[s : s + chunk], stripes, pos.reshape(sub.shape))
     return out
 
@@ -102,9 +111,12 @@ def two_stage_top_k(
     k = min(top_k, n)
     kk = min(max(shortlist, k), n)
     q_unit = l2_normalise(np.asarray(query_global, np.float32))
-    q_local = unit_stripes_(np.array(query_local, np.float32))
+    q_local = unit_stripes(np.array(query_local, np.float32))
+    t0 = time.perf_counter()
     g_d, g_i = global_shortlist(q_unit, gallery, kk, block_rows)
+    t1 = time.perf_counter()
     total = g_d + _local_scores(q_local, gallery, g_i)
+    t2 = time.perf_counter()
     kth = np.partition(total, k - 1, axis=1)[:, k - 1]
     # items outside a query's shortlist are at least its farthest shortlisted global distance away
     unsure = np.flatnonzero(kth > g_d.max(axis=1)) if kk < n else np.zeros(0, np.int64)
@@ -131,5 +143,7 @@ def two_stage_top_k(
         "certain": len(q_unit) - len(unsure),
         "extended": len(unsure) if exact else 0,
         "extra_candidates": int(sum(len(e[0]) for e in extra.values())),
+        "global_s": round(t1 - t0, 3),
+        "local_s": round(t2 - t1, 3),
     }
     return np.stack(rows_out), np.stack(dist_out), stats
