@@ -23,6 +23,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+import numba
 import numpy as np
 
 from ..foundation.errors import PipelineError
@@ -36,6 +37,33 @@ BLOCK_ROWS = 65536  # rows per block of a streamed read (global: 256 MB of float
 
 class StoreError(PipelineError):
     """A store that cannot be read or does not match what is appended to it."""
+
+
+@numba.njit(parallel=True, cache=True)
+def _half_to_float(half_bits, out_bits, out_float):
+    """IEEE half-precision values (as uint16 bits) -> float32, written through two views of one
+    float32 buffer (its bits, and itself for the subnormals). NumPy 1.26 converts float16 without
+    SIMD (~0.3 G values/s here); this runs ~6x faster, so a float16 store streams faster than float32."""
+    for i in numba.prange(half_bits.size):
+        x = np.uint32(half_bits[i])
+        sign = (x & np.uint32(0x8000)) << np.uint32(16)
+        em = x & np.uint32(0x7FFF)
+        if em >= np.uint32(0x7C00):  # inf or NaN (refused when appended; kept as such)
+            out_bits[i] = sign | np.uint32(0x7F800000) | ((em & np.uint32(0x3FF)) << np.uint32(13))
+        elif em >= np.uint32(0x0400):  # normal: rebias the exponent (127 - 15) << 23
+            out_bits[i] = sign | ((em << np.uint32(13)) + np.uint32(0x38000000))
+        else:  # zero or subnormal: em x 2^-24, exact in float32
+            v = np.float32(em) * np.float32(5.9604644775390625e-08)
+            out_float[i] = -v if sign else v
+
+
+def to_float32(values: np.ndarray, out: np.ndarray) -> None:
+    """``values`` (float16 or float32) into the C-contiguous float32 array ``out`` of the same size."""
+    flat = out.reshape(-1)
+    if values.dtype == np.float16:
+        _half_to_float(np.ascontiguousarray(values).reshape(-1).view(np.uint16), flat.view(np.uint32), flat)
+    else:
+        flat[:] = values.reshape(-1)
 
 
 def _npy_layout(path: Path) -> tuple[int, tuple, np.dtype]:
@@ -69,17 +97,21 @@ class _Array:
     def row_bytes(self) -> int:
         return int(np.prod(self.shape[1:], dtype=np.int64)) * self.dtype.itemsize
 
-    def read(self, fd: int, start: int, stop: int) -> np.ndarray:
-        """Rows start..stop-1 as a fresh array."""
+    def read(self, fd: int, start: int, stop: int, out: np.ndarray | None = None) -> np.ndarray:
+        """Rows start..stop-1 as a fresh array, or into ``out`` (C-contiguous, float32 or the part's own
+        dtype; a part of the same dtype is read straight into it)."""
         n = stop - start
-        buf = bytearray(n * self.row_bytes)
-        view, pos = memoryview(buf), 0
-        while pos < len(buf):  # pread may return less than asked
+        direct = out is not None and self.dtype == out.dtype
+        buf = out if direct else np.empty((n, *self.shape[1:]), self.dtype)
+        view, pos = memoryview(buf.reshape(-1)).cast("B"), 0
+        while pos < len(view):  # pread may return less than asked
             got = os.preadv(fd, [view[pos:]], self.offset + start * self.row_bytes + pos)
             if got <= 0:
                 raise StoreError(f"{self.path}: short read at row {start} (file truncated?)")
             pos += got
-        return np.frombuffer(buf, self.dtype).reshape((n, *self.shape[1:]))
+        if out is not None and not direct:
+            to_float32(buf, out)
+        return buf if out is None else out
 
 
 class FeatureStore:
@@ -205,7 +237,7 @@ class FeatureStore:
         for arr, a, b, first in self._blocks(k, start, stop):
             fd = os.open(arr.path, os.O_RDONLY)
             try:
-                out[first - start : first - start + b - a] = arr.read(fd, a, b)
+                arr.read(fd, a, b, out[first - start : first - start + b - a])
             finally:
                 os.close(fd)
         return out
@@ -229,7 +261,7 @@ class FeatureStore:
             raise StoreError(f"{self.root}: rows outside 0..{len(self) - 1}")
         ordered = len(rows) < 2 or bool((np.diff(rows) > 0).all())  # already distinct and sorted: no copy back
         uniq, inverse = (rows, None) if ordered else np.unique(rows, return_inverse=True)
-        got = np.empty((len(uniq), *shape), np.float32)
+        raw = np.empty((len(uniq), *shape), self.dtype)  # read as stored, converted once at the end
         part_of = np.searchsorted(self.starts, uniq, side="right") - 1
         pos = 0
         for p in np.unique(part_of):  # uniq is sorted: parts and runs come in order, filled by slices
@@ -239,10 +271,16 @@ class FeatureStore:
             fd = os.open(arr.path, os.O_RDONLY)
             try:
                 for run in np.split(local_rows, breaks):
-                    got[pos : pos + len(run)] = arr.read(fd, int(run[0]), int(run[-1]) + 1)
+                    arr.read(fd, int(run[0]), int(run[-1]) + 1, raw[pos : pos + len(run)])
                     pos += len(run)
             finally:
                 os.close(fd)
+        if self.dtype == np.float32:
+            got = raw
+        else:
+            got = np.empty(raw.shape, np.float32)
+            to_float32(raw, got)
+            del raw
         return got if ordered else got[inverse.reshape(-1)]
 
     def disk_bytes(self) -> int:

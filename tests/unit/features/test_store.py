@@ -39,6 +39,21 @@ def test_float16_store_holds_half_the_bytes_within_its_rounding(tmp_path):
     assert got.dtype == np.float32
     np.testing.assert_allclose(got, loc, rtol=1e-3, atol=1e-3)
     assert not np.array_equal(got, loc)  # really stored in half precision
+    np.testing.assert_array_equal(got, loc.astype(np.float16).astype(np.float32))  # NumPy's rounding, read back exactly
+
+
+def test_float16_reads_convert_every_kind_of_value_exactly(tmp_path):
+    """Normal, subnormal, signed zero and the largest values of float16 come back as NumPy converts them."""
+    special = np.array([0.0, -0.0, 1.0, -2.5, 6.0e-8, -6.0e-8, 3.0e-5, 65504.0, -65504.0, 6.1e-5, 1e-3, 0.3333], np.float32)
+    g = np.tile(special, (3, 1))
+    loc = np.tile(special, (3, 2, 1)) * np.array([1, -1, 0.5], np.float32)[:, None, None]
+    store = FeatureStore.create(tmp_path / "s", 12, 2, 12, "float16")
+    store.append(["a", "b", "c"], g, loc)
+    want = loc.astype(np.float16).astype(np.float32)
+    got = store.gather("local", [2, 0, 1])
+    np.testing.assert_array_equal(got, want[[2, 0, 1]])
+    assert np.array_equal(np.signbit(got), np.signbit(want[[2, 0, 1]]))  # -0.0 stays negative
+    np.testing.assert_array_equal(np.concatenate([b for _, b in store.global_blocks(rows=2)]), g.astype(np.float16).astype(np.float32))
 
 
 def test_wrong_input_is_refused_naming_what_was_expected(tmp_path):
