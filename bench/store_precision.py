@@ -4,6 +4,9 @@ every variant, with the mAP and rank-1 change in points (as the report shows INT
 
   python bench/store_precision.py [--query results/features/cpp/query.npz]
       [--gallery results/features/cpp/gallery.npz] [--shortlist 200] [--threads 2]
+  python bench/store_precision.py --synthetic   # Market-1501 shape, identity-structured features
+      (bench/search_scale.py's generator, noise 3: mAP well below 100 %), where a trained model's
+      features are not at hand
 
 Evaluation is the pipeline's own (alignedreid.evaluation.run.evaluate_features) with the schema's
 evaluation defaults; ``--shortlist`` sets evaluation.shortlist (null: exhaustive).
@@ -30,6 +33,7 @@ def main() -> None:
     ap.add_argument("--gallery", type=Path, default=Path("results/features/cpp/gallery.npz"))
     ap.add_argument("--shortlist", type=lambda v: None if v == "null" else int(v), default=200)
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--synthetic", action="store_true", help="Market-1501-shaped synthetic features instead of files")
     args = ap.parse_args()
 
     from alignedreid.evaluation.run import evaluate_features
@@ -40,7 +44,20 @@ def main() -> None:
 
     limit_kernel_threads(args.threads)
     cfg = {**section_defaults("evaluation"), "shortlist": args.shortlist}
-    query, gallery = load_features(args.query), load_features(args.gallery)
+    if args.synthetic:
+        import search_scale
+
+        z, proj = search_scale._latents(751), search_scale._projections()
+
+        def as_set(n, seed, cameras):
+            rng = np.random.default_rng(seed)
+            pid = rng.integers(0, 751, n)
+            g, loc = search_scale._images(pid, z, proj, seed=seed, noise=3.0)
+            return FeatureSet(g, loc, pid + 1, rng.integers(*cameras, n), np.array([f"{i}.jpg" for i in range(n)]), np.arange(n))
+
+        query, gallery = as_set(3368, 1, (0, 1)), as_set(15913, 2, (1, 6))  # queries from camera 0, gallery 1-5
+    else:
+        query, gallery = load_features(args.query), load_features(args.gallery)
 
     def half(f: FeatureSet) -> FeatureSet:
         return FeatureSet(*(a.astype(np.float16).astype(np.float32) for a in (f.global_, f.local)), f.pid, f.camid, f.path, f.row, f.sampled)

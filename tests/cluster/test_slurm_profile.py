@@ -100,7 +100,7 @@ def test_dag_through_slurm_matches_local_run(slurm, tmp_path, request):
         assert re.search(r"running in SLURM job (\d+) on ", (logs / split_log).read_text()).group(1) in jobs["features_python"]
     # ... and so does the report's stage table
     html = (on_slurm / "results/report.html").read_text()
-    where = dict(re.findall(r"data-where='(\w+)'>([^<]*)<", html))
+    where = dict(re.findall(r"data-where='([\w.]+)'>([^<]*)<", html))
     for stage, rule in [
         ("train", "train"),
         ("evaluate", "evaluate"),
