@@ -1,0 +1,96 @@
+"""Inference in shards (``infer.shards``) against one shard, as a 2-core machine runs them: each shard's
+``preprocess`` and ``infer_cpp`` in a fresh interpreter (as Snakemake runs each job's script), one
+job at a time (each takes both cores: ``infer.threads`` 2), then the gather of ``features_cpp``.
+Prints each count's summed job time against one shard and whether the gathered feature file is
+byte for byte the one-shard file.
+
+  python bench/shards.py --workdir /tmp/reh [--rows 2000] [--shards 1 4] [--batch 16]
+      [--height 256 --width 128] [--threads 2] [--work /tmp/alignedreid-shards]
+
+``--workdir``: a finished run (its results/data/gallery.csv, results/export/model.onnx and
+results/infer/bin/aligned_infer; paths in the manifest are relative to it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import print_table  # noqa: E402
+from int8 import isa_flags  # noqa: E402
+
+PREPROCESS = (
+    "import sys; from alignedreid.serving.cpp_program import preprocess; "
+    "preprocess(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), 'packed', range(int(sys.argv[6]), int(sys.argv[7])))"
+)
+INFER = (
+    "import sys, json; from alignedreid.serving.cpp_program import run_cpp_program; "
+    "from alignedreid.serving.program_settings import ProgramSettings; "
+    "run_cpp_program(sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], ProgramSettings.from_param(json.loads(sys.argv[5])), int(sys.argv[6]))"
+)
+
+
+def _job(code: str, *args, cwd: Path) -> float:
+    t = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code, *map(str, args)], cwd=cwd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - t
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--workdir", type=Path, required=True)
+    ap.add_argument("--rows", type=int, default=2000)
+    ap.add_argument("--shards", type=int, nargs="+", default=[1, 4])
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--height", type=int, default=256)
+    ap.add_argument("--width", type=int, default=128)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--work", type=Path, default=Path("/tmp/alignedreid-shards"))
+    args = ap.parse_args()
+    from alignedreid.serving.cpp_program import collect_cpp_outputs
+    from alignedreid.serving.program_settings import ProgramSettings
+    from alignedreid.serving.shards import shard_rows
+
+    wd = args.workdir.resolve()
+    args.work.mkdir(parents=True, exist_ok=True)
+    manifest = args.work / "gallery.csv"
+    pd.read_csv(wd / "results/data/gallery.csv").head(args.rows).to_csv(manifest, index=False)
+    exe, model = wd / "results/infer/bin/aligned_infer", wd / "results/export/model.onnx"
+    settings = ProgramSettings(args.batch, args.height, args.width, "fp32", "latency", False, 0)
+    rows, files = [], {}
+    for count in args.shards:
+        pre = inf = 0.0
+        dirs = []
+        for k, part in enumerate(shard_rows(args.rows, count, args.batch)):
+            inp, out = args.work / f"in.{count}.{k}.u8", args.work / f"out.{count}.{k}"
+            pre += _job(PREPROCESS, manifest, inp, args.height, args.width, args.threads, part.start, part.stop, cwd=wd)
+            inf += _job(INFER, exe, model, inp, out, json.dumps(settings.as_param()), args.threads, cwd=wd)
+            inp.unlink()
+            dirs.append(out)
+        files[count] = args.work / f"features.{count}.npz"
+        t = time.perf_counter()
+        os.chdir(wd)
+        collect_cpp_outputs(manifest, dirs, files[count], batch=args.batch)
+        gather = time.perf_counter() - t
+        total = pre + inf + gather
+        rows.append([count, f"{pre:.1f}", f"{inf:.1f}", f"{gather:.1f}", f"{total:.1f}", total])
+    base = rows[0][-1]
+    same = {c: files[c].read_bytes() == files[args.shards[0]].read_bytes() for c in args.shards}
+    print_table(
+        f"infer.shards on {args.rows:,} images, {args.height}x{args.width}, batch {args.batch}, {args.threads} threads, jobs one at a time",
+        ["shards", "preprocess s", "infer_cpp s", "gather s", "total s", "vs 1 shard", "features = 1 shard's"],
+        [[*r[:5], f"{r[-1] / base:.2f}x", "byte for byte" if same[r[0]] else "DIFFERENT"] for r in rows],
+    )
+    print(f"\n{os.cpu_count()} CPUs ({isa_flags()})")
+
+
+if __name__ == "__main__":
+    main()
