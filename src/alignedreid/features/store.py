@@ -247,10 +247,6 @@ class FeatureStore:
         for start in range(0, len(self), rows):
             yield start, self.read_rows("global", start, min(len(self), start + rows))
 
-    def gather_local(self, rows) -> np.ndarray:
-        """The stripes of store rows ``rows`` as float32 [len(rows), S, D] (see ``gather``)."""
-        return self.gather("local", rows)
-
     def gather(self, which: str, rows) -> np.ndarray:
         """Rows ``rows`` (any order, repeats allowed) of ``which`` ('global' or 'local') as float32:
         each distinct row read once, in store order, runs of consecutive rows in one read."""

@@ -71,8 +71,7 @@ class StoreView:
     def features(self) -> FeatureSet:
         """Every row's features in memory (the queries: a few thousand)."""
         idx = np.arange(len(self))
-        n = len(self)
-        return FeatureSet(self.gather("global", idx), self.gather("local", idx), self.pid, self.camid, self.path, np.arange(n), False)
+        return FeatureSet(self.gather("global", idx), self.gather("local", idx), self.pid, self.camid, self.path, idx, False)
 
 
 def write_view(out, store: FeatureStore, rows, df) -> None:

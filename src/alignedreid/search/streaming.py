@@ -1,4 +1,4 @@
-"""Exact two-stage search over a gallery streamed in blocks (docs/architecture.md §5, "Search at scale").
+"""Two-stage search over a gallery streamed in blocks (docs/architecture.md §5, "Search at scale").
 
 Stage 1 streams the gallery's global features a block at a time (exact GEMM) and keeps each query's
 ``shortlist`` nearest. Stage 2 reads only those candidates' stripes and adds the DMLI local distance.

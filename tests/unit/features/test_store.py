@@ -26,7 +26,7 @@ def test_appends_add_parts_and_never_touch_earlier_ones(tmp_path):
     assert len(again) == 12 and [k.decode() for k in again.keys()] == k1 + k2
     np.testing.assert_array_equal(np.concatenate([b for _, b in again.global_blocks(rows=4)]), np.concatenate([g1, g2]))
     rows = [11, 0, 4, 5, 5, 6]  # across both parts, repeats, out of order
-    np.testing.assert_array_equal(again.gather_local(rows), np.concatenate([l1, l2])[rows])
+    np.testing.assert_array_equal(again.gather("local", rows), np.concatenate([l1, l2])[rows])
     assert not list((tmp_path / "s").glob(".tmp-*"))
 
 
@@ -35,7 +35,7 @@ def test_float16_store_holds_half_the_bytes_within_its_rounding(tmp_path):
     s32, s16 = FeatureStore.create(tmp_path / "a", 32, 4, 16), FeatureStore.create(tmp_path / "b", 32, 4, 16, "float16")
     s32.append(k, g, loc), s16.append(k, g, loc)
     assert s16.disk_bytes() < 0.6 * s32.disk_bytes()
-    got = s16.gather_local(np.arange(64))
+    got = s16.gather("local", np.arange(64))
     assert got.dtype == np.float32
     np.testing.assert_allclose(got, loc, rtol=1e-3, atol=1e-3)
     assert not np.array_equal(got, loc)  # really stored in half precision
