@@ -105,3 +105,19 @@ def test_cluster_requests_of_the_device_check_and_export(tmp_path, train, export
     assert {k: res.get(k) for k in ("gpu", "gres") if k in res} == export
     res = planned_resources(repo, "features_python", "results/report.html", cfg)
     assert "gpu" not in res and "gres" not in res
+
+
+@pytest.mark.parametrize(
+    "train,infer,want",
+    [
+        ({"device_target": "Ascend", "device_num": 8}, {"backend": "ascend", "batch_size": 1, "shards": 2}, {"gres": "npu:1"}),
+        ({"device_target": "GPU", "device_num": 8}, {"backend": "cpu", "shards": 2}, {}),
+    ],
+)
+def test_cluster_requests_of_each_inference_shard(tmp_path, train, infer, want):
+    """Each infer_cpp shard job asks for one accelerator on the ascend backend (the MindSpore C++ API on
+    the MindIR export), none on the cpu backend (OpenVINO), whatever trained the model."""
+    repo = copy_workflow(tmp_path / "repo")
+    cfg = {"train": train, "infer": infer, "export": {"batch_size": 1}}
+    res = planned_resources(repo, "infer_cpp", "results/report.html", cfg)
+    assert {k: res[k] for k in ("gpu", "gres") if k in res} == want
