@@ -30,7 +30,7 @@ browser:
 
 ## Lint, then the whole test suite (unit, workflow and cluster tests).
 test: $(STAMP) browser lint
-	pytest -ra tests
+	pytest -ra -n 2 --dist loadscope --no-loadscope-reorder tests
 
 ## Unit tests only (under 2 minutes): no snakemake runs, downloads, builds or SLURM.
 test-fast: $(STAMP)

@@ -157,3 +157,45 @@ def planned_resources(workdir: Path, rule: str, target: str, config: dict) -> di
     block = out.split(f"rule {rule}:")[1].split("\n\n")[0]
     line = re.search(r"^\s+resources: (.*)$", block, re.M).group(1)
     return dict(kv.split("=", 1) for kv in line.split(", "))
+
+
+# ``make test`` runs the suite on two pytest-xdist workers (--dist loadscope): the scheduler below keeps
+# each module on one worker (its module-scoped runs are made once), and the modules that read the
+# session's shared run (the ``pipeline`` fixture) or start the throwaway SLURM share one worker, so
+# that run is made once and one SLURM is started. The heaviest groups go first, so that neither worker
+# is left with a long run at the end (times: docs/architecture.md, "The test suite").
+SHARED_RUN_MODULES = ("tests/cluster/test_slurm_profile.py", "tests/workflow/test_pipeline_e2e.py", "tests/workflow/test_user_commands.py")
+HEAVIEST_FIRST = (
+    "pipeline",
+    "tests/workflow/test_rehearsal_scaled.py",
+    "tests/workflow/test_int8.py",
+    "tests/workflow/test_cross_domain_flip.py",
+    "tests/workflow/test_interrupted_run.py",
+    "tests/workflow/test_training_runs.py",
+)
+
+
+def worker_group(nodeid: str) -> str:
+    """The worker group of a test: ``pipeline`` for the shared-run modules, else its module's path."""
+    path = nodeid.split("::")[0]
+    return "pipeline" if path in SHARED_RUN_MODULES else path
+
+
+def pytest_collection_modifyitems(config, items):
+    """The heaviest groups first (HEAVIEST_FIRST), every module's tests kept together and in order."""
+    rank = {g: i for i, g in enumerate(HEAVIEST_FIRST)}
+    order = {id(item): n for n, item in enumerate(items)}
+    items.sort(key=lambda item: (rank.get(worker_group(item.nodeid), len(rank)), order[id(item)]))
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """--dist loadscope with the groups of :func:`worker_group` as its scopes."""
+    if config.getoption("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class GroupScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid):
+            return worker_group(nodeid)
+
+    return GroupScheduling(config, log)

@@ -19,3 +19,25 @@ def test_every_module_is_imported_by_a_test():
     imported = set().union(*(imported_modules(f) for f in tests.rglob("test_*.py")))
     modules = {_module_name(f) for f in PACKAGE_ROOT.rglob("*.py") if f.name != "__init__.py"}
     assert sorted(modules - imported) == []
+
+
+def test_every_module_reading_the_shared_run_is_in_its_worker_group():
+    """A module that takes the session's ``pipeline`` fixture runs on the worker that made the run
+    (tests/conftest.SHARED_RUN_MODULES); one left out would make that run again on another worker."""
+    import ast
+
+    from tests.conftest import SHARED_RUN_MODULES, worker_group
+
+    tests = Path(__file__).resolve().parents[1]
+    readers = set()
+    for f in tests.rglob("test_*.py"):
+        tree = ast.parse(f.read_text())
+        takes = any(isinstance(n, ast.FunctionDef) and "pipeline" in [a.arg for a in n.args.args] for n in ast.walk(tree))
+        asks = any(
+            isinstance(n, ast.Call) and getattr(n.func, "attr", "") == "getfixturevalue" and [ast.literal_eval(a) for a in n.args] == ["pipeline"]
+            for n in ast.walk(tree)
+        )
+        if takes or asks:
+            readers.add(f.relative_to(tests.parent).as_posix())
+    assert readers and readers <= set(SHARED_RUN_MODULES), sorted(readers - set(SHARED_RUN_MODULES))
+    assert {worker_group(f"{m}::t") for m in SHARED_RUN_MODULES} == {"pipeline"}
