@@ -36,6 +36,8 @@ localrules:
     report,
     parity,
     features_cpp,
+    features_python_join,
+    search_view,
 
 
 rule all:

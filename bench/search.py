@@ -88,7 +88,9 @@ def _stage(stage: str, args_json: str, out_json: str) -> None:
             listing.list_images(a["queries"], work / "queries.csv", work / "skipped.txt", "queries")
         elif stage == "search_features":
             settings = ProgramSettings(16, a["height"], a["width"], a["precision"], "latency", False, 0)
-            cache.cached_features(work / "queries.csv", work / "queries.view.npz", work / "cache", a["exe"], a["model"], settings, a["threads"])
+            cache.cached_features(
+                work / "queries.csv", work / "queries.view.npz", work / "cache", a["exe"], a["model"], settings, a["threads"], "float32"
+            )
         else:  # search: ranking, matches.csv and the page
             _, ng = ranking.search(work / "queries.view.npz", a["gallery"], verification, work / "matches.csv", a["top_k"], a["shortlist"])
             page.write_search_report(work / "matches.csv", verification, work / "report.html", ng, work / "skipped.txt")

@@ -25,9 +25,9 @@ pytestmark = pytest.mark.cluster
 
 SCRIPT = REPO / "tests" / "cluster" / "local_slurm.sh"
 HEAVY = {"prepare_dataset", "train", "quick_eval", "export", "build_infer", "preprocess", "infer_cpp", "features_python", "evaluate"}
-LOCAL = {"features_cpp", "parity", "report"}
+LOCAL = {"features_cpp", "features_python_join", "parity", "report"}
 # status polling every few seconds instead of the profile's 20 s, so the test does not wait on it
-FAST_POLL = ("--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "3")
+FAST_POLL = ("--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "1")
 
 
 def _slurm_cmd(*args):
@@ -96,7 +96,7 @@ def test_dag_through_slurm_matches_local_run(slurm, tmp_path, request):
     logs = on_slurm / "results" / "logs"
     for rule, log in [("prepare_dataset", "prepare_dataset.log"), ("train", "train.log"), ("export", "export.log"), ("evaluate", "evaluate.log")]:
         assert f"running in SLURM job {jobs[rule][0]} on " in (logs / log).read_text(), log
-    for split_log in ["features_python_query.log", "features_python_gallery.log"]:
+    for split_log in ["features_python_query.0.log", "features_python_gallery.0.log"]:
         assert re.search(r"running in SLURM job (\d+) on ", (logs / split_log).read_text()).group(1) in jobs["features_python"]
     # ... and so does the report's stage table
     html = (on_slurm / "results/report.html").read_text()

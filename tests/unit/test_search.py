@@ -120,11 +120,11 @@ def test_search_over_store_views_matches_the_in_memory_ranking(tmp_path, variant
     store.append([f"{i:064x}" for i in perm[12:]], g[perm[12:]], loc[perm[12:]])
     row_of = {int(k): r for r, k in enumerate(perm)}
     df = pd.DataFrame({"path": paths, "pid": 0, "camid": 0})
-    write_view(tmp_path / "views" / "g.view.npz", store, [row_of[i] for i in range(30)], df)
+    write_view(tmp_path / "views" / "g.view.npz", store.root, [row_of[i] for i in range(30)], df.pid, df.camid, df.path)
     qstore = FeatureStore.create(tmp_path / "cache" / "q", 16, 3, 4)
     qstore.append([f"q{i}" for i in range(5)], g[:5] + 0.1, loc[:5])
     qdf = pd.DataFrame({"path": [f"q{i}.jpg" for i in range(5)] + ["q0.jpg"], "pid": 0, "camid": 0})
-    write_view(tmp_path / "views" / "q.view.npz", qstore, [0, 1, 2, 3, 4, 0], qdf)
+    write_view(tmp_path / "views" / "q.view.npz", qstore.root, [0, 1, 2, 3, 4, 0], qdf.pid, qdf.camid, qdf.path)
     verification = {"variant": variant, "threshold": 1.0}
     by_file, _ = search(tmp_path / "q.npz", tmp_path / "g.npz", verification, tmp_path / "a.csv", top_k=6, shortlist=shortlist)
     by_view, n = search(tmp_path / "views" / "q.view.npz", tmp_path / "views" / "g.view.npz", verification, tmp_path / "b.csv", 6, shortlist)
@@ -136,3 +136,30 @@ def test_search_over_store_views_matches_the_in_memory_ranking(tmp_path, variant
     dist = search_distances(load_features(tmp_path / "q.npz"), load_features(tmp_path / "g.npz"), variant, shortlist)
     want = np.lexsort((np.broadcast_to(np.arange(30), dist.shape), dist), axis=1)[:, :6]
     assert by_file.gallery.tolist() == [paths[j] for j in want.ravel()]
+
+
+def test_shard_views_join_into_the_view_of_every_row(tmp_path):
+    """search_view: the shards' views, in order, are the one view of the whole folder; views of two
+    stores (another model) are refused, naming the files."""
+    from alignedreid.search.cache import concat_views, load_view, write_view
+
+    rng = np.random.default_rng(7)
+    g, loc = rng.normal(size=(9, 6)).astype(np.float32), rng.normal(size=(9, 2, 3)).astype(np.float32)
+    store = FeatureStore.create(tmp_path / "cache" / "m", 6, 2, 3)
+    store.append([f"k{i}" for i in range(9)], g, loc)
+    df = pd.DataFrame({"path": [f"img {i}.jpg" for i in range(9)], "pid": range(9), "camid": 1})
+    order = [4, 0, 8, 1, 1, 7, 2, 3, 5]
+    shards = [order[:4], order[4:8], [], order[8:]]  # an empty shard too (more shards than batches)
+    views = []
+    for n, rows in enumerate(shards):
+        views.append(tmp_path / f"q.{n}.view.npz")
+        write_view(views[-1], store.root, rows, df.pid[rows], df.camid[rows], df.path[rows])
+    assert concat_views(views, tmp_path / "q.view.npz") == 9
+    whole = load_view(tmp_path / "q.view.npz")
+    assert whole.rows.tolist() == order and whole.path.tolist() == [f"img {i}.jpg" for i in order]
+    np.testing.assert_array_equal(whole.features().local, loc[order])
+    other = FeatureStore.create(tmp_path / "cache" / "other", 6, 2, 3)
+    write_view(tmp_path / "x.view.npz", other.root, [], [], [], [])
+    with pytest.raises(PipelineError, match="x.view.npz: shard views of 2 different feature stores"):
+        concat_views([views[0], tmp_path / "x.view.npz"], tmp_path / "bad.view.npz")
+    assert not (tmp_path / "bad.view.npz").exists()

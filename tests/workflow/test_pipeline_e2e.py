@@ -73,7 +73,8 @@ def test_second_run_does_nothing(pipeline):
 def test_evaluation_change_reruns_only_evaluate_and_report(pipeline):
     assert planned_jobs(pipeline, override={"evaluation": {"rerank": {"k1": 5}}}) == {"evaluate", "report"}
     # evaluating the Python features needs them for every image, not the parity sample
-    assert planned_jobs(pipeline, override={"evaluation": {"feature_source": "python"}}) == {"features_python", "parity", "evaluate", "report"}
+    every = {"features_python", "features_python_join", "parity", "evaluate", "report"}
+    assert planned_jobs(pipeline, override={"evaluation": {"feature_source": "python"}}) == every
 
 
 def test_export_change_never_retrains(pipeline):
@@ -200,6 +201,11 @@ def test_sharded_inference_gives_the_unsharded_features_bitwise(pipeline, tmp_pa
     got, want = (json.loads((d / "results/eval/metrics.json").read_text()) for d in (work, pipeline))
     assert all(got[v] == want[v] for v in ("global", "global_local", "global_rerank", "global_local_rerank"))
     assert "gallery shard 3/3" in (work / "results/report.html").read_text()
+    # the Python reference of every image (evaluation.feature_source python) is sharded too: one job per shard and split
+    (work / "python.yaml").write_text(yaml.safe_dump({"infer": {"shards": 3}, "evaluation": {"feature_source": "python"}}))
+    plan = run_snakemake(work, "-n", "results/report.html", "--configfile", "tiny.yaml", "python.yaml").stdout
+    assert len(re.findall(r"^(?:local)?rule features_python:$", plan, re.M)) == 6  # 2 splits x 3 shards
+    assert len(re.findall(r"^(?:local)?rule features_python_join:$", plan, re.M)) == 2
 
 
 def test_report_numbers_equal_metrics(pipeline):
@@ -338,12 +344,44 @@ def test_search_gallery_features_are_cached_by_content(pipeline, tmp_path):
     for i, p in enumerate(gal.path[10:12]):  # two more images: only they go through the C++ program
         shutil.copy(pipeline / p, folder / f"new{i}.jpg")
     _search(pipeline, f"search={{queries: '{queries}', gallery: '{folder}'}}")
-    log = (r / "logs/search_features_gallery.log").read_text()
+    log = (r / "logs/search_features_gallery.0.log").read_text()
     assert "12 images: 10 from the feature cache, 2 new through the C++ program" in log
     assert len(pd.read_csv(r / "search/matches.csv")) == 10  # top 10 of a 12-image gallery
     (folder / "g00.jpg").unlink()  # removing one computes none
     _search(pipeline, f"search={{queries: '{queries}', gallery: '{folder}'}}")
-    assert "11 images: 11 from the feature cache, 0 new" in (r / "logs/search_features_gallery.log").read_text()
+    assert "11 images: 11 from the feature cache, 0 new" in (r / "logs/search_features_gallery.0.log").read_text()
+
+
+def test_search_features_in_shards_append_to_one_store(pipeline, tmp_path):
+    """search.shards 3 on a 9-image gallery (3 batches of infer.batch_size 4): three search_features
+    jobs, each computing its own images into the one feature store; search_view joins their views
+    in the listing's order, with the features the evaluation computed for the same images."""
+    import pandas as pd
+
+    from alignedreid.features.files import load_features
+    from alignedreid.search.cache import load_view
+
+    r = pipeline / "results"
+    gal = pd.read_csv(r / "data/gallery.csv")
+    picks = list(range(21, 30))  # images no other search test uses: none is cached yet
+    folder, queries = tmp_path / "gallery", tmp_path / "q"
+    folder.mkdir()
+    queries.mkdir()
+    for i in picks:
+        shutil.copy(pipeline / gal.path[i], folder / f"s{i}.jpg")
+    shutil.copy(pipeline / gal.path[30], queries / "q.jpg")  # not in the gallery: the shards race on no image
+    out = _search(pipeline, f"search={{queries: '{queries}', gallery: '{folder}', shards: 3}}")
+    assert len(re.findall(r"^rule search_features:", out.stdout + out.stderr, re.M)) == 2 * 3  # queries and gallery, 3 shards each
+    for k, n in enumerate([4, 4, 1]):
+        log = (r / f"logs/search_features_gallery.{k}.log").read_text()
+        assert f"shard {k + 1} of 3" in log and f"{n} images: 0 from the feature cache, {n} new" in log, log
+    view = load_view(r / "search/gallery.view.npz")
+    assert [os.path.basename(p) for p in view.path] == [f"s{i}.jpg" for i in picks]
+    evaluated = load_features(r / "features/cpp/gallery.npz")
+    np.testing.assert_allclose(view.features().global_, evaluated.global_[picks], atol=1e-5)
+    np.testing.assert_allclose(view.features().local, evaluated.local[picks], atol=1e-5)
+    assert not list((r / "search").glob("*.[0-9].view.npz"))  # the shards' views are temporary
+    assert sorted(pd.read_csv(r / "search/matches.csv").gallery.map(os.path.basename)) == sorted(f"s{i}.jpg" for i in picks)  # top 10 of 9
 
 
 def test_search_survives_an_awkward_folder(pipeline, tmp_path):
@@ -402,7 +440,7 @@ def test_the_search_cache_is_keyed_by_the_bytes_decoded(pipeline, tmp_path):
     listed = pd.read_csv(tmp_path / "f.csv").sha256[0]
     shutil.copy(pipeline / gal.path[2], folder / "a.jpg")  # replaced after the listing
     settings = ProgramSettings(batch=4, height=64, width=32, precision="fp32", hint="latency", flip=False, device_id=0)
-    args = (r / "infer/bin/aligned_infer", r / "export/model.onnx", settings, 2)
+    args = (r / "infer/bin/aligned_infer", r / "export/model.onnx", settings, 2, "float32")
     cache = tmp_path / "cache"
     cached_features(tmp_path / "f.csv", tmp_path / "f.npz", cache, *args)
     index = key_rows(FeatureStore(next(cache.iterdir())))

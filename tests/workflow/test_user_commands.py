@@ -115,9 +115,13 @@ def test_cluster_requests_of_the_device_check_and_export(tmp_path, train, export
     ],
 )
 def test_cluster_requests_of_each_inference_shard(tmp_path, train, infer, want):
-    """Each infer_cpp shard job asks for one accelerator on the ascend backend (the MindSpore C++ API on
-    the MindIR export), none on the cpu backend (OpenVINO), whatever trained the model."""
+    """Each infer_cpp and search_features shard job asks for one accelerator on the ascend backend (the
+    MindSpore C++ API on the MindIR export), none on the cpu backend (OpenVINO), whatever trained the model."""
     repo = copy_workflow(tmp_path / "repo")
     cfg = {"train": train, "infer": infer, "export": {"batch_size": 1}}
     res = planned_resources(repo, "infer_cpp", "results/report.html", cfg)
+    assert {k: res[k] for k in ("gpu", "gres") if k in res} == want
+    (tmp_path / "crops").mkdir()
+    search = {**cfg, "search": {"queries": str(tmp_path / "crops"), "shards": 2}}
+    res = planned_resources(repo, "search_features", "results/search/report.html", search)
     assert {k: res[k] for k in ("gpu", "gres") if k in res} == want

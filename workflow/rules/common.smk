@@ -20,8 +20,11 @@ wildcard_constraints:
     shard=r"\d+",  # a shard of a split's inference: 0 .. infer.shards - 1
 
 
-# infer.shards: each split's preprocess and C++ inference run as this many jobs (serving.shards)
+# infer.shards: each split's preprocess and C++ inference run as this many jobs (serving.shards);
+# the Python reference features too when evaluate reads them (every image), else one job of a sample
 SHARDS = shard_ids(config["infer"]["shards"])
+PYTHON_FEATURES_ALL = config["evaluation"]["feature_source"] == "python"
+PYTHON_SHARDS = SHARDS if PYTHON_FEATURES_ALL else shard_ids(1)
 
 
 # manifests of the evaluated dataset: the training dataset's, or evaluation.dataset's (cross-domain)
@@ -62,9 +65,14 @@ def infer_input_path():
     return "results/infer/input/{split}.{shard}.u8" if config["infer"]["io"] == "packed" else "results/infer/input/{split}.{shard}"
 
 
-def shard_param(wildcards):
+def shard_spec(shard, shards):
     """Which rows a shard job reads (serving.shards.shard_rows): its index, the shard count, the program's batch."""
-    return {"index": int(wildcards.shard), "shards": len(SHARDS), "batch": PROGRAM.batch}
+    return {"index": int(shard), "shards": len(shards), "batch": PROGRAM.batch}
+
+
+def shard_param(wildcards):
+    """The rows of an inference shard job (infer.shards)."""
+    return shard_spec(wildcards.shard, SHARDS)
 
 
 def infer_input_output():
@@ -160,7 +168,7 @@ def benchmarked_stages():
     """Stage names (rule, or rule_split) that write results/benchmarks/<stage>.tsv."""
     stages = ["prepare_dataset"] + (["prepare_eval_dataset"] if CROSS_DOMAIN else [])
     stages += ["import_checkpoint" if config["model"]["checkpoint"] else "train", "export", "build_infer", "evaluate"]
-    stages += [f"features_python_{s}" for s in SPLITS]
+    stages += [f"features_python_{s}.{k}" for s in SPLITS for k in PYTHON_SHARDS]
     sharded = ["preprocess", "infer_cpp"] + (["infer_cpp_fp32"] if COMPARE_FP32 else [])
     stages += [f"{r}_{s}.{k}" for r in sharded for s in SPLITS for k in SHARDS]
     stages += ["quantize"] if PRECISION == "int8" else []

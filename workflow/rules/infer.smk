@@ -173,27 +173,43 @@ if COMPARE_FP32:
 rule features_python:
     """Reference features: MindSpore Python inference on the trained checkpoint, on the CPU in float32 whatever
     the training device (the C++ program's precision), for a fixed sample of evaluation.parity_sample images
-    (every image when evaluate reads them)."""
+    (every image when evaluate reads them: then in infer.shards jobs per split)."""
     input:
         ckpt="results/train/model.ckpt",
         manifest=f"{EVAL_DATA}/{{split}}.csv",
     output:
-        "results/features/python/{split}.npz",
+        temp("results/features/python/{split}.{shard}.npz"),
     log:
-        "results/logs/features_python_{split}.log",
+        "results/logs/features_python_{split}.{shard}.log",
     benchmark:
-        "results/benchmarks/features_python_{split}.tsv"
+        "results/benchmarks/features_python_{split}.{shard}.tsv"
     threads: config["infer"]["threads"]
     resources:
         **stage_resources("other"),
     params:
         model=config["model"],
         device_target="CPU",
-        sample=0 if config["evaluation"]["feature_source"] == "python" else config["evaluation"]["parity_sample"],
+        sample=0 if PYTHON_FEATURES_ALL else config["evaluation"]["parity_sample"],
         flip=config["infer"]["flip"],
+        shard=lambda wc: (int(wc.shard), len(PYTHON_SHARDS)),
         code=script_code("features_python.py"),
     script:
         "../scripts/features_python.py"
+
+
+rule features_python_join:
+    """The shards' reference features of a split -> its feature file (one shard unless evaluate reads them)."""
+    input:
+        shards=expand("results/features/python/{{split}}.{shard}.npz", shard=PYTHON_SHARDS),
+        manifest=f"{EVAL_DATA}/{{split}}.csv",
+    output:
+        "results/features/python/{split}.npz",
+    log:
+        "results/logs/features_python_join_{split}.log",
+    params:
+        code=script_code("features_python_join.py"),
+    script:
+        "../scripts/features_python_join.py"
 
 
 rule parity:

@@ -3,6 +3,7 @@ from snakemake.exceptions import WorkflowError
 
 SEARCH = config["search"]
 SEARCH_ROLES = ["queries"] + (["gallery"] if SEARCH["gallery"] else [])
+SEARCH_SHARDS = shard_ids(SEARCH["shards"])  # search_features jobs per search folder
 
 
 def search_folder(role):
@@ -37,30 +38,49 @@ rule search_list:
 
 
 rule search_features:
-    """Features of a search folder's images from the C++ program (same model and precision as infer_cpp), cached by image content."""
+    """Features of one shard of a search folder's images from the C++ program (same model and precision as infer_cpp), cached by image content."""
     input:
         manifest="results/search/{role}.csv",
         bin="results/infer/bin/aligned_infer",
         model=cpp_model(PRECISION),
         weights=cpp_model_weights(PRECISION),
     output:
-        "results/search/{role}.view.npz",
+        temp("results/search/{role}.{shard}.view.npz"),
     log:
-        "results/logs/search_features_{role}.log",
+        "results/logs/search_features_{role}.{shard}.log",
     benchmark:
-        "results/benchmarks/search_features_{role}.tsv"
+        "results/benchmarks/search_features_{role}.{shard}.tsv"
     wildcard_constraints:
         role="queries|gallery",
     threads: config["infer"]["threads"]
     resources:
         **stage_resources("other"),
+        # the ascend backend: each shard's job asks the cluster for its own device
+        **(device_resources(1) if config["infer"]["backend"] == "ascend" else {}),
     params:
         cache_dir="results/search/cache",
         dtype=SEARCH["dtype"],
         program=PROGRAM.as_param(),
+        shard=lambda wc: shard_spec(wc.shard, SEARCH_SHARDS),
         code=script_code("search_features.py"),
     script:
         "../scripts/search_features.py"
+
+
+rule search_view:
+    """The shards' views of a search folder -> one view of the feature store, in the listing's order."""
+    input:
+        expand("results/search/{{role}}.{shard}.view.npz", shard=SEARCH_SHARDS),
+    output:
+        "results/search/{role}.view.npz",
+    log:
+        "results/logs/search_view_{role}.log",
+    wildcard_constraints:
+        role="queries|gallery",
+    params:
+        code=script_code("search_view.py"),
+    script:
+        "../scripts/search_view.py"
 
 
 rule search:

@@ -1,9 +1,10 @@
-"""Snakemake adapter for alignedreid.features.python_ref.python_features."""
+"""Snakemake adapter for alignedreid.features.python_ref.python_features (one shard of a split)."""
 
 from alignedreid.features.python_ref import python_features
 from alignedreid.foundation.runlog import stage_logging
 
 with stage_logging(snakemake.log[0], "features_python", snakemake.output) as log:
     p = snakemake.params
-    n = python_features(snakemake.input.ckpt, snakemake.input.manifest, snakemake.output[0], p.model, p.sample, p.device_target, p.flip)
-    log.info("reference features of %d images on %s", n, p.device_target)
+    i = snakemake.input
+    n = python_features(i.ckpt, i.manifest, snakemake.output[0], p.model, p.sample, p.device_target, p.flip, tuple(p.shard))
+    log.info("reference features of %d images on %s (shard %d of %d)", n, p.device_target, p.shard[0] + 1, p.shard[1])

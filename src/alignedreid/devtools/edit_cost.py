@@ -98,7 +98,7 @@ def temporary_readers(repo: Path = REPO) -> dict[str, set[str]]:
             made[name] = paths
     readers: dict[str, set[str]] = {name: set() for name in made}
     for name, _, body in _blocks(repo):
-        inp = _section(body, "input")
+        inp = _section(body, "input").replace("{{", "{").replace("}}", "}")  # expand()'s escaped wildcards
         for maker, paths in made.items():
             if any(p in inp for p in paths):
                 readers[maker].add(name)
@@ -171,7 +171,7 @@ def markdown(repo: Path = REPO) -> str:
         "weight-determining code (`training.WEIGHT_CODE`); an edit there starts a new set of epoch",
         "checkpoints and keeps every earlier one (`python -m alignedreid.training.checkpoints list`).",
         "",
-        "Rules with temporary outputs (`preprocess`, `infer_cpp`) run again when a rule that reads them does.",
+        f"Rules with temporary outputs ({', '.join(f'`{r}`' for r in sorted(temporary_readers(repo)))}) run again when a rule that reads them does.",
         "`*`: a rule outside the demo DAG (search, INT8, device check, cross-domain, imported checkpoint),",
         "re-run with what follows it when its target is asked for.",
         "",

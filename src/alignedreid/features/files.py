@@ -123,3 +123,20 @@ def save_features(path: str | os.PathLike, global_, local, pid, camid, paths, ro
                     **extra,
                 },
             )
+
+
+def join_feature_files(parts, out, n_rows: int) -> int:
+    """The feature files of a split's shards, in order, as one file ``out``: complete (no ``row``
+    array) when their rows are the split's ``n_rows`` manifest rows in order, a sample otherwise.
+    Shards whose rows overlap or go backwards are refused, naming them. Returns the row count."""
+    sets = [(p, load_features(p)) for p in parts]
+    sets = [(p, f) for p, f in sets if len(f)]  # an empty shard holds nothing to join
+    if not sets:
+        raise PipelineError(f"{', '.join(map(str, parts))}: every shard is empty; expected the features of {n_rows} rows")
+    row = np.concatenate([f.row for _, f in sets])
+    if np.any(np.diff(row) <= 0):
+        raise PipelineError(f"{', '.join(str(p) for p, _ in sets)}: the shards' manifest rows overlap or are out of order; expected increasing rows")
+    cat = {k: np.concatenate([getattr(f, k) for _, f in sets]) for k in ("global_", "local", "pid", "camid", "path")}
+    complete = len(row) == n_rows and row[-1] == n_rows - 1
+    save_features(out, cat["global_"], cat["local"], cat["pid"], cat["camid"], cat["path"], row=None if complete else row)
+    return len(row)

@@ -16,9 +16,10 @@ from ..model.network import resolve_conv_impl
 from .files import save_features
 
 log = logging.getLogger(__name__)
+BATCH = 32  # images per forward pass of extract: shards are cut at its multiples (same batches as unsharded)
 
 
-def extract(net, manifest: pd.DataFrame, height: int, width: int, flip: bool, batch_size: int = 32, workers: int = 2):
+def extract(net, manifest: pd.DataFrame, height: int, width: int, flip: bool, batch_size: int = BATCH, workers: int = 2):
     """Run the eval-mode network over every manifest row, in order; with ``flip`` each output is the
     mean of the image's and its horizontal mirror's (test-time flip, as the C++ program's --flip 1).
     Returns global [N, C] and local [N, S, C] (stripes first, as the feature files)."""
@@ -43,20 +44,29 @@ def sample_rows(n: int, size: int, seed: int = 0) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n, size, replace=False))
 
 
-def python_features(ckpt, manifest_csv, out_npz, model_cfg: dict, sample: int, device_target: str, flip: bool) -> int:
+def python_features(
+    ckpt, manifest_csv, out_npz, model_cfg: dict, sample: int, device_target: str, flip: bool, shard: tuple[int, int] = (0, 1)
+) -> int:
     """Reference features from MindSpore Python inference (graph mode) on the trained checkpoint, for
-    every manifest row or a fixed sample of ``sample`` rows (stored with their row numbers).
+    every manifest row or a fixed sample of ``sample`` rows (stored with their row numbers), or of
+    shard ``shard`` = (index, count) of those rows (serving.shards.shard_rows at multiples of
+    ``BATCH``: the same batches as one job; also stored with their rows, joined by ``join_feature_files``).
     Runs on ``device_target`` (the pipeline passes CPU: a float32 reference whatever the training
     device, as the C++ program computes). ``model_cfg`` is the validated ``model`` section (depth,
     height, width, conv_impl). Returns the number of rows computed."""
     from ..model.checkpoint import load_trained
+    from ..serving.shards import shard_rows
 
     ms.set_context(mode=ms.GRAPH_MODE)
     ms.set_device(device_target)
     df = read_manifest(manifest_csv)
     rows = sample_rows(len(df), sample)
+    rows = rows[shard_rows(len(rows), shard[1], BATCH)[shard[0]]]
     sub = df.iloc[rows].reset_index(drop=True)
-    net = load_trained(ckpt, model_cfg["depth"], resolve_conv_impl(model_cfg["conv_impl"], device_target))
-    g, l = extract(net, sub, model_cfg["height"], model_cfg["width"], flip=flip)
+    if len(sub):
+        net = load_trained(ckpt, model_cfg["depth"], resolve_conv_impl(model_cfg["conv_impl"], device_target))
+        g, l = extract(net, sub, model_cfg["height"], model_cfg["width"], flip=flip, batch_size=BATCH)
+    else:  # an empty shard (more shards than batches)
+        g, l = np.zeros((0, 0), np.float32), np.zeros((0, 0, 0), np.float32)
     save_features(out_npz, g, l, sub.pid, sub.camid, sub.path, row=None if len(rows) == len(df) else rows, model=f"{ckpt} (MindSpore)")
     return len(rows)

@@ -6,14 +6,17 @@ A store is a folder::
     store.json              global_dim, stripes, stripe_dim, dtype (float32 or float16)
     part-<time>-<id>/       one append: key.npy [n] (bytes, e.g. a sha256), global.npy [n, G], local.npy [n, S, D]
 
-A part appears complete (renamed into place) or not at all, so concurrent writers each add their own.
-Rows are numbered across parts in name order. Reads go through ``os.pread`` into private buffers, not
+A part appears complete (renamed into place) or not at all, so concurrent writers (the shards of one
+search) each add their own. Rows are numbered across parts in name order, and a part is named and
+renamed under the store's lock (``.lock``, flock) with a time after every part already there, so an
+append never moves the rows a reader already holds. Reads go through ``os.pread`` into private buffers, not
 memory maps: pages read stay in the kernel's cache, not in the reader's resident set, so a million-row
 store is streamed with memory bounded by the block, not by the store.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
@@ -196,19 +199,27 @@ class FeatureStore:
             cast = [a.astype(self.dtype, copy=False) for a in (global_, local)]
         if self.dtype != np.float32:  # float16 has a smaller range: refuse what it cannot hold
             require_finite(*cast, [k.decode(errors="replace") for k in keys], f"{self.root} (append, as {self.dtype})")
-        name = f"{time.time_ns()}-{uuid.uuid4().hex[:8]}"
-        tmp = self.root / f".tmp-{name}"
+        tmp = self.root / f".tmp-{uuid.uuid4().hex}"
         tmp.mkdir()
         try:
             np.save(tmp / "key.npy", keys)
             np.save(tmp / "global.npy", np.ascontiguousarray(cast[0]))
             np.save(tmp / "local.npy", np.ascontiguousarray(cast[1]))
-            target = self.root / f"part-{name}"
-            os.rename(tmp, target)
+            with open(self.root / ".lock", "a") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)  # released when closed
+                target = self.root / f"part-{self._next_time()}-{uuid.uuid4().hex[:8]}"
+                os.rename(tmp, target)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         self.refresh()
         return target
+
+    def _next_time(self) -> int:
+        """A part name's time: now, or just after the newest part there (a clock behind it must not
+        name a part that sorts before rows already handed out). Called under the store's lock."""
+        times = (p.name.split("-")[1] for p in self.root.glob("part-*-*"))
+        last = max((int(t) for t in times if t.isdigit()), default=0)
+        return max(time.time_ns(), last + 1)
 
     def keys(self) -> np.ndarray:
         """Every row's key, in row order (bytes)."""

@@ -74,17 +74,39 @@ class StoreView:
         return FeatureSet(self.gather("global", idx), self.gather("local", idx), self.pid, self.camid, self.path, idx, False)
 
 
-def write_view(out, store: FeatureStore, rows, df) -> None:
+def write_view(out, store_root, rows, pid, camid, paths) -> None:
+    """A view of the store at ``store_root``: its ``rows`` with the manifest's pid, camid and path."""
     with atomic_path(out) as tmp:
         with open(tmp, "wb") as fh:
             np.savez(
                 fh,
                 row=np.asarray(rows, np.int64),
-                pid=np.asarray(df.pid, np.int64),
-                camid=np.asarray(df.camid, np.int64),
-                path=np.asarray(df.path, dtype=str),
-                store=np.asarray(os.path.relpath(store.root.resolve(), Path(out).resolve().parent)),  # the view moves with results/
+                pid=np.asarray(pid, np.int64),
+                camid=np.asarray(camid, np.int64),
+                path=np.asarray(paths, dtype=str),
+                store=np.asarray(os.path.relpath(Path(store_root).resolve(), Path(out).resolve().parent)),  # the view moves with results/
             )
+
+
+def _view_arrays(path) -> dict:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in VIEW_ARRAYS}
+    except Exception as e:
+        raise PipelineError(f"{path}: not a search view of a feature store ({e}); expected arrays {', '.join(VIEW_ARRAYS)}") from e
+
+
+def concat_views(views, out) -> int:
+    """The views of a search folder's shards (search.shards), in order, as one view ``out`` of their
+    store; views of different stores (another model or precision) are refused, naming them. Returns
+    the row count."""
+    parts = [(Path(v), _view_arrays(v)) for v in views]
+    roots = {(p.resolve().parent / str(a["store"])).resolve() for p, a in parts}
+    if len(roots) != 1:
+        raise PipelineError(f"{', '.join(str(p) for p, _ in parts)}: shard views of {len(roots)} different feature stores; expected one")
+    cat = {k: np.concatenate([a[k] for _, a in parts]) for k in ("row", "pid", "camid", "path")}
+    write_view(out, roots.pop(), cat["row"], cat["pid"], cat["camid"], cat["path"])
+    return len(cat["row"])
 
 
 def is_view(path) -> bool:
@@ -97,11 +119,7 @@ def is_view(path) -> bool:
 
 def load_view(path) -> StoreView:
     """A view written by ``write_view``, its store opened (rows beyond it refused, naming the file)."""
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in VIEW_ARRAYS}
-    except Exception as e:
-        raise PipelineError(f"{path}: not a search view of a feature store ({e}); expected arrays {', '.join(VIEW_ARRAYS)}") from e
+    arrays = _view_arrays(path)
     store = FeatureStore(Path(path).resolve().parent / str(arrays["store"]))
     rows = arrays["row"].astype(np.int64)
     if len(rows) and rows.max() >= len(store):
@@ -109,15 +127,19 @@ def load_view(path) -> StoreView:
     return StoreView(store, rows, arrays["pid"].astype(np.int64), arrays["camid"].astype(np.int64), arrays["path"].astype(str))
 
 
-def cached_features(manifest_csv, out_view, cache_dir, exe, model, settings: ProgramSettings, threads: int, dtype: str = "float32") -> dict:
-    """Every manifest row's features, as a view (``out_view``) of the feature store of this model
-    (``model_store``). Each image is read once here and keyed by the sha256 of exactly those bytes; the
+def cached_features(
+    manifest_csv, out_view, cache_dir, exe, model, settings: ProgramSettings, threads: int, dtype: str, rows: range | None = None
+) -> dict:
+    """The features of the manifest's ``rows`` (every row when None: a shard's rows otherwise, see
+    serving.shards), as a view (``out_view``) of the feature store of this model (``model_store``). Each image is read once here and keyed by the sha256 of exactly those bytes; the
     images the store lacks go through the C++ program (run with ``settings``) from a copy of those bytes
     (normalised by the image contract), so a file replaced after the listing can never be stored under
     another file's key, and are appended as one new part: nothing is rewritten."""
     from ..serving.cpp_program import collect_cpp_outputs, preprocess, run_cpp_program
 
     df = read_manifest(manifest_csv)
+    if rows is not None:
+        df = df.iloc[rows.start : rows.stop]
     root = model_store(cache_dir, model, settings, dtype)
     store = FeatureStore(root, drop_unreadable=True) if (root / META).is_file() else None
     index = key_rows(store) if store else {}
@@ -155,5 +177,5 @@ def cached_features(manifest_csv, out_view, cache_dir, exe, model, settings: Pro
             part = store.append(list(pending), feats.global_, feats.local)
             index = key_rows(store)  # other writers' parts included
             log.info("cached %d new images in %s", len(pending), part)
-    write_view(out_view, store, [index[h] for h in keys], df)
+    write_view(out_view, root, [index[h] for h in keys], df.pid, df.camid, df.path)
     return {"images": len(df), "computed": len(pending), "cache": str(root)}

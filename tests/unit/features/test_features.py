@@ -11,7 +11,7 @@ import pytest
 from alignedreid.data.prepare import prepare_dataset
 from alignedreid.features.files import load_features, save_features
 from alignedreid.features.parity import ParityError, check_parity, parity
-from alignedreid.features.python_ref import extract, python_features
+from alignedreid.features.python_ref import extract, python_features, sample_rows
 from alignedreid.foundation.config import resolve
 from alignedreid.foundation.errors import CheckpointError, PipelineError
 from alignedreid.model.checkpoint import load_trained
@@ -114,6 +114,36 @@ def test_python_features_and_quick_eval(data, checkpoint, tmp_path):
     np.testing.assert_allclose(g2, f.global_, rtol=1e-4, atol=1e-4)  # graph + native = PyNative + im2col
     res = quick_global_map(net, q, pd.read_csv(data / "gallery.csv"), 64, 32)
     assert set(res) == {"mAP", "rank1"} and 0 < res["mAP"] <= 1
+
+
+def test_python_features_in_shards_join_into_the_unsharded_file(data, checkpoint, tmp_path, monkeypatch):
+    """features_python in shards (evaluation.feature_source python): cut at whole batches, joined in
+    order, the shards give the one-job file byte for byte in its arrays; a sample stays a sample;
+    shards that overlap are refused."""
+    from alignedreid.features import python_ref
+    from alignedreid.features.files import join_feature_files
+
+    monkeypatch.setattr(python_ref, "BATCH", 4)  # a few batches in this small gallery
+    cfg = {"depth": 18, "height": 64, "width": 32, "conv_impl": "native"}
+    n = len(pd.read_csv(data / "gallery.csv"))
+    python_features(checkpoint, data / "gallery.csv", tmp_path / "whole.npz", cfg, 0, "CPU", False)
+    parts = [tmp_path / f"g.{k}.npz" for k in range(3)]
+    rows = [python_features(checkpoint, data / "gallery.csv", p, cfg, 0, "CPU", False, (k, 3)) for k, p in enumerate(parts)]
+    assert sum(rows) == n and all(rows) and n > 8  # three non-empty shards
+    assert join_feature_files(parts, tmp_path / "joined.npz", n) == n
+    whole, joined = load_features(tmp_path / "whole.npz"), load_features(tmp_path / "joined.npz")
+    assert joined.complete
+    for k in ("global_", "local", "pid", "camid", "path"):
+        np.testing.assert_array_equal(getattr(joined, k), getattr(whole, k), err_msg=k)
+    sample = [tmp_path / f"s.{k}.npz" for k in range(2)]
+    for k, p in enumerate(sample):
+        python_features(checkpoint, data / "gallery.csv", p, cfg, 5, "CPU", False, (k, 2))
+    join_feature_files(sample, tmp_path / "sample.npz", n)
+    s = load_features(tmp_path / "sample.npz")
+    assert s.sampled and s.row.tolist() == sample_rows(n, 5).tolist()
+    with pytest.raises(PipelineError, match="overlap or are out of order"):
+        join_feature_files([parts[1], parts[0]], tmp_path / "bad.npz", n)
+    assert not (tmp_path / "bad.npz").exists()
 
 
 def test_export_writes_valid_onnx_with_the_eval_outputs(checkpoint, tmp_path):

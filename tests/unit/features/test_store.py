@@ -1,6 +1,7 @@
 """The feature store: appended part by part and never rewritten, read back in blocks and by rows."""
 
 import os
+import time
 
 import numpy as np
 import pytest
@@ -28,6 +29,21 @@ def test_appends_add_parts_and_never_touch_earlier_ones(tmp_path):
     rows = [11, 0, 4, 5, 5, 6]  # across both parts, repeats, out of order
     np.testing.assert_array_equal(again.gather("local", rows), np.concatenate([l1, l2])[rows])
     assert not list((tmp_path / "s").glob(".tmp-*"))
+
+
+def test_a_new_part_sorts_after_every_part_there_whatever_the_clock(tmp_path):
+    """A writer whose clock is behind the newest part (another host, a clock step) still appends after
+    it: rows a reader already holds never move."""
+    store = FeatureStore.create(tmp_path / "s", 6, 3, 4)
+    k1, g1, l1 = _features(3, 1)
+    first = store.append(k1, g1, l1)
+    ahead = first.with_name(f"part-{time.time_ns() + 10**15}-{first.name.rsplit('-', 1)[1]}")  # written by a clock ~12 days ahead
+    first.rename(ahead)
+    store.refresh()
+    k2, g2, l2 = _features(4, 2)
+    second = store.append(k2, g2, l2)
+    assert sorted(p.name for p in (tmp_path / "s").glob("part-*")) == [ahead.name, second.name]
+    assert [k.decode() for k in FeatureStore(tmp_path / "s").keys()] == k1 + k2
 
 
 def test_float16_store_holds_half_the_bytes_within_its_rounding(tmp_path):
