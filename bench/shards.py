@@ -2,10 +2,12 @@
 ``preprocess`` and ``infer_cpp`` in a fresh interpreter (as Snakemake runs each job's script), one
 job at a time (each takes both cores: ``infer.threads`` 2), then the gather of ``features_cpp``.
 Prints each count's summed job time against one shard and whether the gathered feature file is
-byte for byte the one-shard file.
+byte for byte the one-shard file. ``--side-by-side P``: the shards' jobs P at a time, each shard's
+preprocess then its infer_cpp (as ``--cores 2`` runs them with ``infer.threads: 1`` and P = 2);
+the time is then the wall time of all of them.
 
   python bench/shards.py --workdir /tmp/reh [--rows 2000] [--shards 1 4] [--batch 16]
-      [--height 256 --width 128] [--threads 2] [--work /tmp/alignedreid-shards]
+      [--height 256 --width 128] [--threads 2] [--side-by-side 1] [--work /tmp/alignedreid-shards]
 
 ``--workdir``: a finished run (its results/data/gallery.csv, results/export/model.onnx and
 results/infer/bin/aligned_infer; paths in the manifest are relative to it).
@@ -19,6 +21,7 @@ import os
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -53,6 +56,7 @@ def main() -> None:
     ap.add_argument("--height", type=int, default=256)
     ap.add_argument("--width", type=int, default=128)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--side-by-side", type=int, default=1, help="shard jobs run at once (1: one at a time)")
     ap.add_argument("--work", type=Path, default=Path("/tmp/alignedreid-shards"))
     args = ap.parse_args()
     from alignedreid.serving.cpp_program import collect_cpp_outputs
@@ -66,27 +70,36 @@ def main() -> None:
     exe, model = wd / "results/infer/bin/aligned_infer", wd / "results/export/model.onnx"
     settings = ProgramSettings(args.batch, args.height, args.width, "fp32", "latency", False, 0)
     rows, files = [], {}
+
+    def shard_jobs(count, k, part):
+        """One shard's preprocess then infer_cpp: (preprocess s, infer_cpp s)."""
+        inp, out = args.work / f"in.{count}.{k}.u8", args.work / f"out.{count}.{k}"
+        p = _job(PREPROCESS, manifest, inp, args.height, args.width, args.threads, part.start, part.stop, cwd=wd)
+        i = _job(INFER, exe, model, inp, out, json.dumps(settings.as_param()), args.threads, cwd=wd)
+        inp.unlink()
+        return p, i
+
     for count in args.shards:
-        pre = inf = 0.0
-        dirs = []
-        for k, part in enumerate(shard_rows(args.rows, count, args.batch)):
-            inp, out = args.work / f"in.{count}.{k}.u8", args.work / f"out.{count}.{k}"
-            pre += _job(PREPROCESS, manifest, inp, args.height, args.width, args.threads, part.start, part.stop, cwd=wd)
-            inf += _job(INFER, exe, model, inp, out, json.dumps(settings.as_param()), args.threads, cwd=wd)
-            inp.unlink()
-            dirs.append(out)
-        files[count] = args.work / f"features.{count}.npz"
+        parts = shard_rows(args.rows, count, args.batch)
+        dirs = [args.work / f"out.{count}.{k}" for k in range(count)]
+        t = time.perf_counter()
+        with ThreadPoolExecutor(args.side_by_side) as pool:
+            times = list(pool.map(shard_jobs, [count] * count, range(count), parts))
+        wall = time.perf_counter() - t
+        pre, inf = (sum(x[j] for x in times) for j in (0, 1))  # summed job times (they overlap side by side)
+        files[count] = args.work / f"features.{count}.t{args.threads}.p{args.side_by_side}.npz"  # kept: compare across runs with cmp
         t = time.perf_counter()
         os.chdir(wd)
         collect_cpp_outputs(manifest, dirs, files[count], batch=args.batch)
         gather = time.perf_counter() - t
-        total = pre + inf + gather
+        total = wall + gather
         rows.append([count, f"{pre:.1f}", f"{inf:.1f}", f"{gather:.1f}", f"{total:.1f}", total])
     base = rows[0][-1]
     same = {c: files[c].read_bytes() == files[args.shards[0]].read_bytes() for c in args.shards}
     print_table(
-        f"infer.shards on {args.rows:,} images, {args.height}x{args.width}, batch {args.batch}, {args.threads} threads, jobs one at a time",
-        ["shards", "preprocess s", "infer_cpp s", "gather s", "total s", "vs 1 shard", "features = 1 shard's"],
+        f"infer.shards on {args.rows:,} images, {args.height}x{args.width}, batch {args.batch}, {args.threads} threads per job, "
+        + ("jobs one at a time" if args.side_by_side == 1 else f"{args.side_by_side} jobs at a time (wall time)"),
+        ["shards", "preprocess s (jobs' sum)", "infer_cpp s (jobs' sum)", "gather s", "total s (wall)", f"vs {args.shards[0]} shard(s)", "features"],
         [[*r[:5], f"{r[-1] / base:.2f}x", "byte for byte" if same[r[0]] else "DIFFERENT"] for r in rows],
     )
     print(f"\n{os.cpu_count()} CPUs ({isa_flags()})")

@@ -130,11 +130,12 @@ def load_view(path) -> StoreView:
 def cached_features(
     manifest_csv, out_view, cache_dir, exe, model, settings: ProgramSettings, threads: int, dtype: str, rows: range | None = None
 ) -> dict:
-    """The features of the manifest's ``rows`` (every row when None: a shard's rows otherwise, see
-    serving.shards), as a view (``out_view``) of the feature store of this model (``model_store``). Each image is read once here and keyed by the sha256 of exactly those bytes; the
-    images the store lacks go through the C++ program (run with ``settings``) from a copy of those bytes
-    (normalised by the image contract), so a file replaced after the listing can never be stored under
-    another file's key, and are appended as one new part: nothing is rewritten."""
+    """The features of the manifest's ``rows`` (every row when None, else a shard's rows: see
+    serving.shards), as a view (``out_view``) of the feature store of this model (``model_store``).
+    Each image is read once here and keyed by the sha256 of exactly those bytes; the images the store
+    lacks go through the C++ program (run with ``settings``) from a copy of those bytes (normalised by
+    the image contract), so a file replaced after the listing can never be stored under another file's
+    key, and are appended as one new part: nothing is rewritten."""
     from ..serving.cpp_program import collect_cpp_outputs, preprocess, run_cpp_program
 
     df = read_manifest(manifest_csv)
