@@ -37,6 +37,7 @@ localrules:
     parity,
     features_cpp,
     features_python_join,
+    search_list_join,
     search_view,
 
 

@@ -33,6 +33,30 @@ def test_listing_an_awkward_folder_searches_or_skips_every_entry(tmp_path):
     assert not (tmp_path / "crops" / "unsupported_image.gif").exists()
 
 
+@pytest.mark.parametrize("shards", [2, 5, 40])
+def test_the_shards_of_a_listing_join_into_the_one_job_listing(tmp_path, shards):
+    """search_list in shards (search.shards; 40: more shards than entries, most of them empty), joined:
+    the same manifest as one job, in the same order, and the same skipped entries with the same
+    reasons -- the duplicate (a link to plain.jpg) found across shards too."""
+    from alignedreid.search.listing import join_listings
+
+    folder = tmp_path / "crops"
+    make_corpus(folder)
+    list_images(folder, tmp_path / "one.csv", tmp_path / "one_skipped.txt", "queries")
+    parts = [(tmp_path / f"q.{k}.csv", tmp_path / f"q_skipped.{k}.txt") for k in range(shards)]
+    for k, (m, sk) in enumerate(parts):
+        list_images(folder, m, sk, "queries", (k, shards))
+    info = join_listings([m for m, _ in parts], [sk for _, sk in parts], tmp_path / "q.csv", tmp_path / "q_skipped.txt", folder, "queries")
+    one, joined = (pd.read_csv(tmp_path / f, encoding_errors=CSV_ERRORS) for f in ("one.csv", "q.csv"))
+    pd.testing.assert_frame_equal(joined, one)
+    lines = [(tmp_path / f).read_text(encoding="utf-8").splitlines() for f in ("one_skipped.txt", "q_skipped.txt")]
+    assert sorted(lines[1]) == sorted(lines[0]) and info == {"images": len(one), "skipped": len(lines[0])}
+    empties = [m for m, _ in parts if pd.read_csv(m, encoding_errors=CSV_ERRORS).empty]
+    if shards == 40:  # more shards than entries: the empty ones alone are an empty listing, named as one
+        with pytest.raises(PipelineError, match=r"no usable image under .*crops"):
+            join_listings(empties, [], tmp_path / "e.csv", tmp_path / "e.txt", folder, "queries")
+
+
 def test_a_folder_without_images_names_where_the_reasons_are(tmp_path):
     (tmp_path / "f").mkdir()
     (tmp_path / "f" / "a.txt").write_text("x")

@@ -353,9 +353,10 @@ def test_search_gallery_features_are_cached_by_content(pipeline, tmp_path):
 
 
 def test_search_features_in_shards_append_to_one_store(pipeline, tmp_path):
-    """search.shards 3 on a 9-image gallery (3 batches of infer.batch_size 4): three search_features
-    jobs, each computing its own images into the one feature store; search_view joins their views
-    in the listing's order, with the features the evaluation computed for the same images."""
+    """search.shards 3 on a 9-image gallery (3 batches of infer.batch_size 4): three search_list jobs
+    (joined by search_list_join) and three search_features jobs, each computing its own images into the
+    one feature store; search_view joins their views in the listing's order, with the features the
+    evaluation computed for the same images."""
     import pandas as pd
 
     from alignedreid.features.files import load_features
@@ -371,7 +372,8 @@ def test_search_features_in_shards_append_to_one_store(pipeline, tmp_path):
         shutil.copy(pipeline / gal.path[i], folder / f"s{i}.jpg")
     shutil.copy(pipeline / gal.path[20], queries / "q.jpg")  # not in the gallery: the shards race on no image
     out = _search(pipeline, f"search={{queries: '{queries}', gallery: '{folder}', shards: 3}}")
-    assert len(re.findall(r"^(?:local)?rule search_features:$", out.stdout + out.stderr, re.M)) == 2 * 3  # queries and gallery, 3 shards each
+    for rule, jobs in [("search_list", 2 * 3), ("search_features", 2 * 3), ("search_list_join", 2), ("search_view", 2)]:
+        assert len(re.findall(rf"^(?:local)?rule {rule}:$", out.stdout + out.stderr, re.M)) == jobs, rule  # queries and gallery, 3 shards each
     for k, n in enumerate([4, 4, 1]):
         log = (r / f"logs/search_features_gallery.{k}.log").read_text()
         assert f"shard {k + 1} of 3" in log and f"{n} images: 0 from the feature cache, {n} new" in log, log

@@ -20,21 +20,41 @@ def search_gallery_features():
 
 
 rule search_list:
-    """A search folder (queries, or gallery) -> the manifest of its readable images (others skipped and listed)."""
+    """One shard of a search folder's sorted entries (search.shards) -> the manifest of its readable images (others skipped and listed)."""
     output:
-        manifest="results/search/{role}.csv",
-        skipped="results/search/{role}_skipped.txt",
+        manifest=temp("results/search/{role}.{shard}.csv"),
+        skipped=temp("results/search/{role}_skipped.{shard}.txt"),
     log:
-        "results/logs/search_list_{role}.log",
+        "results/logs/search_list_{role}.{shard}.log",
     wildcard_constraints:
         role="queries|gallery",
     params:
         folder=lambda wc: search_folder(wc.role),
         # the folder's file names, sizes and dates: a change re-runs the listing
         signature=lambda wc: folder_signature(search_folder(wc.role)),
+        shard=lambda wc: (int(wc.shard), len(SEARCH_SHARDS)),
         code=script_code("search_list.py"),
     script:
         "../scripts/search_list.py"
+
+
+rule search_list_join:
+    """The shards' listings of a search folder -> its manifest and its list of skipped entries."""
+    input:
+        manifests=expand("results/search/{{role}}.{shard}.csv", shard=SEARCH_SHARDS),
+        skipped=expand("results/search/{{role}}_skipped.{shard}.txt", shard=SEARCH_SHARDS),
+    output:
+        manifest="results/search/{role}.csv",
+        skipped="results/search/{role}_skipped.txt",
+    log:
+        "results/logs/search_list_join_{role}.log",
+    wildcard_constraints:
+        role="queries|gallery",
+    params:
+        folder=lambda wc: search_folder(wc.role),
+        code=script_code("search_list_join.py"),
+    script:
+        "../scripts/search_list_join.py"
 
 
 rule search_features:
