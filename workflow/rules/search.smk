@@ -5,7 +5,7 @@ from snakemake.exceptions import WorkflowError
 
 SEARCH = config["search"]
 SEARCH_ROLES = ["queries"] + (["gallery"] if SEARCH["gallery"] else [])
-SEARCH_SHARDS = shard_ids(SEARCH["shards"])  # search_features jobs per search folder
+SEARCH_SHARDS = shard_ids(SEARCH["shards"])  # search_list and search_features jobs per search folder
 
 
 def search_folder(role):

@@ -28,9 +28,12 @@ def list_images(folder, out_csv, skipped_txt, role: str, shard: tuple[int, int] 
     folder = Path(folder).expanduser()
     if not folder.is_dir():
         raise PipelineError(f"search.{role}: {folder} is not a folder")
+    from ..serving.shards import shard_rows
+
     entries = list(walk_entries(folder))
     index, count = shard
-    entries = entries[index * len(entries) // count : (index + 1) * len(entries) // count]
+    part = shard_rows(len(entries), count, 1)[index]
+    entries = entries[part.start : part.stop]
     rows, skipped, seen = [], [], {}
     for p, reason in entries:
         if reason is None:
