@@ -92,7 +92,7 @@ def _checked(distmat, q_pids, g_pids, q_camids, g_camids, max_rank):
     return distmat, q_pids, g_pids, q_camids, g_camids
 
 
-def _per_query(distmat, q_pids, g_pids, q_camids, g_camids):
+def per_query(distmat, q_pids, g_pids, q_camids, g_camids):
     """(first match, AP, number of matches, INP) of every query row of ``distmat``."""
     num_q = distmat.shape[0]
     first = np.zeros(num_q, dtype=np.int64)
@@ -105,7 +105,7 @@ def _per_query(distmat, q_pids, g_pids, q_camids, g_camids):
     return first, ap, n_match, inp
 
 
-def _summary(first, ap, n_match, inp, max_rank: int) -> RankDetails:
+def summary(first, ap, n_match, inp, max_rank: int) -> RankDetails:
     keep = np.flatnonzero(n_match > 0)
     if not len(keep):
         raise ValueError("rank: no query has a valid gallery match (all were same-camera, junk or absent)")
@@ -117,7 +117,7 @@ def _summary(first, ap, n_match, inp, max_rank: int) -> RankDetails:
 def rank_details(distmat, q_pids, g_pids, q_camids, g_camids, max_rank: int = MAX_RANK) -> RankDetails:
     """Like :func:`rank` but also returns per-query first-match ranks and APs."""
     distmat, q_pids, g_pids, q_camids, g_camids = _checked(distmat, q_pids, g_pids, q_camids, g_camids, max_rank)
-    return _summary(*_per_query(distmat, q_pids, g_pids, q_camids, g_camids), max_rank)
+    return summary(*per_query(distmat, q_pids, g_pids, q_camids, g_camids), max_rank)
 
 
 def rank_details_blocks(blocks, q_pids, g_pids, q_camids, g_camids, max_rank: int = MAX_RANK, on_block=None) -> RankDetails:
@@ -131,13 +131,13 @@ def rank_details_blocks(blocks, q_pids, g_pids, q_camids, g_camids, max_rank: in
     for start, rows in blocks:
         stop = start + len(rows)
         rows, *_ = _checked(rows, q_pids[start:stop], g_pids, q_camids[start:stop], g_camids, max_rank)
-        for whole, part in zip(parts, _per_query(rows, q_pids[start:stop], g_pids, q_camids[start:stop], g_camids)):
+        for whole, part in zip(parts, per_query(rows, q_pids[start:stop], g_pids, q_camids[start:stop], g_camids)):
             whole[start:stop] = part
         if on_block is not None:
             on_block(start, rows)
     if (parts[2] < 0).any():
         raise ValueError(f"rank: the blocks left {int((parts[2] < 0).sum())} of {nq} queries unranked")
-    return _summary(*parts, max_rank)
+    return summary(*parts, max_rank)
 
 
 def rank(distmat, q_pids, g_pids, q_camids, g_camids, max_rank: int = MAX_RANK):

@@ -9,6 +9,8 @@ re-ranking on the square root of those distances over all (q+g)^2 pairs.
 from __future__ import annotations
 
 import logging
+import resource
+import sys
 import time
 
 import numpy as np
@@ -24,7 +26,9 @@ from .local import local_distance
 from .ranking import rank_details_blocks
 from .rerank import re_ranking, re_ranking_features_blocks
 from .rerank_shortlist import re_ranking_shortlist
-from .shortlist import global_local_shortlist, shortlist_blocks
+from .shortlist import global_local_shortlist, local_on_shortlist, shortlist_blocks
+from .streamed import global_pass
+from .stripes import load_half_stripes
 from .topk import smallest_k
 from .verification import camera_pair_matrix, distance_histograms, verification_metrics
 
@@ -39,8 +43,14 @@ class _Timer:
         t = time.perf_counter()
         out = fn(*args, **kw)
         self.times[name] = time.perf_counter() - t
-        log.info("%-24s %8.2f s", name, self.times[name])
+        log.info("%-24s %8.2f s (peak RSS so far %.2f GiB)", name, self.times[name], _peak_rss_gib())
         return out
+
+
+def _peak_rss_gib() -> float:
+    """This process's peak resident memory (ru_maxrss: KiB on Linux, bytes on macOS)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (2**30 if sys.platform == "darwin" else 2**20)
 
 
 def plan_variants(nq: int, ng: int, variants, rerank: bool, matrix_budget_gb: float, shortlist: int | None, k1: int) -> tuple[list[str], bool]:
@@ -69,14 +79,21 @@ def plan_variants(nq: int, ng: int, variants, rerank: bool, matrix_budget_gb: fl
     return wanted, big
 
 
-def _distances(t, query: FeatureSet, gallery: FeatureSet, wanted, on_the_fly: bool, k1, k2, lam, shortlist=None) -> dict:
+def _distances(t, query: FeatureSet, gallery: FeatureSet, wanted, on_the_fly: bool, k1, k2, lam, shortlist=None, streamed=None) -> dict:
     """Every distance computed, by name: a q x g matrix, or a function returning (start, rows)
-    blocks of query rows (computed while they are ranked, so that no second q x g matrix is held)."""
+    blocks of query rows (computed while they are ranked, so that no second q x g matrix is held).
+    After a streamed global pass (``streamed``, a GlobalPass) the global distance is not held at all:
+    the shortlists come from the pass."""
     dists = {}
-    qg = t("global q-g", global_distance, query.global_, gallery.global_)
-    dists["global"] = qg
+    if streamed is None:
+        qg = t("global q-g", global_distance, query.global_, gallery.global_)
+        dists["global"] = qg
     if shortlist and needs_local(wanted):
-        idx, values = t(f"global+local, shortlist of {shortlist}", global_local_shortlist, qg, query.local, gallery.local, shortlist)
+        if streamed is None:
+            idx, values = t(f"global+local, shortlist of {shortlist}", global_local_shortlist, qg, query.local, gallery.local, shortlist)
+        else:
+            idx, values = streamed.shortlist
+            values = values + t(f"local, shortlist of {shortlist}", local_on_shortlist, query.local, gallery.local, idx)
         if "global_local" in wanted:
             dists["global_local"] = lambda: shortlist_blocks(query.global_, gallery.global_, idx, values)
         if "global_local_rerank" in wanted:
@@ -160,20 +177,40 @@ def evaluate_features(query: FeatureSet, gallery: FeatureSet, cfg: dict, verific
     ``evaluation`` config section (every key present: variants, max_rank, matrix_budget_gb,
     shortlist, rerank, verification); with ``verification`` the metrics hold a ``verification``
     entry too. Each variant is ranked as soon as it is computed and then dropped; the distances
-    given as block functions (shortlists, re-ranking on the fly) are computed while they are ranked."""
+    given as block functions (shortlists, re-ranking on the fly) are computed while they are ranked.
+    Where the gallery-gallery matrix is over budget (the global re-ranking runs on the fly) and
+    the local variants run on shortlists, the global distance is streamed too (streamed.py): one
+    pass ranks it and collects the shortlists and the verification metrics, and no q x g matrix
+    of it is held (MSMT17: 3.8 GB)."""
     rr, shortlist, max_rank = cfg["rerank"], cfg["shortlist"], cfg["max_rank"]
     k1, k2, lam = rr["k1"], rr["k2"], rr["lambda"]
     t = _Timer()
     wanted, on_the_fly = plan_variants(len(query), len(gallery), cfg["variants"], rr["enabled"], cfg["matrix_budget_gb"], shortlist, k1)
     for f in (query, gallery):
-        unit_stripes_(f.local)
-    dists = _distances(t, query, gallery, wanted, on_the_fly, k1, k2, lam, shortlist)
-    extra = {"verification": verification_context(t, dists, query, gallery, cfg["verification"], shortlist)} if verification else {}
-    dists = {v: dists[v] for v in wanted}
+        if f.local.dtype == np.float32:  # float16 stripes are scaled to unit length as they are read (stripes.py)
+            unit_stripes_(f.local)
+    streamed = None
+    if on_the_fly and (shortlist or not needs_local(wanted)):
+        ver_cfg = cfg["verification"] if verification else None
+        if ver_cfg:
+            verification_variant({"global": None}, ver_cfg["variant"], shortlist)  # only the global distance is seen whole
+        local_shortlist = shortlist if needs_local(wanted) else None
+        streamed = t("global pass (rank, lists)", global_pass, query, gallery, max_rank, local_shortlist, ver_cfg, require_finite_distances)
+    dists = _distances(t, query, gallery, wanted, on_the_fly, k1, k2, lam, shortlist, streamed)
+    if not verification:
+        extra = {}
+    elif streamed:
+        extra = {"verification": streamed.verification}
+    else:
+        extra = {"verification": verification_context(t, dists, query, gallery, cfg["verification"], shortlist)}
+    dists = {v: dists[v] for v in wanted if v in dists}
     metrics, rows = {}, []
     for name in wanted:
-        label = f"rank {name}" if isinstance(dists[name], np.ndarray) else f"compute + rank {name}"
-        det, top = t(label, rank_variant, dists.pop(name), query, gallery, max_rank, 10, name)
+        if name not in dists:  # the global variant, ranked by the streamed pass
+            det, top = streamed.ranked, streamed.top
+        else:
+            label = f"rank {name}" if isinstance(dists[name], np.ndarray) else f"compute + rank {name}"
+            det, top = t(label, rank_variant, dists.pop(name), query, gallery, max_rank, 10, name)
         metrics[name] = {"mAP": det.mAP, "mINP": det.mINP, "cmc": det.cmc.tolist(), "num_valid_queries": int(len(det.query_index))}
         for qi, first, ap, tops in zip(det.query_index, det.first_match, det.ap, top[det.query_index]):
             rows.append(
@@ -189,19 +226,36 @@ def needs_local(variants) -> bool:
     return any(v.startswith("global_local") for v in variants)
 
 
-def _load_split_pair(query_npz, gallery_npz, local: bool) -> tuple[FeatureSet, FeatureSet]:
-    query, gallery = load_features(query_npz, local), load_features(gallery_npz, local)
+def _load_split_pair(query_npz, gallery_npz, local: bool, stripe_dtype: str) -> tuple[FeatureSet, FeatureSet]:
+    """Both feature files; with ``stripe_dtype`` float16 the stripes are read as float16 (stripes.py)."""
+    half = local and stripe_dtype == "float16"
+    query, gallery = load_features(query_npz, local and not half), load_features(gallery_npz, local and not half)
+    if half:
+        query, gallery = load_half_stripes(query_npz, query), load_half_stripes(gallery_npz, gallery)
     for name, f in ((query_npz, query), (gallery_npz, gallery)):
         if not f.complete:
             raise PipelineError(f"{name}: holds a sample of {len(f)} rows, evaluation needs every image of the split")
     return query, gallery
 
 
-def _evaluate_files(query_npz, gallery_npz, eval_cfg: dict, verification: bool = True):
-    query, gallery = _load_split_pair(query_npz, gallery_npz, needs_local(eval_cfg["variants"]))
-    log.info("query %d x gallery %d; global %s, local %s", len(query), len(gallery), query.global_.shape[1:], query.local.shape[1:])
+def evaluate_files(query_npz, gallery_npz, eval_cfg: dict, verification: bool = True):
+    """(metrics, per-query DataFrame, timings, #query, #gallery) of two feature files: what the
+    evaluate stage computes, ``eval_cfg`` the validated ``evaluation`` section (stripe_dtype included)."""
+    t = time.perf_counter()
+    query, gallery = _load_split_pair(query_npz, gallery_npz, needs_local(eval_cfg["variants"]), eval_cfg["stripe_dtype"])
+    load_s = time.perf_counter() - t
+    log.info(
+        "query %d x gallery %d; global %s, local %s %s; loaded in %.1f s (peak RSS so far %.2f GiB)",
+        len(query),
+        len(gallery),
+        query.global_.shape[1:],
+        query.local.shape[1:],
+        query.local.dtype,
+        load_s,
+        _peak_rss_gib(),
+    )
     metrics, per_query, times = evaluate_features(query, gallery, eval_cfg, verification)
-    return metrics, per_query, times, len(query), len(gallery)
+    return metrics, per_query, {"load features": load_s, **times}, len(query), len(gallery)
 
 
 def precision_drop(metrics: dict, reference: dict) -> dict:
@@ -249,11 +303,11 @@ def run_evaluation(
     metrics.json keeps the evaluated variants at the top level and adds ``fp32`` and
     ``precision_drop``; a drop above ``max_map_drop`` points fails the stage."""
     log.info("kernel threads: %d", limit_kernel_threads(threads))
-    metrics, per_query, times, nq, ng = _evaluate_files(query_npz, gallery_npz, eval_cfg)
+    metrics, per_query, times, nq, ng = evaluate_files(query_npz, gallery_npz, eval_cfg)
     comparison = {}
     if reference:
         log.info("the fp32 features of the same model, for comparison:")
-        ref_metrics, _, ref_times, _, _ = _evaluate_files(reference[0], reference[1], eval_cfg, verification=False)
+        ref_metrics, _, ref_times, _, _ = evaluate_files(reference[0], reference[1], eval_cfg, verification=False)
         times.update({f"fp32 {k}": v for k, v in ref_times.items()})
         drop = precision_drop(metrics, ref_metrics)
         for v, d in drop.items():

@@ -7,6 +7,8 @@ so: the shortlisted items carry their value, every other item its global distanc
 that places it after all of them. With K = the gallery size the global + local variant is the
 exhaustive distance. The local distance then costs q x K stripe-pair paths instead of q x g
 (MSMT17: 11,659 x 200 instead of 11,659 x 82,161), computed pair by pair by one compiled kernel.
+Float16 stripes (evaluation.stripe_dtype) are widened to float32 one image at a time inside the
+kernels (bit operations the compiler vectorises), so both precisions share the float32 DMLI arithmetic.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import numpy as np
 
 from .distance import distance_from_unit, l2_normalise
 from .local import _squashed, local_distance
+from .stripes import half_bits
 from .topk import smallest_k
 
 
@@ -66,6 +69,63 @@ def _node_pair_kernel(q, g, rows, cols, out):
             out[t] = _dmli(x, y, dist)
 
 
+@numba.njit(inline="always")
+def _widen(bits, scratch, out):
+    """out [S, D] float32 = the finite float16 values whose bit patterns are ``bits`` [S, D], without a
+    table: the sign, exponent and mantissa moved to float32's places (``scratch``, uint32 [S, D],
+    is ``out``'s memory) read as a float 2^112 too small, then scaled -- exact for normal and
+    subnormal halves alike, and vectorised by the compiler (a table lookup is not)."""
+    for a in range(bits.shape[0]):
+        for c in range(bits.shape[1]):
+            h = np.uint32(bits[a, c])
+            scratch[a, c] = ((h & np.uint32(0x8000)) << np.uint32(16)) | ((h & np.uint32(0x7FFF)) << np.uint32(13))
+    for a in range(bits.shape[0]):
+        for c in range(bits.shape[1]):
+            out[a, c] *= np.float32(5.192296858534828e33)  # 2^112: the exponent bias 127 - 15
+
+
+@numba.njit(parallel=True, cache=True, fastmath=True)
+def _pair_kernel_half(x, y, idx, out):
+    """_pair_kernel on float16 stripes given as bit patterns (uint16), widened image by image."""
+    nq, kk = idx.shape
+    for i in numba.prange(nq):
+        dist = np.empty((x.shape[1], y.shape[1]), dtype=np.float32)
+        xs = np.empty((x.shape[1], x.shape[2]), dtype=np.uint32)
+        ys = np.empty((y.shape[1], y.shape[2]), dtype=np.uint32)
+        xf, yf = xs.view(np.float32), ys.view(np.float32)
+        _widen(x[i], xs, xf)
+        for k in range(kk):
+            _widen(y[idx[i, k]], ys, yf)
+            out[i, k] = _dmli(xf, yf, dist)
+
+
+@numba.njit(parallel=True, cache=True, fastmath=True)
+def _node_pair_kernel_half(q, g, rows, cols, out):
+    """_node_pair_kernel on float16 stripes given as bit patterns (uint16)."""
+    nq = q.shape[0]
+    per = 256
+    for blk in numba.prange((len(rows) + per - 1) // per):
+        dist = np.empty((q.shape[1], q.shape[1]), dtype=np.float32)
+        xs = np.empty((q.shape[1], q.shape[2]), dtype=np.uint32)
+        ys = np.empty((q.shape[1], q.shape[2]), dtype=np.uint32)
+        xf, yf = xs.view(np.float32), ys.view(np.float32)
+        last = -1
+        for t in range(blk * per, min((blk + 1) * per, len(rows))):
+            i, j = rows[t], cols[t]
+            if i != last:  # pairs come grouped by their first node: widen it once per group
+                _widen(q[i] if i < nq else g[i - nq], xs, xf)
+                last = i
+            _widen(q[j] if j < nq else g[j - nq], ys, yf)
+            out[t] = _dmli(xf, yf, dist)
+
+
+def _halves(q_local, g_local):
+    """Both sides as float16 bit patterns when either is float16 (else None): the kernels' input."""
+    if np.float16 not in (q_local.dtype, g_local.dtype):
+        return None
+    return half_bits(q_local.astype(np.float16, copy=False)), half_bits(g_local.astype(np.float16, copy=False))
+
+
 def _f32(a):
     return np.ascontiguousarray(a, np.float32)
 
@@ -73,7 +133,12 @@ def _f32(a):
 def local_on_shortlist(q_local: np.ndarray, g_local: np.ndarray, idx: np.ndarray) -> np.ndarray:
     """[nq, K] DMLI distance of query i to gallery item idx[i, k] (stripes of at most unit length)."""
     out = np.empty(idx.shape, dtype=np.float32)
-    _pair_kernel(_f32(q_local), _f32(g_local), np.ascontiguousarray(idx, np.int64), out)
+    idx = np.ascontiguousarray(idx, np.int64)
+    halves = _halves(q_local, g_local)
+    if halves:
+        _pair_kernel_half(*halves, idx, out)
+    else:
+        _pair_kernel(_f32(q_local), _f32(g_local), idx, out)
     return out
 
 
@@ -83,7 +148,12 @@ def local_on_pairs(q_local: np.ndarray, g_local: np.ndarray, rows: np.ndarray, c
     if q_local.shape[1:] != g_local.shape[1:]:
         raise ValueError(f"local_on_pairs: query stripes {q_local.shape[1:]} and gallery stripes {g_local.shape[1:]} differ")
     out = np.empty(len(rows), dtype=np.float32)
-    _node_pair_kernel(_f32(q_local), _f32(g_local), np.ascontiguousarray(rows, np.int64), np.ascontiguousarray(cols, np.int64), out)
+    rows, cols = np.ascontiguousarray(rows, np.int64), np.ascontiguousarray(cols, np.int64)
+    halves = _halves(q_local, g_local)
+    if halves:
+        _node_pair_kernel_half(*halves, rows, cols, out)
+    else:
+        _node_pair_kernel(_f32(q_local), _f32(g_local), rows, cols, out)
     return out
 
 

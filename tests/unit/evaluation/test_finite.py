@@ -83,3 +83,19 @@ def test_low_precision_features_are_held_to_the_cosine_bound(tmp_path):
         match=r"infer.precision int8: .*infer.min_cosine 0.95 allows: worst cosine global 1.0000, local -1.0000 \(local: an image's mean .*worst single stripe -1.0000\) over 6",
     ):
         check_low_precision(result, "int8", 0.95, ["far.npz"])
+
+
+def test_half_precision_stripes_refuse_non_finite_values_naming_the_images(tmp_path, monkeypatch):
+    from alignedreid.evaluation import stripes
+
+    monkeypatch.setattr(stripes, "CHUNK_ROWS", 4)  # the bad rows lie in the second chunk
+    g, l, pid, cam, paths = _features()
+    l[5, 1, 0] = np.inf
+    np.savez(tmp_path / "q.npz", **{"global": g, "local": l, "pid": pid, "camid": cam, "path": np.array(paths)})
+    with pytest.raises(NonFiniteFeatures, match=r"q.npz: 1 of 6 images have non-finite stripes: img_5.jpg"):
+        stripes.load_half_stripes(tmp_path / "q.npz", load_features(tmp_path / "q.npz", local=False))
+    l[5, 1, 0] = 3.0
+    np.savez(tmp_path / "q.npz", **{"global": g, "local": l, "pid": pid, "camid": cam, "path": np.array(paths)})
+    half = stripes.load_half_stripes(tmp_path / "q.npz", load_features(tmp_path / "q.npz", local=False)).local
+    assert half.dtype == np.float16 and half.shape == l.shape
+    np.testing.assert_allclose(np.linalg.norm(half.astype(np.float32), axis=2), 1.0, atol=2e-3)  # unit length before rounding

@@ -149,3 +149,37 @@ def test_blocks_rank_as_the_whole_matrix():
     assert np.array_equal(blocks.query_index, whole.query_index)
     with pytest.raises(ValueError, match="left 3 of 23 queries unranked"):
         rank_details_blocks([(s, dist[s : s + 5]) for s in range(0, 18, 5)], qp, gp, qc, gc, 10)
+
+
+def test_half_precision_kernels_equal_float32_kernels_on_the_same_values():
+    """float16 stripes are widened inside the kernels: the result is the float32 kernels' on the rounded values."""
+    _, ql, gl = _features(d=32)
+    gl = gl[:, :4]  # node pairs need one stripe count on both sides
+    qh, gh = ql.astype(np.float16), gl.astype(np.float16)
+    qr, gr = qh.astype(np.float32), gh.astype(np.float32)
+    idx = np.random.default_rng(2).integers(0, len(gl), (len(ql), 9))
+    half = local_on_shortlist(qh, gh, idx)
+    np.testing.assert_array_equal(half, local_on_shortlist(qr, gr, idx))
+    assert not np.array_equal(half, local_on_shortlist(ql, gl, idx))  # the rounding is real
+    rows, cols = np.random.default_rng(3).integers(0, len(ql) + len(gl), (2, 300))
+    np.testing.assert_array_equal(local_on_pairs(qh, gh, rows, cols), local_on_pairs(qr, gr, rows, cols))
+    np.testing.assert_array_equal(local_on_pairs(qh, gl, rows, cols), local_on_pairs(qr, gr, rows, cols))  # mixed: both as float16
+
+
+def test_the_kernels_widen_every_finite_half_exactly():
+    """The kernels' float16 -> float32 widening (bit moves and one scale) equals numpy's for every finite value, subnormals and -0 included."""
+    import numba
+
+    from alignedreid.evaluation.shortlist import _widen
+
+    @numba.njit
+    def widen_all(bits):
+        scratch = np.empty(bits.shape, np.uint32)
+        out = scratch.view(np.float32)
+        _widen(bits, scratch, out)
+        return out
+
+    halves = np.arange(2**16, dtype=np.uint32).astype(np.uint16).view(np.float16)
+    halves = halves[np.isfinite(halves)].reshape(-1, 64)
+    got = widen_all(halves.view(np.uint16))
+    np.testing.assert_array_equal(got.view(np.uint32), halves.astype(np.float32).view(np.uint32))  # bit for bit

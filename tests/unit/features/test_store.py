@@ -96,3 +96,24 @@ def test_a_truncated_part_is_named(tmp_path):
     os.truncate(f, f.stat().st_size - 10)
     with pytest.raises(StoreError, match=rf"{part.name}: unreadable part .*truncated.*remove that folder"):
         FeatureStore(tmp_path / "s")
+
+
+def test_npz_row_chunks_read_a_member_in_pieces(tmp_path):
+    """How evaluate reads a feature file's stripes without the whole float32 member: stored and
+    compressed archives, in chunks; a missing key and a truncated file are named."""
+    from alignedreid.features.files import npz_row_chunks
+    from alignedreid.foundation.errors import PipelineError
+
+    local = np.random.default_rng(0).standard_normal((11, 3, 5)).astype(np.float32)
+    for write in (np.savez, np.savez_compressed):
+        write(tmp_path / "f.npz", local=local, pid=np.arange(11))
+        chunks = list(npz_row_chunks(tmp_path / "f.npz", "local", 4))
+        assert [s for s, _ in chunks] == [0, 4, 8] and [len(c) for _, c in chunks] == [4, 4, 3]
+        np.testing.assert_array_equal(np.concatenate([c for _, c in chunks]), local)
+    with pytest.raises(PipelineError, match=r"f.npz: missing array 'global'"):
+        list(npz_row_chunks(tmp_path / "f.npz", "global", 4))
+    np.savez(tmp_path / "f.npz", local=local)
+    data = (tmp_path / "f.npz").read_bytes()
+    (tmp_path / "cut.npz").write_bytes(data[: len(data) // 2])
+    with pytest.raises(PipelineError, match=r"cut.npz: array 'local'"):
+        list(npz_row_chunks(tmp_path / "cut.npz", "local", 4))
