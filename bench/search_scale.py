@@ -21,7 +21,6 @@ import argparse
 import json
 import multiprocessing as mp
 import os
-import resource
 import shutil
 import sys
 import time
@@ -107,6 +106,7 @@ def _search(root: str, n_gallery: int, count: int, top_k: int, shortlist: int, l
     """In a fresh process: open the store, rank ``count`` queries; times, peak RSS and the answer to ``out``."""
     from alignedreid.features.store import FeatureStore
     from alignedreid.foundation.kernel_threads import limit_kernel_threads
+    from alignedreid.foundation.runlog import peak_rss_gib
     from alignedreid.search.streaming import two_stage_top_k
 
     limit_kernel_threads(os.cpu_count() or 1)
@@ -117,7 +117,7 @@ def _search(root: str, n_gallery: int, count: int, top_k: int, shortlist: int, l
     rows, dist, stats = two_stage_top_k(qg, ql, gallery, top_k, shortlist)
     seconds = time.perf_counter() - t
     np.save(out + ".rows.npy", rows)
-    Path(out).write_text(json.dumps({"seconds": seconds, "rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, **stats}))
+    Path(out).write_text(json.dumps({"seconds": seconds, "rss_gb": peak_rss_gib(), **stats}))
 
 
 def run_search(root: Path, n_gallery: int, count: int, top_k: int, shortlist: int, limit: int, work: Path) -> tuple[dict, np.ndarray]:
@@ -197,7 +197,7 @@ def main() -> None:
         )
         print_table(
             f"Search over a feature store: {args.queries} queries, top-{args.top_k}, shortlist {args.shortlist}, {STRIPES} x {DIM} stripes in {args.dtype}",
-            ["gallery", "build s", "disk GB", "queries/s", "global / local s", "peak RSS GB", "top-k = exhaustive", "certain", "append 1,000 s"],
+            ["gallery", "build s", "disk GB", "queries/s", "global / local s", "peak RSS GiB", "top-k = exhaustive", "certain", "append 1,000 s"],
             rows,
         )
         if not args.keep:

@@ -76,9 +76,11 @@ class FeatureColumns:
     symmetric, so a column block is the row block 2 - 2 f[rows] . f^T."""
 
     def __init__(self, query_global, gallery_global):
-        self.f = l2_normalise(np.concatenate([query_global, gallery_global]).astype(np.float32))
         self.nq, self.ng = len(query_global), len(gallery_global)
         self.n = self.nq + self.ng
+        self.f = np.empty((self.n, np.shape(query_global)[1]), np.float32)  # queries, then the gallery: no concatenated copy
+        l2_normalise(np.asarray(query_global, np.float32), out=self.f[: self.nq])
+        l2_normalise(np.asarray(gallery_global, np.float32), out=self.f[self.nq :])
 
     def squared(self, start: int, stop: int) -> np.ndarray:
         return distance_from_unit(self.f[start:stop], self.f)

@@ -32,6 +32,7 @@ from .shortlist import local_on_pairs
 from .topk import smallest_k
 
 log = logging.getLogger(__name__)
+NODE_CHUNK = 8192  # nodes whose candidate distances are computed and ordered at once (MSMT17: 12 of 93,820)
 
 
 class _Nodes(FeatureColumns):
@@ -85,13 +86,15 @@ def re_ranking_shortlist(
     cand, distant = nodes.candidates(k, min(far, nodes.n))
     log.info("global candidates of %d nodes: %.1f s", nodes.n, time.perf_counter() - t)
     t = time.perf_counter()
-    rows = np.repeat(np.arange(nodes.n), k)
-    d2 = nodes.pair_squared(rows, cand.ravel()).reshape(nodes.n, k)
-    far_rows = np.repeat(np.arange(nodes.n), distant.shape[1])
-    far_d2 = nodes.pair_squared(far_rows, distant.ravel()).reshape(distant.shape)
-    row_max = np.maximum(d2.max(axis=1), far_d2.max(axis=1))
-    ranks = _ordered(cand, d2)[:, :need]
-    del d2, far_d2, rows, far_rows, cand, distant
+    ranks = np.empty((nodes.n, min(need, k)), np.int64)
+    row_max = np.empty(nodes.n, np.float32)
+    for s in range(0, nodes.n, NODE_CHUNK):  # row by row, so chunks give the whole's result with bounded temporaries
+        e = min(s + NODE_CHUNK, nodes.n)
+        d2 = nodes.pair_squared(np.repeat(np.arange(s, e), k), cand[s:e].ravel()).reshape(e - s, k)
+        far_d2 = nodes.pair_squared(np.repeat(np.arange(s, e), distant.shape[1]), distant[s:e].ravel()).reshape(e - s, -1)
+        row_max[s:e] = np.maximum(d2.max(axis=1), far_d2.max(axis=1))
+        ranks[s:e] = _ordered(cand[s:e], d2)[:, :need]
+    del cand, distant
     log.info("global + local on %d x %d candidate pairs: %.1f s", nodes.n, k, time.perf_counter() - t)
     t = time.perf_counter()
     V = expanded_weights(ranks, nodes.pair_squared, row_max, k1, k2)

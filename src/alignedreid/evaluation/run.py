@@ -9,8 +9,6 @@ re-ranking on the square root of those distances over all (q+g)^2 pairs.
 from __future__ import annotations
 
 import logging
-import resource
-import sys
 import time
 
 import numpy as np
@@ -21,6 +19,7 @@ from ..foundation.contracts import VARIANTS
 from ..foundation.errors import PipelineError
 from ..foundation.io_utils import atomic_path, write_json
 from ..foundation.kernel_threads import limit_kernel_threads
+from ..foundation.runlog import peak_rss_gib
 from .distance import global_distance, unit_stripes_
 from .local import local_distance
 from .ranking import rank_details_blocks
@@ -43,14 +42,8 @@ class _Timer:
         t = time.perf_counter()
         out = fn(*args, **kw)
         self.times[name] = time.perf_counter() - t
-        log.info("%-24s %8.2f s (peak RSS so far %.2f GiB)", name, self.times[name], _peak_rss_gib())
+        log.info("%-24s %8.2f s (peak RSS so far %.2f GiB)", name, self.times[name], peak_rss_gib())
         return out
-
-
-def _peak_rss_gib() -> float:
-    """This process's peak resident memory (ru_maxrss: KiB on Linux, bytes on macOS)."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (2**30 if sys.platform == "darwin" else 2**20)
 
 
 def plan_variants(nq: int, ng: int, variants, rerank: bool, matrix_budget_gb: float, shortlist: int | None, k1: int) -> tuple[list[str], bool]:
@@ -252,7 +245,7 @@ def evaluate_files(query_npz, gallery_npz, eval_cfg: dict, verification: bool = 
         query.local.shape[1:],
         query.local.dtype,
         load_s,
-        _peak_rss_gib(),
+        peak_rss_gib(),
     )
     metrics, per_query, times = evaluate_features(query, gallery, eval_cfg, verification)
     return metrics, per_query, {"load features": load_s, **times}, len(query), len(gallery)

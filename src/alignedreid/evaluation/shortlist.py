@@ -163,23 +163,24 @@ def global_local_shortlist(global_dist: np.ndarray, q_local: np.ndarray, g_local
     return idx, np.take_along_axis(global_dist, idx, axis=1) + local_on_shortlist(q_local, g_local, idx)
 
 
-def shortlist_rows(global_rows: np.ndarray, idx: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """q x g rows: ``values`` at ``idx``, every other item its global distance shifted past the row's largest value."""
-    out = global_rows.astype(np.float32, copy=True)
+def shortlist_rows(global_rows: np.ndarray, idx: np.ndarray, values: np.ndarray, copy: bool = True) -> np.ndarray:
+    """q x g rows: ``values`` at ``idx``, every other item its global distance shifted past the row's
+    largest value (``copy=False``: written over ``global_rows`` when it is float32)."""
     offset = values.max(axis=1) - global_rows.min(axis=1) + 1.0  # every item past the shortlist ranks after it
+    out = global_rows.astype(np.float32, copy=copy)
     out += offset[:, None].astype(np.float32)
     np.put_along_axis(out, idx, values.astype(np.float32), axis=1)
     return out
 
 
-def shortlist_blocks(query_global: np.ndarray, gallery_global: np.ndarray, idx: np.ndarray, values: np.ndarray, rows: int = 1024):
+def shortlist_blocks(query_global: np.ndarray, gallery_global: np.ndarray, idx: np.ndarray, values: np.ndarray, rows: int = 512):
     """(start, q x g rows) blocks of a shortlisted distance; the global rows past the shortlist are
     recomputed from the features a block at a time, so no q x g matrix is held."""
-    gn = l2_normalise(gallery_global.astype(np.float32))
+    gn = l2_normalise(np.asarray(gallery_global, np.float32))
     for s in range(0, len(idx), rows):
         e = min(s + rows, len(idx))
-        glob = distance_from_unit(l2_normalise(query_global[s:e].astype(np.float32)), gn)
-        yield s, shortlist_rows(glob, idx[s:e], values[s:e])
+        glob = distance_from_unit(l2_normalise(np.asarray(query_global[s:e], np.float32)), gn)
+        yield s, shortlist_rows(glob, idx[s:e], values[s:e], copy=False)  # glob is this block's own
 
 
 def two_stage_global_local(global_dist: np.ndarray, q_local: np.ndarray, g_local: np.ndarray, k: int) -> np.ndarray:

@@ -39,7 +39,7 @@ class PairDistances:
     """Positive pair distances and the ``keep_negatives`` smallest negative ones, fed a block of
     query rows at a time (the evaluation's streamed pass feeds it the global distance as it goes)."""
 
-    def __init__(self, g_pids, g_camids, keep_negatives: int, block: int = 256):
+    def __init__(self, g_pids, g_camids, keep_negatives: int, block: int = 64):
         self.g_pids, self.g_camids = np.asarray(g_pids), np.asarray(g_camids)
         self.keep, self.block = keep_negatives, block
         self.pos, self.neg, self.n_neg = [], np.empty(0, dtype=np.float64), 0
@@ -51,10 +51,12 @@ class PairDistances:
             d = rows[s : s + self.block]
             valid, same_id = _valid_pairs(q_pids[s : s + self.block], self.g_pids, q_camids[s : s + self.block], self.g_camids)
             self.pos.append(d[valid & same_id].astype(np.float64))
-            nb = d[valid & ~same_id].astype(np.float64)
-            self.n_neg += len(nb)
+            valid &= ~same_id
+            self.n_neg += int(np.count_nonzero(valid))
             if self.keep:
-                merged = np.concatenate([self.neg, nb])
+                if len(self.neg) == self.keep:  # full: only a negative below the largest kept can enter
+                    valid &= d < self.neg.max()
+                merged = np.concatenate([self.neg, d[valid].astype(np.float64)])
                 if len(merged) > self.keep:
                     merged = np.partition(merged, self.keep - 1)[: self.keep]
                 self.neg = merged
@@ -69,7 +71,7 @@ def negatives_to_keep(n_pairs: int, target_fpr: float, fprs=FPRS) -> int:
     return int(np.ceil(max(*fprs, target_fpr) * n_pairs)) + 1
 
 
-def pair_distances(dist, q_pids, g_pids, q_camids, g_camids, keep_negatives: int, block: int = 256):
+def pair_distances(dist, q_pids, g_pids, q_camids, g_camids, keep_negatives: int, block: int = 64):
     """(positive distances, the ``keep_negatives`` smallest negative distances sorted, the number of negatives)."""
     acc = PairDistances(g_pids, g_camids, keep_negatives, block)
     acc.feed(dist, q_pids, q_camids)

@@ -9,7 +9,8 @@ A store is a folder::
 A part appears complete (renamed into place) or not at all, so concurrent writers (the shards of one
 search) each add their own. Rows are numbered across parts in name order, and a part is named and
 renamed under the store's lock (``.lock``, flock) with a time after every part already there, so an
-append never moves the rows a reader already holds. Reads go through ``os.pread`` into private buffers, not
+append never moves the rows a reader already holds. Streamed blocks are read one ahead by a second
+thread; scattered rows (``gather``) by READ_THREADS threads at once. Reads go through ``os.pread`` into private buffers, not
 memory maps: pages read stay in the kernel's cache, not in the reader's resident set, so a million-row
 store is streamed with memory bounded by the block, not by the store.
 """
@@ -23,6 +24,7 @@ import os
 import shutil
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +38,20 @@ log = logging.getLogger(__name__)
 DTYPES = ("float32", "float16")
 META = "store.json"
 BLOCK_ROWS = 65536  # rows per block of a streamed read (global: 256 MB of float32 at 2048-d)
+READ_THREADS = 16  # reads in flight while gathering scattered rows (a disk serves many at once faster)
+
+
+def blocks_read_ahead(n: int, rows: int, fetch):
+    """(start, fetch(start, stop)) of consecutive blocks of ``rows`` of ``n`` rows, the next block
+    fetched by a second thread while the caller works on this one (reading and converting a block
+    overlaps the matrix product that consumes the previous one)."""
+    with ThreadPoolExecutor(1) as reader:
+        ahead = reader.submit(fetch, 0, min(n, rows)) if n else None
+        for start in range(0, n, rows):
+            block = ahead.result()
+            nxt = start + rows
+            ahead = reader.submit(fetch, nxt, min(n, nxt + rows)) if nxt < n else None
+            yield start, block
 
 
 class StoreError(PipelineError):
@@ -254,9 +270,8 @@ class FeatureStore:
         return out
 
     def global_blocks(self, rows: int = BLOCK_ROWS):
-        """(first row, float32 global features) of consecutive blocks of ``rows`` rows, in order."""
-        for start in range(0, len(self), rows):
-            yield start, self.read_rows("global", start, min(len(self), start + rows))
+        """(first row, float32 global features) of consecutive blocks of ``rows`` rows, in order, read one ahead."""
+        yield from blocks_read_ahead(len(self), rows, lambda a, b: self.read_rows("global", a, b))
 
     def gather(self, which: str, rows) -> np.ndarray:
         """Rows ``rows`` (any order, repeats allowed) of ``which`` ('global' or 'local') as float32:
@@ -270,17 +285,28 @@ class FeatureStore:
         uniq, inverse = (rows, None) if ordered else np.unique(rows, return_inverse=True)
         raw = np.empty((len(uniq), *shape), self.dtype)  # read as stored, converted once at the end
         part_of = np.searchsorted(self.starts, uniq, side="right") - 1
-        pos = 0
-        for p in np.unique(part_of):  # uniq is sorted: parts and runs come in order, filled by slices
-            arr = self.parts[p][k]
-            local_rows = uniq[part_of == p] - self.starts[p]
-            breaks = np.flatnonzero(np.diff(local_rows) != 1) + 1  # runs of consecutive rows
-            fd = os.open(arr.path, os.O_RDONLY)
-            try:
+        reads, fds, pos = [], [], 0
+        try:
+            for p in np.unique(part_of):  # uniq is sorted: parts and runs come in order, filled by slices
+                arr = self.parts[p][k]
+                local_rows = uniq[part_of == p] - self.starts[p]
+                breaks = np.flatnonzero(np.diff(local_rows) != 1) + 1  # runs of consecutive rows
+                fds.append(os.open(arr.path, os.O_RDONLY))
                 for run in np.split(local_rows, breaks):
-                    arr.read(fd, int(run[0]), int(run[-1]) + 1, raw[pos : pos + len(run)])
+                    reads.append((arr, fds[-1], int(run[0]), int(run[-1]) + 1, pos))
                     pos += len(run)
-            finally:
+
+            def one(r):
+                arr, fd, a, b, at = r
+                arr.read(fd, a, b, raw[at : at + b - a])
+
+            if len(reads) > 1:  # scattered rows: many reads in flight (pread releases the GIL)
+                with ThreadPoolExecutor(min(READ_THREADS, len(reads))) as pool:
+                    list(pool.map(one, reads))
+            elif reads:
+                one(reads[0])
+        finally:
+            for fd in fds:
                 os.close(fd)
         if self.dtype == np.float32:
             got = raw

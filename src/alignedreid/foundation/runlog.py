@@ -19,6 +19,22 @@ RUN_LOCATION = re.compile(r"running in SLURM job (\d+) on (\S+)")  # what run_lo
 OUTPUT_SIZE = re.compile(r"outputs: (\d+) bytes in (\d+) files")  # what output_size_line writes
 
 
+def peak_rss_gib() -> float:
+    """This process's peak resident memory in GiB: VmHWM on Linux (this program's own memory; ru_maxrss
+    also counts the parent's at the fork that started it), else ru_maxrss."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 2**20
+    except OSError:
+        pass
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (2**30 if sys.platform == "darwin" else 2**20)
+
+
 def disk_usage(paths) -> tuple[int, int]:
     """(bytes, files) under the given files and folders (missing ones count nothing)."""
     total = count = 0

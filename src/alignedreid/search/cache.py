@@ -17,7 +17,7 @@ import pandas as pd
 from ..data.images import UnusableImage, normalised_bytes
 from ..data.manifests import read_manifest
 from ..features.files import FeatureSet, load_features
-from ..features.store import META, FeatureStore
+from ..features.store import META, FeatureStore, blocks_read_ahead
 from ..foundation.errors import PipelineError
 from ..foundation.folders import printable
 from ..foundation.io_utils import atomic_path, sha256_of
@@ -62,8 +62,7 @@ class StoreView:
         return len(self.rows)
 
     def global_blocks(self, rows: int):
-        for s in range(0, len(self), rows):
-            yield s, self.store.gather("global", self.rows[s : s + rows])
+        yield from blocks_read_ahead(len(self), rows, lambda a, b: self.store.gather("global", self.rows[a:b]))
 
     def gather(self, which: str, rows) -> np.ndarray:
         return self.store.gather(which, self.rows[np.asarray(rows, np.int64)])

@@ -84,7 +84,11 @@ def _assembled(blocks, nq, ng):
     return out
 
 
-def test_re_ranking_on_shortlists_equals_exhaustive_when_the_shortlists_hold_everything():
+@pytest.mark.parametrize("node_chunk", [8192, 7])  # the candidates' distances at once, and in chunks of nodes
+def test_re_ranking_on_shortlists_equals_exhaustive_when_the_shortlists_hold_everything(node_chunk, monkeypatch):
+    from alignedreid.evaluation import rerank_shortlist
+
+    monkeypatch.setattr(rerank_shortlist, "NODE_CHUNK", node_chunk)
     qg, gg, ql, gl = _nodes_features()
     ref = _exhaustive_rerank(qg, gg, ql, gl, 6, 3, 0.3)
     idx, values = global_local_shortlist(global_distance(qg, gg), ql, gl, len(gg))
