@@ -4,7 +4,7 @@ over the streamed store (alignedreid.search.streaming), at several gallery sizes
 
   python bench/search_scale.py [--sizes 20000 126000 1000000] [--queries 1000] [--top-k 10]
       [--shortlist 200] [--dtype float16] [--check-gallery 100000] [--check-queries 100]
-      [--work /tmp/alignedreid-search-scale] [--keep]
+      [--work /tmp/alignedreid-search-scale] [--keep] [--serial-reads]
 
 Features: 2048-d global and 8 x 2048 stripes (ResNet-50 at 256x128), clustered by identity (about 6
 images each) and projected from one 64-d latent per identity, global and stripes alike, as a trained
@@ -98,18 +98,20 @@ class Prefix:
         for s in range(0, self.n, rows):
             yield s, self.store.read_rows("global", s, min(self.n, s + rows))
 
-    def gather(self, which, rows):
-        return self.store.gather(which, rows)
+    def gather(self, which, rows, as_stored=False):
+        return self.store.gather(which, rows, as_stored)
 
 
-def _search(root: str, n_gallery: int, count: int, top_k: int, shortlist: int, limit: int, out: str) -> None:
+def _search(root: str, n_gallery: int, count: int, top_k: int, shortlist: int, limit: int, out: str, read_threads: int) -> None:
     """In a fresh process: open the store, rank ``count`` queries; times, peak RSS and the answer to ``out``."""
+    from alignedreid.features import store as store_module
     from alignedreid.features.store import FeatureStore
     from alignedreid.foundation.kernel_threads import limit_kernel_threads
     from alignedreid.foundation.runlog import peak_rss_gib
     from alignedreid.search.streaming import two_stage_top_k
 
     limit_kernel_threads(os.cpu_count() or 1)
+    store_module.READ_THREADS = read_threads
     qg, ql = queries(n_gallery, count)
     t = time.perf_counter()
     store = FeatureStore(root)
@@ -120,9 +122,11 @@ def _search(root: str, n_gallery: int, count: int, top_k: int, shortlist: int, l
     Path(out).write_text(json.dumps({"seconds": seconds, "rss_gb": peak_rss_gib(), **stats}))
 
 
-def run_search(root: Path, n_gallery: int, count: int, top_k: int, shortlist: int, limit: int, work: Path) -> tuple[dict, np.ndarray]:
+def run_search(
+    root: Path, n_gallery: int, count: int, top_k: int, shortlist: int, limit: int, work: Path, read_threads: int = 16
+) -> tuple[dict, np.ndarray]:
     out = str(work / f"search-{n_gallery}-{limit}.json")
-    p = mp.get_context("spawn").Process(target=_search, args=(str(root), n_gallery, count, top_k, shortlist, limit, out))
+    p = mp.get_context("spawn").Process(target=_search, args=(str(root), n_gallery, count, top_k, shortlist, limit, out, read_threads))
     p.start()
     p.join()
     if p.exitcode != 0:
@@ -164,12 +168,15 @@ def main() -> None:
     ap.add_argument("--check-gallery", type=int, default=100000)
     ap.add_argument("--check-queries", type=int, default=100)
     ap.add_argument("--work", type=Path, default=Path("/tmp/alignedreid-search-scale"))
+    ap.add_argument(
+        "--serial-reads", action="store_true", help="also time the search with one read in flight (the local stage's speed-up from parallel reads)"
+    )
     ap.add_argument("--keep", action="store_true", help="keep the stores (reused by the next run)")
     args = ap.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     from alignedreid.features.store import FeatureStore
 
-    rows = []
+    rows, serial_rows = [], []
     for n in args.sizes:
         root = args.work / f"store-{n}-{args.dtype}"
         build_s, disk = build(root, n, args.dtype)
@@ -182,6 +189,9 @@ def main() -> None:
         want = exhaustive(FeatureStore(root), limit, qg[:check_q], ql[:check_q], args.top_k)
         agree = float(np.mean([np.array_equal(a, b) for a, b in zip(sub_top[:check_q], want)]))
         append_s = append_time(FeatureStore(root))
+        if args.serial_reads:  # the same search with one read in flight at a time (the store's reads before threads)
+            serial, _ = run_search(root, n, args.queries, args.top_k, args.shortlist, n, args.work, read_threads=1)
+            serial_rows.append([f"{n:,}", f"{serial['local_s']:.1f}", f"{result['local_s']:.1f}", f"{serial['local_s'] / result['local_s']:.2f}x"])
         rows.append(
             [
                 f"{n:,}",
@@ -200,6 +210,12 @@ def main() -> None:
             ["gallery", "build s", "disk GB", "queries/s", "global / local s", "peak RSS GiB", "top-k = exhaustive", "certain", "append 1,000 s"],
             rows,
         )
+        if serial_rows:
+            print_table(
+                "Local stage (scattered stripe reads): one read in flight vs READ_THREADS",
+                ["gallery", "1 thread s", "16 threads s", "speed-up"],
+                serial_rows,
+            )
         if not args.keep:
             shutil.rmtree(root)
     print(f"\n{os.cpu_count()} CPUs ({isa_flags()}), float32 GEMM {gemm_rate() / 1e9:.0f} GFLOP/s")

@@ -34,6 +34,7 @@ def test_shipped_configs_validate(name):
 def test_msmt17_overlay_validates():
     cfg = resolve(merge_config(load("market1501.yaml"), load("msmt17.yaml")))
     assert cfg["dataset"]["source"] == "msmt17" and cfg["evaluation"]["shortlist"] == 200
+    assert cfg["evaluation"]["stripe_dtype"] == "float16" and cfg["resources"]["evaluate"]["mem_mb"] >= 6000  # the measured 5.5 GiB fits
     assert cfg["evaluation"]["variants"] == ["global", "global_local", "global_rerank", "global_local_rerank"]  # all four on shortlists
     from alignedreid.evaluation.run import plan_variants
 

@@ -28,11 +28,13 @@ def _identities(n_ids, per_id, seed, g=16, s=3, dim=8, noise=0.5, latent=4):
     return cg[ids] + noise * rng.standard_normal((len(ids), g), np.float32), cl[ids] + noise * rng.standard_normal((len(ids), s, dim), np.float32)
 
 
-def test_clustered_gallery_from_a_store_ranks_exactly_as_exhaustive(tmp_path):
+@pytest.mark.parametrize("dtype", ["float32", "float16"])  # float16: the stripes scaled inside the kernel
+def test_clustered_gallery_from_a_store_ranks_exactly_as_exhaustive(tmp_path, dtype):
     gg, gl = _identities(60, 5, 1)
+    gg, gl = gg.astype(dtype).astype(np.float32), gl.astype(dtype).astype(np.float32)  # what the store holds
     qg, ql = _identities(60, 1, 1)  # a query per identity (same centres, own noise)
     qg, ql = qg[:20], ql[:20]
-    store = FeatureStore.create(tmp_path / "s", 16, 3, 8)
+    store = FeatureStore.create(tmp_path / "s", 16, 3, 8, dtype)
     for s in range(0, 300, 70):  # appended in parts of uneven size
         store.append([str(i) for i in range(s, min(300, s + 70))], gg[s : s + 70], gl[s : s + 70])
     rows, dist, stats = two_stage_top_k(qg, ql, store, top_k=10, shortlist=60, block_rows=64)

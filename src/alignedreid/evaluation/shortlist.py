@@ -119,6 +119,42 @@ def _node_pair_kernel_half(q, g, rows, cols, out):
             out[t] = _dmli(xf, yf, dist)
 
 
+@numba.njit(inline="always")
+def _scale_to_unit(y):
+    """Each stripe (row) of the float32 [S, D] scratch ``y`` divided by its length (floored at 1e-12), in place."""
+    for a in range(y.shape[0]):
+        s = np.float32(0.0)
+        for c in range(y.shape[1]):
+            s += y[a, c] * y[a, c]
+        n = max(np.sqrt(s), np.float32(1e-12))
+        for c in range(y.shape[1]):
+            y[a, c] /= n
+
+
+@numba.njit(parallel=True, cache=True, fastmath=True)
+def _pair_kernel_half_scaled(x, y, idx, out):
+    """_pair_kernel for float32 unit query stripes x and float16 gallery stripes y (bit patterns) of any
+    length: each gallery image is widened and scaled to unit stripes in a scratch buffer as it is read."""
+    nq, kk = idx.shape
+    for i in numba.prange(nq):
+        dist = np.empty((x.shape[1], y.shape[1]), dtype=np.float32)
+        ys = np.empty((y.shape[1], y.shape[2]), dtype=np.uint32)
+        yf = ys.view(np.float32)
+        for k in range(kk):
+            _widen(y[idx[i, k]], ys, yf)
+            _scale_to_unit(yf)
+            out[i, k] = _dmli(x[i], yf, dist)
+
+
+def local_on_shortlist_scaled(q_unit: np.ndarray, g_half: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """[nq, K] DMLI distance of query i (float32 unit stripes) to gallery item idx[i, k], the gallery's
+    float16 stripes scaled to unit length inside the kernel: how search reads a float16 store without
+    a float32 copy of the candidates' stripes (half the bytes moved, no conversion pass)."""
+    out = np.empty(idx.shape, dtype=np.float32)
+    _pair_kernel_half_scaled(_f32(q_unit), half_bits(np.asarray(g_half, np.float16)), np.ascontiguousarray(idx, np.int64), out)
+    return out
+
+
 def _halves(q_local, g_local):
     """Both sides as float16 bit patterns when either is float16 (else None): the kernels' input."""
     if np.float16 not in (q_local.dtype, g_local.dtype):

@@ -273,9 +273,10 @@ class FeatureStore:
         """(first row, float32 global features) of consecutive blocks of ``rows`` rows, in order, read one ahead."""
         yield from blocks_read_ahead(len(self), rows, lambda a, b: self.read_rows("global", a, b))
 
-    def gather(self, which: str, rows) -> np.ndarray:
-        """Rows ``rows`` (any order, repeats allowed) of ``which`` ('global' or 'local') as float32:
-        each distinct row read once, in store order, runs of consecutive rows in one read."""
+    def gather(self, which: str, rows, as_stored: bool = False) -> np.ndarray:
+        """Rows ``rows`` (any order, repeats allowed) of ``which`` ('global' or 'local') as float32 (or,
+        ``as_stored``, in the store's dtype): each distinct row read once, in store order, runs of
+        consecutive rows in one read, READ_THREADS reads in flight."""
         k = {"global": 2, "local": 3}[which]
         shape = (self.global_dim,) if which == "global" else (self.stripes, self.stripe_dim)
         rows = np.asarray(rows, dtype=np.int64).reshape(-1)
@@ -308,7 +309,7 @@ class FeatureStore:
         finally:
             for fd in fds:
                 os.close(fd)
-        if self.dtype == np.float32:
+        if self.dtype == np.float32 or as_stored:
             got = raw
         else:
             got = np.empty(raw.shape, np.float32)

@@ -64,8 +64,8 @@ class StoreView:
     def global_blocks(self, rows: int):
         yield from blocks_read_ahead(len(self), rows, lambda a, b: self.store.gather("global", self.rows[a:b]))
 
-    def gather(self, which: str, rows) -> np.ndarray:
-        return self.store.gather(which, self.rows[np.asarray(rows, np.int64)])
+    def gather(self, which: str, rows, as_stored: bool = False) -> np.ndarray:
+        return self.store.gather(which, self.rows[np.asarray(rows, np.int64)], as_stored)
 
     def features(self) -> FeatureSet:
         """Every row's features in memory (the queries: a few thousand)."""

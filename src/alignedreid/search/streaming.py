@@ -10,7 +10,8 @@ distance alone is below its k-th total, and those are scored too: the result is 
 one by construction. (The bound is loose -- DMLI distances of unrelated images are several times the
 global ones -- so on real galleries most queries stay uncertain and exact mode streams twice; the
 measured agreement of the default mode is in the README, bench/search_scale.py.) The gallery is anything with ``__len__``,
-``global_blocks(rows)`` and ``gather(which, rows)``: a feature store, a search view of one
+``global_blocks(rows)`` and ``gather(which, rows, as_stored=False)`` (``as_stored``: in the stored
+precision, float16 or float32): a feature store, a search view of one
 (``search.cache.StoreView``), or features in memory (``InMemoryGallery``).
 """
 
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..evaluation.distance import distance_from_unit, l2_normalise
-from ..evaluation.shortlist import local_on_shortlist
+from ..evaluation.shortlist import local_on_shortlist, local_on_shortlist_scaled
 
 log = logging.getLogger(__name__)
 LOCAL_BUDGET_BYTES = 1 << 30  # candidates' stripes held at once in stage 2 (queries are taken in chunks)
@@ -43,8 +44,9 @@ class InMemoryGallery:
         for s in range(0, len(self), rows):
             yield s, np.asarray(self.global_[s : s + rows], np.float32)
 
-    def gather(self, which: str, rows) -> np.ndarray:
-        return np.asarray((self.global_ if which == "global" else self.local)[np.asarray(rows, np.int64)], np.float32)
+    def gather(self, which: str, rows, as_stored: bool = False) -> np.ndarray:
+        got = (self.global_ if which == "global" else self.local)[np.asarray(rows, np.int64)]
+        return np.asarray(got) if as_stored else np.asarray(got, np.float32)
 
 
 def unit_stripes(local: np.ndarray) -> np.ndarray:
@@ -85,8 +87,13 @@ def _local_scores(q_local_unit: np.ndarray, gallery, rows: np.ndarray) -> np.nda
     for s in range(0, len(rows), chunk):
         sub = rows[s : s + chunk]
         uniq, pos = np.unique(sub, return_inverse=True)
-        stripes = unit_stripes(gallery.gather("local", uniq))
-        out[s : s + chunk] = local_on_shortlist(q_local_unit[s : s + chunk], stripes, pos.reshape(sub.shape))
+        stripes = gallery.gather("local", uniq, as_stored=True)
+        if stripes.dtype == np.float16:  # widened and scaled pair by pair inside the kernel
+            out[s : s + chunk] = local_on_shortlist_scaled(q_local_unit[s : s + chunk], stripes, pos.reshape(sub.shape))
+        else:
+            out[s : s + chunk] = local_on_shortlist(
+                q_local_unit[s : s + chunk], unit_stripes(np.asarray(stripes, np.float32)), pos.reshape(sub.shape)
+            )
     return out
 
 

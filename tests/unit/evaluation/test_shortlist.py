@@ -187,3 +187,16 @@ def test_the_kernels_widen_every_finite_half_exactly():
     halves = halves[np.isfinite(halves)].reshape(-1, 64)
     got = widen_all(halves.view(np.uint16))
     np.testing.assert_array_equal(got.view(np.uint32), halves.astype(np.float32).view(np.uint32))  # bit for bit
+
+
+def test_scaled_half_kernel_equals_scaling_first():
+    """Search's float16 path: gallery stripes of any length, widened and scaled to unit inside the kernel,
+    give the float32 kernel's distance on the scaled stripes (to rounding)."""
+    from alignedreid.evaluation.shortlist import local_on_shortlist_scaled
+
+    _, ql, gl = _features(d=32)
+    gl = (gl * np.random.default_rng(4).uniform(0.5, 3.0, (len(gl), gl.shape[1], 1))).astype(np.float16)  # not unit length
+    idx = np.random.default_rng(5).integers(0, len(gl), (len(ql), 9))
+    scaled = gl.astype(np.float32)
+    scaled /= np.linalg.norm(scaled, axis=2, keepdims=True)
+    np.testing.assert_allclose(local_on_shortlist_scaled(ql, gl, idx), local_on_shortlist(ql, scaled, idx), rtol=1e-5, atol=1e-6)
