@@ -25,6 +25,7 @@ import numpy as np
 
 from ..evaluation.distance import distance_from_unit, l2_normalise
 from ..evaluation.shortlist import local_on_shortlist, local_on_shortlist_scaled
+from ..evaluation.topk import smallest_k
 
 log = logging.getLogger(__name__)
 LOCAL_BUDGET_BYTES = 1 << 30  # candidates' stripes held at once in stage 2 (queries are taken in chunks)
@@ -57,24 +58,24 @@ def unit_stripes(local: np.ndarray) -> np.ndarray:
     return local
 
 
-def _largest(values: np.ndarray, index: np.ndarray, k: int):
-    """Each row's ``k`` largest values and their index (unordered)."""
-    if values.shape[1] <= k:
-        return values, index
-    part = np.argpartition(values, values.shape[1] - k, axis=1)[:, -k:]
-    return np.take_along_axis(values, part, 1), np.take_along_axis(index, part, 1)
-
-
 def global_shortlist(q_unit: np.ndarray, gallery, k: int, block_rows: int) -> tuple[np.ndarray, np.ndarray]:
     """(global distances, gallery rows) [q, k] of each query's k nearest, the gallery streamed once.
-    Ranked by the inner product of unit vectors (distance = 2 - 2 x dot, one pass less per block)."""
-    best_v = np.zeros((len(q_unit), 0), np.float32)
+    Ranked by the inner product of unit vectors (distance = 2 - 2 x dot): each block's product with
+    the raw gallery rows is divided by their norms (a q x block scaling instead of normalising the
+    block's 2048-d rows), and each row's k best are kept by the compiled top-k (ties: the lower
+    gallery row), merged with the best so far."""
+    best_v = np.zeros((len(q_unit), 0), np.float32)  # -dot of the best so far, ascending
     best_i = np.zeros((len(q_unit), 0), np.int64)
     for first, block in gallery.global_blocks(block_rows):
-        dot = q_unit @ l2_normalise(block).T
-        top_v, top_j = _largest(dot, np.broadcast_to(np.arange(first, first + dot.shape[1], dtype=np.int64), dot.shape), k)
-        best_v, best_i = _largest(np.concatenate([best_v, top_v], 1), np.concatenate([best_i, top_j], 1), k)
-    return np.clip(2.0 - 2.0 * best_v, 0.0, 4.0).astype(np.float32), best_i
+        norms = np.sqrt(np.einsum("ij,ij->i", block, block))
+        neg = q_unit @ block.T
+        neg /= -np.maximum(norms, np.float32(1e-12))[None, :]
+        top = smallest_k(neg, k)
+        cat_v = np.concatenate([best_v, np.take_along_axis(neg, top, 1)], 1)
+        cat_i = np.concatenate([best_i, top + first], 1)
+        keep = smallest_k(cat_v, k)
+        best_v, best_i = np.take_along_axis(cat_v, keep, 1), np.take_along_axis(cat_i, keep, 1)
+    return np.clip(2.0 + 2.0 * best_v, 0.0, 4.0).astype(np.float32), best_i
 
 
 def _local_scores(q_local_unit: np.ndarray, gallery, rows: np.ndarray) -> np.ndarray:
