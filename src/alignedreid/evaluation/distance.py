@@ -23,6 +23,14 @@ def global_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return distance_from_unit(a, b)
 
 
+def global_distance_blocks(query_global: np.ndarray, gallery_global: np.ndarray, rows: int):
+    """(start, rows) blocks of :func:`global_distance`, ``rows`` query rows at a time (the gallery
+    normalised once): the q x g matrix is never held."""
+    gn = l2_normalise(np.asarray(gallery_global, np.float32))
+    for s in range(0, len(query_global), rows):
+        yield s, distance_from_unit(l2_normalise(np.asarray(query_global[s : s + rows], np.float32)), gn)
+
+
 def distance_from_unit(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """2 - 2 a . b^T clipped to [0, 4] for unit rows, computed in place in the product's buffer
     (one [len(a), len(b)] float32 array: 3.6 GB at MSMT17's 11,659 x 82,161, not three)."""

@@ -29,7 +29,7 @@ from .shortlist import global_local_shortlist, local_on_shortlist, shortlist_blo
 from .streamed import global_pass
 from .stripes import load_half_stripes
 from .topk import smallest_k
-from .verification import camera_pair_matrix, distance_histograms, verification_metrics
+from .verification import Verification
 
 log = logging.getLogger(__name__)
 
@@ -128,12 +128,15 @@ def verification_context(t, dists: dict, query: FeatureSet, gallery: FeatureSet,
     distance histograms and the camera-pair matrix, for one non-re-ranked distance."""
     v = verification_variant(dists, cfg["variant"], shortlist)
     require_finite_distances(v, 0, dists[v], query)
-    args = (dists[v], query.pid, gallery.pid, query.camid, gallery.camid)
-    out = {"variant": v, **t(f"verification {v}", verification_metrics, *args, cfg["fpr"])}
-    out["histograms"] = t("distance histograms", distance_histograms, *args)
-    out["camera_pairs"] = t("camera-pair matrix", camera_pair_matrix, *args)
-    log.info("verification (%s): threshold %.4f at FPR %g, TPR %.3f", v, out["threshold"], cfg["fpr"], out["tpr"])
-    return out
+    acc = Verification(query.pid, gallery.pid, query.camid, gallery.camid, cfg["fpr"])
+    t(f"verification {v}", acc.feed, 0, dists[v])
+    return _logged(acc.result(v))
+
+
+def _logged(verification: dict) -> dict:
+    v = verification
+    log.info("verification (%s): threshold %.4f at FPR %g, TPR %.3f", v["variant"], v["threshold"], v["target_fpr"], v["tpr"])
+    return verification
 
 
 def _blocks(dist):
@@ -193,7 +196,7 @@ def evaluate_features(query: FeatureSet, gallery: FeatureSet, cfg: dict, verific
     if not verification:
         extra = {}
     elif streamed:
-        extra = {"verification": streamed.verification}
+        extra = {"verification": _logged(streamed.verification)}
     else:
         extra = {"verification": verification_context(t, dists, query, gallery, cfg["verification"], shortlist)}
     dists = {v: dists[v] for v in wanted if v in dists}

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from .distance import distance_from_unit, l2_normalise
+from .distance import global_distance_blocks
 from .local import _squashed, local_distance
 from .stripes import half_bits
 from .topk import smallest_k
@@ -212,10 +212,8 @@ def shortlist_rows(global_rows: np.ndarray, idx: np.ndarray, values: np.ndarray,
 def shortlist_blocks(query_global: np.ndarray, gallery_global: np.ndarray, idx: np.ndarray, values: np.ndarray, rows: int = 512):
     """(start, q x g rows) blocks of a shortlisted distance; the global rows past the shortlist are
     recomputed from the features a block at a time, so no q x g matrix is held."""
-    gn = l2_normalise(np.asarray(gallery_global, np.float32))
-    for s in range(0, len(idx), rows):
-        e = min(s + rows, len(idx))
-        glob = distance_from_unit(l2_normalise(np.asarray(query_global[s:e], np.float32)), gn)
+    for s, glob in global_distance_blocks(query_global, gallery_global, rows):
+        e = s + len(glob)
         yield s, shortlist_rows(glob, idx[s:e], values[s:e], copy=False)  # glob is this block's own
 
 

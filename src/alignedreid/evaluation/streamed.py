@@ -13,10 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..features.files import FeatureSet
-from .distance import distance_from_unit, l2_normalise
+from .distance import global_distance_blocks
 from .ranking import RankDetails, rank_details_blocks
 from .topk import smallest_k
-from .verification import CameraPairs, NegativeSample, PairDistances, histograms, negatives_to_keep, verification_from_pairs
+from .verification import Verification
 
 BLOCK_ROWS = 512  # query rows per block: 512 x 82,161 float32 is 168 MB
 
@@ -29,14 +29,6 @@ class GlobalPass:
     verification: dict | None  # metrics.json's verification entry (global distance) when asked for
 
 
-def global_blocks(query: FeatureSet, gallery: FeatureSet, rows: int | None = None):
-    """(start, rows) blocks of the global distance (evaluation/distance.py's global_distance, a block at a time)."""
-    rows = rows or BLOCK_ROWS
-    qn, gn = l2_normalise(np.asarray(query.global_, np.float32)), l2_normalise(np.asarray(gallery.global_, np.float32))
-    for s in range(0, len(qn), rows):
-        yield s, distance_from_unit(qn[s : s + rows], gn)
-
-
 def global_pass(query: FeatureSet, gallery: FeatureSet, max_rank: int, shortlist: int | None, verification: dict | None, check, top: int = 10):
     """Rank the global distance and collect, in the same pass, the ``top`` lists, the ``shortlist``
     (K nearest and their distance) and, with ``verification`` (the config's evaluation.verification
@@ -47,10 +39,7 @@ def global_pass(query: FeatureSet, gallery: FeatureSet, max_rank: int, shortlist
     tops = np.empty((nq, min(top, ng)), np.int64)
     idx = np.empty((nq, k), np.int64)
     values = np.empty((nq, k), np.float32)
-    if verification:
-        pairs = PairDistances(gallery.pid, gallery.camid, negatives_to_keep(nq * ng, verification["fpr"]))
-        negatives = NegativeSample(nq, gallery.pid)
-        cameras = CameraPairs(query.pid, gallery.pid, query.camid, gallery.camid)
+    collector = Verification(query.pid, gallery.pid, query.camid, gallery.camid, verification["fpr"]) if verification else None
 
     def on_block(start, rows):
         stop = start + len(rows)
@@ -60,16 +49,9 @@ def global_pass(query: FeatureSet, gallery: FeatureSet, max_rank: int, shortlist
         if k:
             idx[start:stop] = near[:, :k]
             values[start:stop] = np.take_along_axis(rows, near[:, :k], axis=1)
-        if verification:
-            pairs.feed(rows, query.pid[start:stop], query.camid[start:stop])
-            negatives.feed(start, rows, query.pid[start:stop])
-            cameras.feed(start, rows)
+        if collector:
+            collector.feed(start, rows)
 
-    ranked = rank_details_blocks(global_blocks(query, gallery), query.pid, gallery.pid, query.camid, gallery.camid, max_rank, on_block)
-    ver = None
-    if verification:
-        pos, neg, n_neg = pairs.result()
-        ver = {"variant": "global", **verification_from_pairs(pos, neg, n_neg, verification["fpr"])}
-        ver["histograms"] = histograms(pos, negatives.result())
-        ver["camera_pairs"] = cameras.result()
-    return GlobalPass(ranked, tops, (idx, values) if k else None, ver)
+    blocks = global_distance_blocks(query.global_, gallery.global_, BLOCK_ROWS)
+    ranked = rank_details_blocks(blocks, query.pid, gallery.pid, query.camid, gallery.camid, max_rank, on_block)
+    return GlobalPass(ranked, tops, (idx, values) if k else None, collector.result("global") if collector else None)

@@ -136,14 +136,6 @@ def histograms(pos, neg, bins: int = 60) -> dict:
     return {"edges": edges.tolist(), "positive": np.histogram(pos, edges)[0].tolist(), "negative": np.histogram(neg, edges)[0].tolist()}
 
 
-def distance_histograms(dist, q_pids, g_pids, q_camids, g_camids, bins: int = 60, max_negatives: int = 2_000_000, seed: int = 0) -> dict:
-    """Histograms (shared bin edges) of positive and negative pair distances; negatives subsampled past ``max_negatives``."""
-    pos, _, _ = pair_distances(dist, q_pids, g_pids, q_camids, g_camids, 0)
-    sample = NegativeSample(len(dist), g_pids, max_negatives, seed)
-    sample.feed(0, dist, q_pids)
-    return histograms(pos, sample.result(), bins)
-
-
 class CameraPairs:
     """Rank-1 and mAP per (query camera, gallery camera), fed a block of query rows at a time: each
     query is ranked against each camera's gallery items on its own row, so blocks give the whole
@@ -191,3 +183,29 @@ def camera_pair_matrix(dist, q_pids, g_pids, q_camids, g_camids) -> dict:
     acc = CameraPairs(q_pids, g_pids, q_camids, g_camids)
     acc.feed(0, dist)
     return acc.result()
+
+
+class Verification:
+    """metrics.json's ``verification`` entry of one distance (TPR at each FPR, the threshold at
+    ``target_fpr``, histograms, camera pairs), fed blocks of query rows: the whole matrix at once
+    (the evaluation's matrix path) or the streamed global pass's blocks."""
+
+    def __init__(self, q_pids, g_pids, q_camids, g_camids, target_fpr: float, fprs=FPRS):
+        self.q_pids, self.q_camids = np.asarray(q_pids), np.asarray(q_camids)
+        self.target_fpr, self.fprs = target_fpr, fprs
+        self.pairs = PairDistances(g_pids, g_camids, negatives_to_keep(len(self.q_pids) * len(g_pids), target_fpr, fprs))
+        self.negatives = NegativeSample(len(self.q_pids), g_pids)
+        self.cameras = CameraPairs(q_pids, g_pids, q_camids, g_camids)
+
+    def feed(self, start: int, rows) -> None:
+        stop = start + len(rows)
+        self.pairs.feed(rows, self.q_pids[start:stop], self.q_camids[start:stop])
+        self.negatives.feed(start, rows, self.q_pids[start:stop])
+        self.cameras.feed(start, rows)
+
+    def result(self, variant: str) -> dict:
+        pos, neg, n_neg = self.pairs.result()
+        out = {"variant": variant, **verification_from_pairs(pos, neg, n_neg, self.target_fpr, self.fprs)}
+        out["histograms"] = histograms(pos, self.negatives.result())
+        out["camera_pairs"] = self.cameras.result()
+        return out
