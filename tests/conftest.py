@@ -130,19 +130,36 @@ def report_numbers(html: str) -> dict[str, str]:
     return dict(re.findall(r"data-metric='([\w.]+)'>([\d.e+-]+)<", html))
 
 
-def run_snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 1800, own_package: bool = False) -> subprocess.CompletedProcess:
-    """snakemake in ``workdir`` with the project's environment; ``own_package``: the jobs import the
-    copy's src/alignedreid (PYTHONPATH) instead of the checkout's installed one, so that edits of the
-    copy's code are what runs."""
+def start_snakemake(workdir: Path, *args: str, own_package: bool = False) -> subprocess.Popen:
+    """snakemake in ``workdir`` with the project's environment, started in the background (its output
+    collected by :func:`finish_snakemake`); ``own_package``: the jobs import the copy's src/alignedreid
+    (PYTHONPATH) instead of the checkout's installed one, so that edits of the copy's code are what runs."""
     env = dict(os.environ)
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
     if own_package:
         env["PYTHONPATH"] = str(Path(workdir) / "src")
     cmd = [str(BIN / "snakemake"), "--cores", "2", *args]
-    proc = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.Popen(cmd, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finish_snakemake(proc: subprocess.Popen, check: bool = True, timeout: int = 1800) -> subprocess.CompletedProcess:
+    """Wait for a snakemake started by :func:`start_snakemake` (killed past ``timeout`` seconds); with
+    ``check`` a failure raises with the end of its output."""
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        raise AssertionError(f"{' '.join(proc.args[3:])} ran past {timeout} s:\n{out[-5000:]}\n{err[-8000:]}") from None
+    done = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
     if check and proc.returncode != 0:
-        raise AssertionError(f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-5000:]}\n{proc.stderr[-8000:]}")
-    return proc
+        raise AssertionError(f"snakemake {' '.join(proc.args[3:])} failed ({proc.returncode}):\n{out[-5000:]}\n{err[-8000:]}")
+    return done
+
+
+def run_snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 1800, own_package: bool = False) -> subprocess.CompletedProcess:
+    """snakemake in ``workdir`` with the project's environment, to the end (see :func:`start_snakemake`)."""
+    return finish_snakemake(start_snakemake(workdir, *args, own_package=own_package), check, timeout)
 
 
 def planned_resources(workdir: Path, rule: str, target: str, config: dict) -> dict:

@@ -6,7 +6,8 @@ reason; they never skip.
 
 The DAG test runs the workflow tests' configuration (conftest.TINY, every heavy rule including
 quick_eval; inference in infer.shards 2: a SLURM job per shard) through SLURM and compares it with
-the session's local run of the same configuration in one shard (the shared ``pipeline`` fixture): a few minutes on 2 cores. ALIGNEDREID_CLUSTER_CONFIG=demo runs the
+the session's local run of the same configuration in one shard (the shared ``pipeline`` fixture, made
+while the SLURM run waits on the scheduler): a few minutes on 2 cores. ALIGNEDREID_CLUSTER_CONFIG=demo runs the
 embedded demo configuration (config/config.yaml) both ways instead (about 15 minutes)."""
 
 import copy
@@ -19,7 +20,7 @@ import subprocess
 import pytest
 import yaml
 
-from tests.conftest import REPO, TINY, copy_workflow, merge_config, report_numbers, run_snakemake
+from tests.conftest import REPO, TINY, copy_workflow, finish_snakemake, merge_config, report_numbers, run_snakemake, start_snakemake
 
 pytestmark = pytest.mark.cluster
 
@@ -79,7 +80,20 @@ def _job_state(jobid: str) -> str:
 def test_dag_through_slurm_matches_local_run(slurm, tmp_path, request):
     cfg = _config()
     on_slurm = _workdir(tmp_path, "slurm", merge_config(copy.deepcopy(cfg), {"infer": {"shards": SHARDS}}))
-    proc = run_snakemake(on_slurm, "results/report.html", "--profile", "profiles/slurm", *FAST_POLL, "--configfile", "run.yaml", timeout=3600)
+    running = start_snakemake(on_slurm, "results/report.html", "--profile", "profiles/slurm", *FAST_POLL, "--configfile", "run.yaml")
+    # the local run of the same configuration is made while the SLURM run waits on the scheduler
+    # (most of its time: status polls, the executor's pause before each sbatch, each job parsing the workflow)
+    try:
+        if cfg is TINY:
+            local = request.getfixturevalue("pipeline")  # the session's local run of TINY
+        else:
+            local = _workdir(tmp_path, "local", cfg)
+            run_snakemake(local, "results/report.html", "--configfile", "run.yaml", timeout=3600)
+        proc = finish_snakemake(running, timeout=3600)
+    finally:
+        if running.poll() is None:  # the local run failed: do not leave the SLURM run behind
+            running.kill()
+            running.communicate()
     out = proc.stdout + proc.stderr
     jobs = _submitted(out)
 
@@ -120,11 +134,6 @@ def test_dag_through_slurm_matches_local_run(slurm, tmp_path, request):
     assert "Nothing to be done" in again.stdout + again.stderr and not _submitted(again.stdout + again.stderr)
 
     # the same configuration run locally gives the same numbers and the same report figures
-    if cfg is TINY:
-        local = request.getfixturevalue("pipeline")  # the session's local run of TINY
-    else:
-        local = _workdir(tmp_path, "local", cfg)
-        run_snakemake(local, "results/report.html", "--configfile", "run.yaml", timeout=3600)
     m_slurm = json.loads((on_slurm / "results/eval/metrics.json").read_text())
     m_local = json.loads((local / "results/eval/metrics.json").read_text())
     for variant in ["global", "global_local", "global_rerank", "global_local_rerank"]:
