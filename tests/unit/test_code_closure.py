@@ -135,3 +135,23 @@ def test_closure_reads_the_workflows_own_package_copy(tmp_path):
     files = package_closure(SCRIPTS / "evaluate.py", root=copy)
     assert files and all(str(f).startswith(str(copy.resolve())) for f in files)
     assert relative_names(files, root=copy) == relative_names(package_closure(SCRIPTS / "evaluate.py"))
+
+
+def test_a_file_edited_in_the_same_process_is_read_again(tmp_path):
+    """Each file is parsed once per process (the Snakefile asks for 18 closures over the same modules),
+    keyed by its modification time and size: an edit is seen, what did not change is not parsed again."""
+    import os
+
+    from alignedreid.foundation import code_closure
+
+    f = tmp_path / "stage.py"
+    f.write_text("import alignedreid.evaluation.ranking\n")
+    before, ident = imported_modules(f), code_closure.file_identity(f)
+    parses = code_closure._facts.cache_info().misses
+    assert imported_modules(f) == before and code_closure.file_identity(f) == ident
+    assert code_closure._facts.cache_info().misses == parses  # answered from the one parse
+    f.write_text("import alignedreid.evaluation.rerank\n")
+    st = f.stat()
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns + 1))  # a later time even on a coarse clock
+    assert "alignedreid.evaluation.rerank" in imported_modules(f) and "alignedreid.evaluation.ranking" not in imported_modules(f)
+    assert code_closure.file_identity(f) != ident

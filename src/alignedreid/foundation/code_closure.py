@@ -77,35 +77,45 @@ def _with_parents(name: str) -> list[str]:
     return [".".join(parts[: i + 1]) for i in range(len(parts))]
 
 
+def _stamp(path: Path) -> tuple[int, int]:
+    """(mtime in ns, size) of a file: the per-file caches below are keyed by it, so an edited file is read again."""
+    st = path.stat()
+    return st.st_mtime_ns, st.st_size
+
+
 def imported_modules(path: Path, root: Path = PACKAGE_ROOT) -> set[str]:
     """Dotted names of the package modules ``path`` imports directly (with their parent packages),
-    the package's files read under ``root``."""
+    the package's files read under ``root``. Each file is parsed once per process (and again when it
+    changes): every rule's closure reaches most of the same modules, and the Snakefile asks for 18."""
     path = Path(path)
-    tree = ast.parse(path.read_text(), filename=str(path))
+    return set(_imported_modules(path, Path(root), *_stamp(path)))
+
+
+@cache
+def _imported_modules(path: Path, root: Path, mtime_ns: int, size: int) -> frozenset[str]:
+    imports = _facts(path, mtime_ns, size)[0]
     own = _module_name(path, root)
     is_package = path.name == "__init__.py"
     found: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names = [a.name for a in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:  # relative: resolved against this module's package
+    for is_from, level, module, imported in imports:
+        if not is_from:
+            names = list(imported)
+        else:
+            if level:  # relative: resolved against this module's package
                 if own is None:
                     continue
                 anchor = own.split(".")
                 anchor = anchor if is_package else anchor[:-1]
-                anchor = anchor[: len(anchor) - (node.level - 1)]
-                base = ".".join(anchor + ([node.module] if node.module else []))
+                anchor = anchor[: len(anchor) - (level - 1)]
+                base = ".".join(anchor + ([module] if module else []))
             else:
-                base = node.module or ""
-            names = [_from_import(base, a.name, root) for a in node.names]
-        else:
-            continue
+                base = module or ""
+            names = [_from_import(base, a, root) for a in imported]
         for name in names:
             for part in _with_parents(name):
                 if _module_file(part, root):
                     found.add(part)
-    return found
+    return frozenset(found)
 
 
 @cache
@@ -160,11 +170,29 @@ def _drop_docstrings(tree: ast.AST) -> ast.AST:
 
 
 @cache
-def _file_identity(path: Path, mtime_ns: int, size: int) -> str:
-    tree = _drop_docstrings(ast.parse(path.read_text(), filename=str(path)))
+def _facts(path: Path, mtime_ns: int, size: int) -> tuple[tuple, str, bool]:
+    """What the closure and the identities need of one file, from one parse (cached per process and
+    per version of the file): its import statements as (from-import?, level, module, names), the
+    sha256 of its meaning, and whether its body is only a layer declaration."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    imports = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imports.append((False, 0, None, tuple(a.name for a in node.names)))
+        elif isinstance(node, ast.ImportFrom):
+            imports.append((True, node.level, node.module, tuple(a.name for a in node.names)))
+    tree = _drop_docstrings(tree)
     # ast.dump leaves out line and column numbers: comments, blank lines, formatting and docstrings
     # do not reach the hash; any change of what the code does (names, literals, statements) does
-    return hashlib.sha256(ast.dump(tree, annotate_fields=False).encode()).hexdigest()
+    identity = hashlib.sha256(ast.dump(tree, annotate_fields=False).encode()).hexdigest()
+    marker = all(
+        isinstance(n, ast.Pass) or (isinstance(n, ast.Assign) and [getattr(x, "id", None) for x in n.targets] == ["LAYER"]) for n in tree.body
+    )
+    return tuple(imports), identity, marker
+
+
+def _file_identity(path: Path, mtime_ns: int, size: int) -> str:
+    return _facts(path, mtime_ns, size)[1]
 
 
 def file_identity(path) -> str:
@@ -216,8 +244,11 @@ def is_layer_marker(path) -> bool:
     path = Path(path)
     if path.name != "__init__.py":
         return False
-    body = _drop_docstrings(ast.parse(path.read_text())).body
-    return all(isinstance(n, ast.Pass) or (isinstance(n, ast.Assign) and [getattr(x, "id", None) for x in n.targets] == ["LAYER"]) for n in body)
+    return _is_layer_marker(path, *_stamp(path))
+
+
+def _is_layer_marker(path: Path, mtime_ns: int, size: int) -> bool:
+    return _facts(path, mtime_ns, size)[2]
 
 
 def result_code(*entries, root=PACKAGE_ROOT) -> list[Path]:

@@ -18,8 +18,13 @@ from .errors import ConfigError
 SCHEMA_PATH = Path(__file__).resolve().parent / "schema.yaml"  # package data: found wherever the package is installed
 
 
+# libyaml's parser where PyYAML was built with it (the wheels are): the schema is read at every parse
+# of the workflow, in every job, and the pure-Python parser takes ~10x longer on it
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def load_schema(path=None) -> dict:
-    return yaml.safe_load(Path(path or SCHEMA_PATH).read_text())
+    return yaml.load(Path(path or SCHEMA_PATH).read_text(), Loader=_SAFE_LOADER)
 
 
 def _with_defaults(validator_class):

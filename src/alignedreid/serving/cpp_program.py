@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from ..data.loader import eval_dataset
 from ..data.manifests import read_manifest
 from ..features.files import save_features
 from ..foundation.cpu_runtime import program_env
@@ -29,6 +28,10 @@ log = logging.getLogger(__name__)
 
 
 def _batches(df, height, width, workers, normalise, desc):
+    # imported here: MindSpore's dataset pipeline takes a second or more to import, and the jobs that
+    # only run the program or gather its outputs (infer_cpp, features_cpp: one per shard) never use it
+    from ..data.loader import eval_dataset
+
     data = eval_dataset(df, height, width, batch_size=64, workers=workers, normalise=normalise)
     it = data.create_tuple_iterator(num_epochs=1, output_numpy=True)
     for images, _ in tqdm(it, total=data.get_dataset_size(), desc=desc, mininterval=5):
