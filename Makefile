@@ -28,9 +28,9 @@ browser:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); export DEBIAN_FRONTEND=noninteractive; \
 	  $$SUDO apt-get install -y -q chromium >/dev/null 2>&1 || { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q chromium >/dev/null; }; }
 
-## Lint, then the whole test suite (unit, workflow and cluster tests).
+## Lint, then the whole test suite (unit, workflow and cluster tests); the 25 slowest steps are listed at the end.
 test: $(STAMP) browser lint
-	pytest -ra -n 2 --dist loadscope --no-loadscope-reorder tests
+	pytest -ra -n 2 --dist loadscope --no-loadscope-reorder --durations=25 tests
 
 ## Unit tests only (under 2 minutes): no snakemake runs, downloads, builds or SLURM.
 test-fast: $(STAMP)
