@@ -4,6 +4,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -133,24 +134,37 @@ def report_numbers(html: str) -> dict[str, str]:
 def start_snakemake(workdir: Path, *args: str, own_package: bool = False) -> subprocess.Popen:
     """snakemake in ``workdir`` with the project's environment, started in the background (its output
     collected by :func:`finish_snakemake`); ``own_package``: the jobs import the copy's src/alignedreid
-    (PYTHONPATH) instead of the checkout's installed one, so that edits of the copy's code are what runs."""
+    (PYTHONPATH) instead of the checkout's installed one, so that edits of the copy's code are what runs.
+    Its output goes to temporary files, not pipes: a run left alone for minutes never blocks on a full pipe."""
     env = dict(os.environ)
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
     if own_package:
         env["PYTHONPATH"] = str(Path(workdir) / "src")
     cmd = [str(BIN / "snakemake"), "--cores", "2", *args]
-    return subprocess.Popen(cmd, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out, err = tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")
+    proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=out, stderr=err, text=True)
+    proc.output_files = (out, err)
+    return proc
 
 
 def finish_snakemake(proc: subprocess.Popen, check: bool = True, timeout: int = 1800) -> subprocess.CompletedProcess:
     """Wait for a snakemake started by :func:`start_snakemake` (killed past ``timeout`` seconds); with
     ``check`` a failure raises with the end of its output."""
     try:
-        out, err = proc.communicate(timeout=timeout)
+        proc.wait(timeout=timeout)
+        late = False
     except subprocess.TimeoutExpired:
         proc.kill()
-        out, err = proc.communicate()
-        raise AssertionError(f"{' '.join(proc.args[3:])} ran past {timeout} s:\n{out[-5000:]}\n{err[-8000:]}") from None
+        proc.wait()
+        late = True
+    texts = []
+    for f in proc.output_files:
+        f.seek(0)
+        texts.append(f.read())
+        f.close()
+    out, err = texts
+    if late:
+        raise AssertionError(f"snakemake {' '.join(proc.args[3:])} ran past {timeout} s:\n{out[-5000:]}\n{err[-8000:]}")
     done = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(proc.args[3:])} failed ({proc.returncode}):\n{out[-5000:]}\n{err[-8000:]}")

@@ -93,7 +93,7 @@ def test_dag_through_slurm_matches_local_run(slurm, tmp_path, request):
     finally:
         if running.poll() is None:  # the local run failed: do not leave the SLURM run behind
             running.kill()
-            running.communicate()
+            finish_snakemake(running, check=False)
     out = proc.stdout + proc.stderr
     jobs = _submitted(out)
 
