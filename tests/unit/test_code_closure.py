@@ -3,6 +3,7 @@ against the rules' text and against what Python really imports."""
 
 import ast
 import json
+import os
 import re
 import subprocess
 import sys
@@ -155,3 +156,13 @@ def test_a_file_edited_in_the_same_process_is_read_again(tmp_path):
     os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns + 1))  # a later time even on a coarse clock
     assert "alignedreid.evaluation.rerank" in imported_modules(f) and "alignedreid.evaluation.ranking" not in imported_modules(f)
     assert code_closure.file_identity(f) != ident
+
+
+def test_an_import_added_in_the_same_process_joins_the_closure(tmp_path):
+    entry = tmp_path / "stage.py"
+    entry.write_text("import alignedreid.evaluation.distance\n")
+    assert "evaluation/rerank.py" not in relative_names(package_closure(entry))
+    entry.write_text("import alignedreid.evaluation.distance\nimport alignedreid.evaluation.rerank\n")
+    st = entry.stat()
+    os.utime(entry, ns=(st.st_atime_ns, st.st_mtime_ns + 1))
+    assert "evaluation/rerank.py" in relative_names(package_closure(entry))

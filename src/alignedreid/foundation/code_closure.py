@@ -118,8 +118,9 @@ def _imported_modules(path: Path, root: Path, mtime_ns: int, size: int) -> froze
     return frozenset(found)
 
 
-@cache
 def _closure_of(path: Path, root: Path) -> frozenset[Path]:
+    # not cached itself: each module's imports are (imported_modules), so an edit that adds or drops an
+    # import is followed in the same process
     seen: set[Path] = set()
     todo = [path]
     while todo:
