@@ -87,7 +87,7 @@ def imported_modules(path: Path, root: Path = PACKAGE_ROOT) -> set[str]:
     """Dotted names of the package modules ``path`` imports directly (with their parent packages),
     the package's files read under ``root``. Each file is parsed once per process (and again when it
     changes): every rule's closure reaches most of the same modules, and the Snakefile asks for 18."""
-    path = Path(path)
+    path = Path(path).resolve()  # one cache entry per file, however it is named
     return set(_imported_modules(path, Path(root), *_stamp(path)))
 
 
@@ -192,16 +192,11 @@ def _facts(path: Path, mtime_ns: int, size: int) -> tuple[tuple, str, bool]:
     return tuple(imports), identity, marker
 
 
-def _file_identity(path: Path, mtime_ns: int, size: int) -> str:
-    return _facts(path, mtime_ns, size)[1]
-
-
 def file_identity(path) -> str:
     """sha256 of the meaning of one Python file: its syntax tree without docstrings, line numbers,
     comments or formatting."""
     p = Path(path).resolve()
-    st = p.stat()
-    return _file_identity(p, st.st_mtime_ns, st.st_size)
+    return _facts(p, *_stamp(p))[1]
 
 
 def code_identity(files, root=PACKAGE_ROOT) -> str:
@@ -245,11 +240,8 @@ def is_layer_marker(path) -> bool:
     path = Path(path)
     if path.name != "__init__.py":
         return False
-    return _is_layer_marker(path, *_stamp(path))
-
-
-def _is_layer_marker(path: Path, mtime_ns: int, size: int) -> bool:
-    return _facts(path, mtime_ns, size)[2]
+    path = path.resolve()
+    return _facts(path, *_stamp(path))[2]
 
 
 def result_code(*entries, root=PACKAGE_ROOT) -> list[Path]:
