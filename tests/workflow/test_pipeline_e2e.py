@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import yaml
 
-from tests.conftest import report_numbers, run_snakemake
+from tests.conftest import merge_config, report_numbers, run_snakemake
 
 pytestmark = pytest.mark.workflow
 
@@ -46,6 +46,16 @@ def test_full_dag_outputs(pipeline):
     cmc, mAP = rank(global_distance(q.global_, g.global_), q.pid, g.pid, q.camid, g.camid, max_rank=10)
     assert mAP == pytest.approx(metrics["global"]["mAP"], abs=1e-6)
     np.testing.assert_allclose(cmc, metrics["global"]["cmc"], atol=1e-6)
+    # evaluate read the evaluation stores the feature files were written into: the same numbers as the files
+    from alignedreid.evaluation.run import evaluate_files
+    from alignedreid.foundation.config import resolve
+    from alignedreid.foundation.contracts import VARIANTS
+
+    cfg = resolve(merge_config(yaml.safe_load((pipeline / "config/config.yaml").read_text()), yaml.safe_load((pipeline / "tiny.yaml").read_text())))
+    cfg = cfg["evaluation"]
+    from_files = evaluate_files(r / "features/cpp/query.npz", r / "features/cpp/gallery.npz", cfg)[0]
+    assert {v: from_files[v] for v in VARIANTS} == {v: metrics[v] for v in VARIANTS}
+    assert json.loads((r / "features/cpp/gallery.store/store.json").read_text())["dtype"] == cfg["stripe_dtype"]
     for src, rows in (("cpp", 12), ("python", 5)):  # Python reference: a sample of parity_sample rows
         z = np.load(r / f"features/{src}/query.npz")
         assert z["global"].shape == (rows, 512) and z["local"].shape == (rows, 2, 512)  # 64 px high -> 2 stripes

@@ -172,6 +172,8 @@ def benchmarked_stages():
     sharded = ["preprocess", "infer_cpp"] + (["infer_cpp_fp32"] if COMPARE_FP32 else [])
     stages += [f"{r}_{s}.{k}" for r in sharded for s in SPLITS for k in SHARDS]
     stages += ["quantize"] if PRECISION == "int8" else []
+    sources = [config["evaluation"]["feature_source"]] + (["cpp_fp32"] if COMPARE_FP32 and config["evaluation"]["feature_source"] == "cpp" else [])
+    stages += [f"evaluation_store_{src}_{s}" for src in sources for s in SPLITS]
     stages += ["quick_eval"] if QUICK_EVAL else []
     if config["pretrained"] and not config["model"]["checkpoint"]:
         stages.append("fetch_pretrained")

@@ -27,6 +27,7 @@ from .rerank import re_ranking, re_ranking_features_blocks
 from .rerank_shortlist import re_ranking_shortlist
 from .shortlist import global_local_shortlist, local_on_shortlist, shortlist_blocks
 from .streamed import global_pass
+from .stored import is_store, open_evaluation_store
 from .stripes import load_half_stripes
 from .topk import smallest_k
 from .verification import Verification
@@ -183,7 +184,7 @@ def evaluate_features(query: FeatureSet, gallery: FeatureSet, cfg: dict, verific
     t = _Timer()
     wanted, on_the_fly = plan_variants(len(query), len(gallery), cfg["variants"], rr["enabled"], cfg["matrix_budget_gb"], shortlist, k1)
     for f in (query, gallery):
-        if f.local.dtype == np.float32:  # float16 stripes are scaled to unit length as they are read (stripes.py)
+        if f.local.dtype == np.float32 and not f.unit_local:  # float16 stripes and a store's are at unit length already (stored.py)
             unit_stripes_(f.local)
     streamed = None
     if on_the_fly and (shortlist or not needs_local(wanted)):
@@ -223,7 +224,14 @@ def needs_local(variants) -> bool:
 
 
 def _load_split_pair(query_npz, gallery_npz, local: bool, stripe_dtype: str) -> tuple[FeatureSet, FeatureSet]:
-    """Both feature files; with ``stripe_dtype`` float16 the stripes are read as float16 (stripes.py)."""
+    """Both feature files, or both evaluation stores (stored.py: mapped, stripes as stored); from
+    files with ``stripe_dtype`` float16 the stripes are read as float16 (stripes.py)."""
+    if is_store(query_npz) or is_store(gallery_npz):
+        pair = open_evaluation_store(query_npz), open_evaluation_store(gallery_npz)
+        for name, f in zip((query_npz, gallery_npz), pair):
+            if local and not f.local.size and len(f):
+                raise PipelineError(f"{name}: the store holds no stripes (written for the global variants only); the local variants need them")
+        return pair
     half = local and stripe_dtype == "float16"
     query, gallery = load_features(query_npz, local and not half), load_features(gallery_npz, local and not half)
     if half:
@@ -235,8 +243,9 @@ def _load_split_pair(query_npz, gallery_npz, local: bool, stripe_dtype: str) -> 
 
 
 def evaluate_files(query_npz, gallery_npz, eval_cfg: dict, verification: bool = True):
-    """(metrics, per-query DataFrame, timings, #query, #gallery) of two feature files: what the
-    evaluate stage computes, ``eval_cfg`` the validated ``evaluation`` section (stripe_dtype included)."""
+    """(metrics, per-query DataFrame, timings, #query, #gallery) of two feature files or two
+    evaluation stores (what the evaluate stage reads): ``eval_cfg`` the validated ``evaluation``
+    section (stripe_dtype included)."""
     t = time.perf_counter()
     query, gallery = _load_split_pair(query_npz, gallery_npz, needs_local(eval_cfg["variants"]), eval_cfg["stripe_dtype"])
     load_s = time.perf_counter() - t

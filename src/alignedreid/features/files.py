@@ -56,6 +56,7 @@ class FeatureSet:
     path: np.ndarray
     row: np.ndarray  # manifest row of each feature: 0..N-1 for a complete file, the sampled rows otherwise
     sampled: bool = False  # the file holds a sample of its split (it has a 'row' array)
+    unit_local: bool = False  # the stripes are already at unit length (an evaluation store's, mapped read-only)
 
     def __len__(self):
         return len(self.pid)

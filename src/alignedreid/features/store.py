@@ -3,7 +3,8 @@ appended part by part, read in blocks -- never loaded whole, never rewritten.
 
 A store is a folder::
 
-    store.json              global_dim, stripes, stripe_dim, dtype (float32 or float16)
+    store.json              global_dim, stripes, stripe_dim, dtype (float32 or float16) and, where
+                            the global features are held otherwise, global_dtype
     part-<time>-<id>/       one append: key.npy [n] (bytes, e.g. a sha256), global.npy [n, G], local.npy [n, S, D]
 
 A part appears complete (renamed into place) or not at all, so concurrent writers (the shards of one
@@ -146,18 +147,26 @@ class FeatureStore:
             self.meta = json.loads(meta.read_text())
             self.global_dim, self.stripes, self.stripe_dim = (int(self.meta[k]) for k in ("global_dim", "stripes", "stripe_dim"))
             self.dtype = np.dtype(self.meta["dtype"])
+            self.global_dtype = np.dtype(self.meta.get("global_dtype", self.meta["dtype"]))
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise StoreError(f"{meta}: not a feature store's description ({e}); expected global_dim, stripes, stripe_dim, dtype") from e
         self.refresh()
 
     @classmethod
-    def create(cls, root, global_dim: int, stripes: int, stripe_dim: int, dtype: str = "float32", drop_unreadable: bool = False) -> FeatureStore:
+    def create(
+        cls, root, global_dim: int, stripes: int, stripe_dim: int, dtype: str = "float32", drop_unreadable: bool = False, global_dtype: str | None = None
+    ) -> FeatureStore:
         """Open the store at ``root``, creating it with this shape and dtype if it does not exist; an
-        existing store of another shape or dtype is refused (a new model or precision gets its own)."""
-        if dtype not in DTYPES:
-            raise StoreError(f"feature store dtype {dtype!r}: expected one of {', '.join(DTYPES)}")
+        existing store of another shape or dtype is refused (a new model or precision gets its own).
+        ``global_dtype``: the global features' dtype where it is not ``dtype`` (evaluate's store keeps
+        them float32 beside float16 stripes)."""
+        for d in (dtype, global_dtype or dtype):
+            if d not in DTYPES:
+                raise StoreError(f"feature store dtype {d!r}: expected one of {', '.join(DTYPES)}")
         root = Path(root)
         want = {"version": 1, "global_dim": int(global_dim), "stripes": int(stripes), "stripe_dim": int(stripe_dim), "dtype": dtype}
+        if global_dtype and global_dtype != dtype:
+            want["global_dtype"] = global_dtype
         if not (root / META).is_file():
             root.mkdir(parents=True, exist_ok=True)
             tmp = root / f".{META}.{uuid.uuid4().hex[:8]}"
@@ -197,30 +206,48 @@ class FeatureStore:
         return int(self.starts[-1])
 
     def append(self, keys, global_, local) -> Path:
-        """One new part of ``keys`` and their features (cast to the store's dtype), renamed into place
+        """One new part of ``keys`` and their features (cast to the store's dtypes), renamed into place
         complete; nothing existing is touched. Non-finite features are refused before anything is written."""
+        return self.append_chunks(keys, [(np.asarray(global_), np.asarray(local))])
+
+    def append_chunks(self, keys, chunks) -> Path:
+        """:meth:`append` of features given as consecutive (global, local) chunks of rows, written as they
+        come (a split of MSMT17's size is never held whole); the part appears only when every chunk was
+        written and found finite, holding one row per key."""
         keys = np.asarray(keys, dtype="S")
-        global_, local = np.asarray(global_), np.asarray(local)
-        if (
-            not (len(keys) == len(global_) == len(local))
-            or global_.shape[1:] != (self.global_dim,)
-            or local.shape[1:] != (self.stripes, self.stripe_dim)
-        ):
-            raise StoreError(
-                f"{self.root}: appending {len(keys)} keys, global {global_.shape}, local {local.shape}; the store holds "
-                f"[n, {self.global_dim}] and [n, {self.stripes}, {self.stripe_dim}]"
-            )
-        require_finite(global_, local, [k.decode(errors="replace") for k in keys], f"{self.root} (append)")
-        with np.errstate(over="ignore"):  # beyond float16's range: inf, refused just below
-            cast = [a.astype(self.dtype, copy=False) for a in (global_, local)]
-        if self.dtype != np.float32:  # float16 has a smaller range: refuse what it cannot hold
-            require_finite(*cast, [k.decode(errors="replace") for k in keys], f"{self.root} (append, as {self.dtype})")
+        names = [k.decode(errors="replace") for k in keys]
         tmp = self.root / f".tmp-{uuid.uuid4().hex}"
         tmp.mkdir()
         try:
             np.save(tmp / "key.npy", keys)
-            np.save(tmp / "global.npy", np.ascontiguousarray(cast[0]))
-            np.save(tmp / "local.npy", np.ascontiguousarray(cast[1]))
+            files = {}
+            for which, dtype, shape in (("global", self.global_dtype, (self.global_dim,)), ("local", self.dtype, (self.stripes, self.stripe_dim))):
+                files[which] = open(tmp / f"{which}.npy", "wb")
+                header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": (len(keys), *shape)}
+                np.lib.format.write_array_header_2_0(files[which], header)
+            seen = 0
+            try:
+                for global_, local in chunks:
+                    n = len(global_)
+                    if len(local) != n or global_.shape[1:] != (self.global_dim,) or local.shape[1:] != (self.stripes, self.stripe_dim) or seen + n > len(keys):
+                        raise StoreError(
+                            f"{self.root}: appending {len(keys)} keys, global {global_.shape}, local {local.shape} from row {seen}; "
+                            f"the store holds [n, {self.global_dim}] and [n, {self.stripes}, {self.stripe_dim}]"
+                        )
+                    where = f"{self.root} (append)"
+                    require_finite(global_, local, names[seen : seen + n], where)
+                    with np.errstate(over="ignore"):  # beyond float16's range: inf, refused just below
+                        cast = (global_.astype(self.global_dtype, copy=False), local.astype(self.dtype, copy=False))
+                    if np.float16 in (self.dtype, self.global_dtype):  # float16 has a smaller range: refuse what it cannot hold
+                        require_finite(*cast, names[seen : seen + n], f"{where}, as {self.global_dtype} / {self.dtype}")
+                    for which, arr in zip(("global", "local"), cast):
+                        files[which].write(np.ascontiguousarray(arr).data)
+                    seen += n
+            finally:
+                for fh in files.values():
+                    fh.close()
+            if seen != len(keys):
+                raise StoreError(f"{self.root}: appending {len(keys)} keys but {seen} rows of features")
             with open(self.root / ".lock", "a") as lock:
                 fcntl.flock(lock, fcntl.LOCK_EX)  # released when closed
                 target = self.root / f"part-{self._next_time()}-{uuid.uuid4().hex[:8]}"
@@ -284,7 +311,8 @@ class FeatureStore:
             raise StoreError(f"{self.root}: rows outside 0..{len(self) - 1}")
         ordered = len(rows) < 2 or bool((np.diff(rows) > 0).all())  # already distinct and sorted: no copy back
         uniq, inverse = (rows, None) if ordered else np.unique(rows, return_inverse=True)
-        raw = np.empty((len(uniq), *shape), self.dtype)  # read as stored, converted once at the end
+        stored = self.global_dtype if which == "global" else self.dtype
+        raw = np.empty((len(uniq), *shape), stored)  # read as stored, converted once at the end
         part_of = np.searchsorted(self.starts, uniq, side="right") - 1
         reads, fds, pos = [], [], 0
         try:
@@ -309,13 +337,22 @@ class FeatureStore:
         finally:
             for fd in fds:
                 os.close(fd)
-        if self.dtype == np.float32 or as_stored:
+        if stored == np.float32 or as_stored:
             got = raw
         else:
             got = np.empty(raw.shape, np.float32)
             to_float32(raw, got)
             del raw
         return got if ordered else got[inverse.reshape(-1)]
+
+    def mapped(self, which: str) -> np.ndarray:
+        """``which`` ('global' or 'local') of a store of one part, as stored, memory-mapped copy-on-write:
+        pages are read when touched and stay the kernel's to drop (evaluate's random reads of stripe
+        pairs); writes, which nothing should make, would stay private."""
+        if len(self.parts) != 1:
+            raise StoreError(f"{self.root}: holds {len(self.parts)} parts; a store is mapped whole only when it has one")
+        arr = self.parts[0][{"global": 2, "local": 3}[which]]
+        return np.memmap(arr.path, dtype=arr.dtype, mode="c", offset=arr.offset, shape=arr.shape) if arr.row_bytes and arr.shape[0] else np.zeros(arr.shape, arr.dtype)
 
     def disk_bytes(self) -> int:
         return sum(f.stat().st_size for f in self.root.rglob("*") if f.is_file())

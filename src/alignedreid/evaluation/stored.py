@@ -1,0 +1,88 @@
+"""The features as evaluate reads them (docs/architecture.md §4, "Evaluation stores"): a split's
+feature file written once into a feature store of one part (features/store.py) -- the global
+features float32 as computed, the stripes at unit length in ``evaluation.stripe_dtype`` (or none
+when no evaluated variant reads them) -- with the images' labels beside it. ``evaluate`` maps the
+store's arrays instead of loading them: the pages its kernels touch are the kernel's page cache,
+which it can drop under memory pressure, not the stage's own memory (MSMT17: 2.9 GiB of float16
+stripes and 0.6 GiB of global features no longer held), and a re-run of ``evaluate`` (new re-ranking
+parameters, another variant) reads no feature file and converts nothing."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..features.files import FeatureSet, load_features, npz_row_chunks, require_finite
+from ..features.store import FeatureStore, StoreError
+from ..foundation.errors import PipelineError
+from ..foundation.io_utils import atomic_directory
+from .distance import unit_stripes_
+
+LABELS = "labels.npz"  # pid, camid, path of every row, beside the store's parts
+CHUNK_ROWS = 2048  # images converted at once (128 MB of float32 stripes at 8 x 2048)
+
+
+def write_evaluation_store(features_npz, out_dir, stripe_dtype: str, local: bool = True) -> int:
+    """Write the store ``out_dir`` of a complete feature file: its global features float32, with
+    ``local`` its stripes checked finite, scaled to unit length in float32 and stored as
+    ``stripe_dtype`` (float32 or float16) a chunk of rows at a time, and its labels. The folder
+    appears complete or not at all. Returns the row count."""
+    features_npz = Path(features_npz)
+    feats = load_features(features_npz, local=False)
+    if not feats.complete:
+        raise PipelineError(f"{features_npz}: holds a sample of {len(feats)} rows, evaluation needs every image of the split")
+    n = len(feats)
+    if local:
+        chunks = npz_row_chunks(features_npz, "local", CHUNK_ROWS)
+        first = next(chunks, None)
+        if first is None or first[1].ndim != 3:
+            raise PipelineError(f"{features_npz}: array 'local' holds no [N, stripes, dim] rows")
+        stripes, dim = first[1].shape[1:]
+        chunks = itertools.chain([first], chunks)
+    else:
+        stripes, dim, chunks = 0, 0, ((s, np.zeros((min(CHUNK_ROWS, n - s), 0, 0), np.float32)) for s in range(0, n, CHUNK_ROWS))
+
+    def converted():
+        seen = 0
+        for start, chunk in chunks:
+            if start + len(chunk) > n:
+                raise PipelineError(f"{features_npz}: array 'local' has more rows than 'pid' ({n})")
+            block = chunk.astype(np.float32)  # a copy: the chunk is the archive's read-only buffer
+            glob = feats.global_[start : start + len(block)]
+            require_finite(glob, block, feats.path[start : start + len(block)], f"{features_npz}")
+            yield glob, unit_stripes_(block)
+            seen = start + len(block)
+        if seen != n:
+            raise PipelineError(f"{features_npz}: array 'local' has {seen} rows, 'pid' has {n}")
+
+    keys = [str(p).encode("utf-8", "surrogateescape") for p in feats.path]
+    with atomic_directory(out_dir) as tmp:
+        store = FeatureStore.create(tmp, feats.global_.shape[1], stripes, dim, dtype=stripe_dtype, global_dtype="float32")
+        with open(tmp / LABELS, "wb") as fh:
+            np.savez(fh, pid=feats.pid, camid=feats.camid, path=feats.path)
+        store.append_chunks(np.asarray(keys, dtype="S") if keys else np.zeros(0, "S1"), converted())
+    return n
+
+
+def open_evaluation_store(path) -> FeatureSet:
+    """The FeatureSet of an evaluation store: its global features and unit-length stripes mapped
+    (copy-on-write, never written), its labels read."""
+    path = Path(path)
+    try:
+        store = FeatureStore(path)
+        with np.load(path / LABELS, allow_pickle=False) as z:
+            pid, camid, names = z["pid"].astype(np.int64), z["camid"].astype(np.int64), z["path"].astype(str)
+        global_, local = store.mapped("global"), store.mapped("local")
+    except (OSError, ValueError, KeyError) as e:
+        raise StoreError(f"{path}: not an evaluation store ({e}); expected store.json, one part and {LABELS}") from e
+    if not (len(pid) == len(camid) == len(names) == len(store)):
+        raise StoreError(f"{path / LABELS}: labels of {len(pid)} images for a store of {len(store)} rows")
+    return FeatureSet(global_, local, pid, camid, names, np.arange(len(pid), dtype=np.int64), unit_local=True)
+
+
+def is_store(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is an evaluation store (a folder), not a feature file."""
+    return Path(path).is_dir()
