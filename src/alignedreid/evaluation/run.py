@@ -26,8 +26,8 @@ from .ranking import rank_details_blocks
 from .rerank import re_ranking, re_ranking_features_blocks
 from .rerank_shortlist import re_ranking_shortlist
 from .shortlist import global_local_shortlist, local_on_shortlist, shortlist_blocks
-from .streamed import global_pass
 from .stored import is_store, open_evaluation_store
+from .streamed import global_pass
 from .stripes import load_half_stripes
 from .topk import smallest_k
 from .verification import Verification

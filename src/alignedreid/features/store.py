@@ -154,7 +154,14 @@ class FeatureStore:
 
     @classmethod
     def create(
-        cls, root, global_dim: int, stripes: int, stripe_dim: int, dtype: str = "float32", drop_unreadable: bool = False, global_dtype: str | None = None
+        cls,
+        root,
+        global_dim: int,
+        stripes: int,
+        stripe_dim: int,
+        dtype: str = "float32",
+        drop_unreadable: bool = False,
+        global_dtype: str | None = None,
     ) -> FeatureStore:
         """Open the store at ``root``, creating it with this shape and dtype if it does not exist; an
         existing store of another shape or dtype is refused (a new model or precision gets its own).
@@ -229,7 +236,12 @@ class FeatureStore:
             try:
                 for global_, local in chunks:
                     n = len(global_)
-                    if len(local) != n or global_.shape[1:] != (self.global_dim,) or local.shape[1:] != (self.stripes, self.stripe_dim) or seen + n > len(keys):
+                    if (
+                        len(local) != n
+                        or global_.shape[1:] != (self.global_dim,)
+                        or local.shape[1:] != (self.stripes, self.stripe_dim)
+                        or seen + n > len(keys)
+                    ):
                         raise StoreError(
                             f"{self.root}: appending {len(keys)} keys, global {global_.shape}, local {local.shape} from row {seen}; "
                             f"the store holds [n, {self.global_dim}] and [n, {self.stripes}, {self.stripe_dim}]"
@@ -352,7 +364,11 @@ class FeatureStore:
         if len(self.parts) != 1:
             raise StoreError(f"{self.root}: holds {len(self.parts)} parts; a store is mapped whole only when it has one")
         arr = self.parts[0][{"global": 2, "local": 3}[which]]
-        return np.memmap(arr.path, dtype=arr.dtype, mode="c", offset=arr.offset, shape=arr.shape) if arr.row_bytes and arr.shape[0] else np.zeros(arr.shape, arr.dtype)
+        return (
+            np.memmap(arr.path, dtype=arr.dtype, mode="c", offset=arr.offset, shape=arr.shape)
+            if arr.row_bytes and arr.shape[0]
+            else np.zeros(arr.shape, arr.dtype)
+        )
 
     def disk_bytes(self) -> int:
         return sum(f.stat().st_size for f in self.root.rglob("*") if f.is_file())
