@@ -28,14 +28,16 @@ include: "workflow/rules/report.smk"
 include: "workflow/rules/search.smk"
 
 
-# light rules stay on the submitting host when a cluster executor is used; fetch_pretrained too,
-# because compute nodes often have no internet access
+# light rules stay on the submitting host when a cluster executor is used (the gathers and the
+# evaluation stores read and write features in chunks, like a copy); fetch_pretrained too, because
+# compute nodes often have no internet access
 localrules:
     all,
     fetch_pretrained,
     report,
     parity,
     features_cpp,
+    evaluation_store,
     features_python_join,
     search_list_join,
     search_view,

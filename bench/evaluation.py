@@ -7,7 +7,8 @@
   python bench/evaluation.py --part kernel    # DMLI kernel: previous vs current, same run, 8x128 and 8x2048
   python bench/evaluation.py --part msmt17   # 11,659 x 82,161: global variants measured, local extrapolated
   python bench/evaluation.py --part shortlist # evaluation.shortlist K vs exhaustive, Market shape, every variant
-  python bench/evaluation.py --part msmt17-shortlist  # the evaluate stage at MSMT17 shape with shortlists
+  python bench/evaluation.py --part msmt17-shortlist [--source files]  # the evaluate stage at MSMT17 shape with shortlists,
+      # reading the evaluation stores written first (default, as the workflow does) or the feature files
   python bench/evaluation.py --part all      # every part except msmt17
 Random unit-norm features with identity structure stand in for a trained model's.
 """
@@ -344,15 +345,24 @@ def _evaluate_files_child(query_npz, gallery_npz, shortlist, stripe_dtype, out_j
     from alignedreid.foundation.runlog import peak_rss_gib
 
     peak = max(mem.peak, peak_rss_gib() * 2**30)  # sampled, and the kernel's own high-water mark (VmHWM)
-    Path(out_json).write_text(json.dumps({"metrics": metrics, "times": times, "total": total, "peak": peak}))
+    Path(out_json).write_text(json.dumps({"metrics": metrics, "times": times, "total": total, "peak": peak, "peak_anon": mem.peak_anon}))
 
 
 def msmt17_shortlist(
-    dim: int = 2048, noise: float = 1.7, shortlist: int = 200, nq: int = 11659, ng: int = 82161, stripe_dtype: str = "float16", features_dir=None
+    dim: int = 2048,
+    noise: float = 1.7,
+    shortlist: int = 200,
+    nq: int = 11659,
+    ng: int = 82161,
+    stripe_dtype: str = "float16",
+    features_dir=None,
+    source: str = "store",
 ):
-    """All four variants at MSMT17's shape with evaluation.shortlist, in a fresh process that loads the
-    feature files as the evaluate stage does: time and peak RSS of the whole stage. ``features_dir``
-    keeps the feature files (written there once, read by later runs with other settings)."""
+    """All four variants at MSMT17's shape with evaluation.shortlist, in a fresh process that reads the
+    features as the evaluate stage does (``source`` store: the evaluation stores, written first from
+    the feature files as the evaluation_store rule does, and timed; files: the feature files loaded):
+    time and peak RSS of the whole stage. ``features_dir`` keeps the feature files (written there
+    once, read by later runs with other settings)."""
     import json
     import multiprocessing as mp
     import tempfile
@@ -365,19 +375,40 @@ def msmt17_shortlist(
             _write_msmt17_features(folder, nq, ng, dim, noise)
             print(f"features written in {time.perf_counter() - t:.0f} s")
         print("features: " + ", ".join(f"{p.name} {p.stat().st_size / 2**30:.2f} GiB" for p in sorted(folder.glob("*.npz"))))
-        proc = mp.get_context("spawn").Process(
-            target=_evaluate_files_child, args=(folder / "query.npz", folder / "gallery.npz", shortlist, stripe_dtype, Path(tmp) / "out.json")
-        )
+        inputs = [folder / "query.npz", folder / "gallery.npz"]
+        stores = []
+        if source == "store":
+            from alignedreid.evaluation.stored import write_evaluation_store
+            from alignedreid.features.store import FeatureStore
+
+            for npz in list(inputs):
+                out = Path(tmp) / f"{npz.stem}.store"
+                with PeakRSS() as mem:
+                    t = time.perf_counter()
+                    write_evaluation_store(npz, out, stripe_dtype)
+                stores.append(
+                    [
+                        f"evaluation_store {npz.stem}",
+                        f"{time.perf_counter() - t:.1f}",
+                        f"{mem.peak / 2**30:.2f}",
+                        f"{FeatureStore(out).disk_bytes() / 2**30:.2f}",
+                    ]
+                )
+                inputs[inputs.index(npz)] = out
+        proc = mp.get_context("spawn").Process(target=_evaluate_files_child, args=(*inputs, shortlist, stripe_dtype, Path(tmp) / "out.json"))
         proc.start()
         proc.join()
         if proc.exitcode != 0:
             raise SystemExit(f"evaluation child failed with exit code {proc.exitcode}")
         res = json.loads((Path(tmp) / "out.json").read_text())
+    if stores:
+        print_table("the evaluation stores, written from the feature files (one job each)", ["job", "time s", "peak RSS GiB", "store GiB"], stores)
     rows = [[k, f"{v:.1f}"] for k, v in res["times"].items()]
     rows.append(["**whole stage**", f"{res['total']:.1f}"])
     print_table(
-        f"MSMT17 shape {nq} x {ng}, 8 x {dim}-d stripes held as {stripe_dtype}, evaluation.shortlist {shortlist}, all four variants + verification; "
-        f"peak RSS {res['peak'] / 2**30:.2f} GiB",
+        f"MSMT17 shape {nq} x {ng}, 8 x {dim}-d stripes as {stripe_dtype}, read from the {'evaluation stores (mapped)' if stores else 'feature files (loaded)'}, "
+        f"evaluation.shortlist {shortlist}, all four variants + verification; peak RSS {res['peak'] / 2**30:.2f} GiB "
+        f"(file pages mapped included), of it anonymous (the stage's own memory) {res['peak_anon'] / 2**30:.2f} GiB",
         ["part", "time s"],
         rows,
     )
@@ -401,6 +432,12 @@ def main():
     ap.add_argument("--shortlist", type=int, default=200, help="evaluation.shortlist of the msmt17-shortlist part")
     ap.add_argument("--stripe-dtype", choices=["float32", "float16"], default="float16", help="evaluation.stripe_dtype of the msmt17-shortlist part")
     ap.add_argument("--features-dir", type=Path, help="msmt17-shortlist: keep its feature files here (6.5 GB) and reuse them on the next run")
+    ap.add_argument(
+        "--source",
+        choices=["store", "files"],
+        default="store",
+        help="msmt17-shortlist: evaluate the evaluation stores (as the stage does) or the feature files",
+    )
     ap.add_argument("--ks", type=int, nargs="+", default=[50, 100, 200, 400], help="the shortlist part's K values")
     args = ap.parse_args()
     local_distance(np.ones((2, 2, 4), np.float32), np.ones((2, 2, 4), np.float32))  # compile the kernel
@@ -421,7 +458,14 @@ def main():
     if args.part == "shortlist":  # not in "all": the exhaustive reference alone takes minutes
         shortlist_curve(dim=args.dim, noise=args.noise, ks=tuple(args.ks))
     if args.part == "msmt17-shortlist":  # not in "all": ~20 minutes, ~6 GB
-        msmt17_shortlist(dim=args.dim, noise=args.noise, shortlist=args.shortlist, stripe_dtype=args.stripe_dtype, features_dir=args.features_dir)
+        msmt17_shortlist(
+            dim=args.dim,
+            noise=args.noise,
+            shortlist=args.shortlist,
+            stripe_dtype=args.stripe_dtype,
+            features_dir=args.features_dir,
+            source=args.source,
+        )
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ preprocess then its infer_cpp (as ``--cores 2`` runs them with ``infer.threads: 
 the time is then the wall time of all of them.
 
   python bench/shards.py --workdir /tmp/reh [--rows 2000] [--shards 1 4] [--batch 16]
-      [--height 256 --width 128] [--threads 2] [--side-by-side 1] [--work /tmp/alignedreid-shards]
+      [--height 256 --width 128] [--threads 2] [--side-by-side 1] [--work /tmp/alignedreid-shards] [--exe PROGRAM]
 
 ``--workdir``: a finished run (its results/data/gallery.csv, results/export/model.onnx and
 results/infer/bin/aligned_infer; paths in the manifest are relative to it).
@@ -58,6 +58,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--side-by-side", type=int, default=1, help="shard jobs run at once (1: one at a time)")
     ap.add_argument("--work", type=Path, default=Path("/tmp/alignedreid-shards"))
+    ap.add_argument("--exe", type=Path, help="the C++ program to run (default: the finished run's)")
     args = ap.parse_args()
     from alignedreid.serving.cpp_program import collect_cpp_outputs
     from alignedreid.serving.program_settings import ProgramSettings
@@ -67,7 +68,7 @@ def main() -> None:
     args.work.mkdir(parents=True, exist_ok=True)
     manifest = args.work / "gallery.csv"
     pd.read_csv(wd / "results/data/gallery.csv").head(args.rows).to_csv(manifest, index=False)
-    exe, model = wd / "results/infer/bin/aligned_infer", wd / "results/export/model.onnx"
+    exe, model = (args.exe or wd / "results/infer/bin/aligned_infer").resolve(), wd / "results/export/model.onnx"
     settings = ProgramSettings(args.batch, args.height, args.width, "fp32", "latency", False, 0)
     rows, files = [], {}
 

@@ -26,7 +26,7 @@ pytestmark = pytest.mark.cluster
 
 SCRIPT = REPO / "tests" / "cluster" / "local_slurm.sh"
 HEAVY = {"prepare_dataset", "train", "quick_eval", "export", "build_infer", "preprocess", "infer_cpp", "features_python", "evaluate"}
-LOCAL = {"features_cpp", "features_python_join", "parity", "report"}
+LOCAL = {"features_cpp", "features_python_join", "evaluation_store", "parity", "report"}
 # status polling every few seconds instead of the profile's 20 s, so the test does not wait on it
 FAST_POLL = ("--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "1")
 

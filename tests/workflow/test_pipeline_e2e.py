@@ -83,8 +83,10 @@ def test_second_run_does_nothing(pipeline):
 def test_evaluation_change_reruns_only_evaluate_and_report(pipeline):
     assert planned_jobs(pipeline, override={"evaluation": {"rerank": {"k1": 5}}}) == {"evaluate", "report"}
     # evaluating the Python features needs them for every image, not the parity sample
-    every = {"features_python", "features_python_join", "parity", "evaluate", "report"}
+    every = {"features_python", "features_python_join", "parity", "evaluation_store", "evaluate", "report"}
     assert planned_jobs(pipeline, override={"evaluation": {"feature_source": "python"}}) == every
+    # the stripe precision is the evaluation stores' and what reads them: no feature file is made again
+    assert planned_jobs(pipeline, override={"evaluation": {"stripe_dtype": "float16"}}) == {"evaluation_store", "evaluate", "report"}
 
 
 def test_export_change_never_retrains(pipeline):
@@ -199,7 +201,7 @@ def test_sharded_inference_gives_the_unsharded_features_bitwise(pipeline, tmp_pa
     work = tmp_path / "repo"
     shutil.copytree(pipeline, work, symlinks=True)
     sharded = {"infer": {"shards": 3}}
-    assert planned_jobs(work, override=sharded) == {"preprocess", "infer_cpp", "features_cpp", "evaluate", "parity", "report"}
+    assert planned_jobs(work, override=sharded) == {"preprocess", "infer_cpp", "features_cpp", "evaluation_store", "evaluate", "parity", "report"}
     proc = run_snakemake(work, "results/report.html", "--configfile", "tiny.yaml", "override.yaml")
     out = proc.stdout + proc.stderr
     assert len(re.findall(r"^(?:local)?rule infer_cpp:$", out, re.M)) == len(re.findall(r"^(?:local)?rule preprocess:$", out, re.M)) == 6  # 2 x 3
