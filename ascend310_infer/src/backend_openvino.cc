@@ -1,10 +1,19 @@
 // CPU backend: OpenVINO runtime reading the ONNX export.
 #include <openvino/openvino.hpp>
 
+#include <sched.h>
+
 #include "backend.h"
 
 namespace aligned {
 namespace {
+
+// The CPUs this process may run on (its affinity mask: a scheduler's allotment), at least 1.
+int UsableCores() {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) != 0) return 1;
+  return CPU_COUNT(&set) > 0 ? CPU_COUNT(&set) : 1;
+}
 
 class OpenVinoBackend : public Backend {
  public:
@@ -23,7 +32,13 @@ class OpenVinoBackend : public Backend {
                         {ov::hint::inference_precision.name(), bf16 ? ov::element::bf16 : ov::element::f32},
                         {ov::hint::execution_mode.name(),
                          spec.precision == "fp32" ? ov::hint::ExecutionMode::ACCURACY : ov::hint::ExecutionMode::PERFORMANCE}};
-      if (spec.threads > 0) config[ov::inference_num_threads.name()] = spec.threads;
+      if (spec.threads > 0) {
+        config[ov::inference_num_threads.name()] = spec.threads;
+        // OpenVINO pins its threads to the first cores of the machine: programs side by side (shards,
+        // query and gallery under --cores) would all run on the same ones. Fewer threads than the
+        // cores this process may use: leave the placing to the OS.
+        if (spec.threads < UsableCores()) config[ov::hint::enable_cpu_pinning.name()] = false;
+      }
       compiled_ = core_.compile_model(model, "CPU", config);
       if (spec.precision == "int8" && !HasInt8Kernels()) {
         throw std::runtime_error("--precision int8 but no operation of the compiled model runs in int8 (is it the quantised IR?)");
@@ -58,7 +73,9 @@ class OpenVinoBackend : public Backend {
   }
 
   std::string Name() const override {
-    return std::string("openvino-cpu ") + ov::get_openvino_version().buildNumber + " " + spec_.precision + " " + spec_.hint;
+    const bool pinned = compiled_.get_property(ov::hint::enable_cpu_pinning);
+    return std::string("openvino-cpu ") + ov::get_openvino_version().buildNumber + " " + spec_.precision + " " + spec_.hint +
+           (pinned ? ", threads pinned to cores" : ", threads not pinned");
   }
 
  private:

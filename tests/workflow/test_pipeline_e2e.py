@@ -233,6 +233,19 @@ def test_report_numbers_equal_metrics(pipeline):
     assert float(shown["parity"]) == pytest.approx(parity["max_abs_diff"], rel=0.01, abs=1e-12)
 
 
+def test_a_program_with_fewer_threads_than_cpus_leaves_them_unpinned(pipeline, tmp_path):
+    """OpenVINO pins a program's threads to the machine's first cores: two one-thread programs side by
+    side (shards, query and gallery under --cores 2) then share one core at half speed each. With
+    fewer threads than the CPUs it may use, the program turns the pinning off (as its compiled model reports)."""
+    exe, onnx = pipeline / "results/infer/bin/aligned_infer", pipeline / "results/export/model.onnx"
+    cpus = len(os.sched_getaffinity(0))
+    assert cpus >= 2, "this check needs a machine with two CPUs or more"
+    np.zeros(4 * 64 * 32 * 3, np.uint8).tofile(tmp_path / "in.u8")
+    common = ["--model", onnx, "--input", tmp_path / "in.u8", "--batch", 4, "--height", 64, "--width", 32]
+    p = subprocess.run([str(exe), *map(str, common), "--output_dir", tmp_path / "o1", "--threads", 1], capture_output=True, text=True)
+    assert p.returncode == 0 and "threads not pinned" in p.stdout, p.stdout + p.stderr
+
+
 def test_cpp_program_errors_are_clear(pipeline, tmp_path):
     exe = pipeline / "results/infer/bin/aligned_infer"
     onnx = pipeline / "results/export/model.onnx"
