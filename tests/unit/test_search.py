@@ -125,10 +125,12 @@ def test_matches_rank_by_distance_and_the_page_shows_each_decision(tmp_path):
 
 @pytest.mark.parametrize("variant,shortlist", [("global", None), ("global_local", 10), ("global_local", None)])
 def test_search_over_store_views_matches_the_in_memory_ranking(tmp_path, variant, shortlist):
-    """The same features as feature files and as views of a store (rows in another order, one image
-    listed twice): the same matches, and the same as ranking the full distance matrix."""
+    """The same features as feature files, as views of a store (rows in another order, one image
+    listed twice) and as the evaluation gallery's store: the same matches, and the same as ranking the
+    full distance matrix."""
     import pandas as pd
 
+    from alignedreid.evaluation.stored import write_evaluation_store
     from alignedreid.features.files import load_features, save_features
     from alignedreid.search.cache import write_view
     from alignedreid.search.ranking import search, search_distances
@@ -154,6 +156,10 @@ def test_search_over_store_views_matches_the_in_memory_ranking(tmp_path, variant
     by_view, n = search(tmp_path / "views" / "q.view.npz", tmp_path / "views" / "g.view.npz", verification, tmp_path / "b.csv", 6, shortlist)
     assert n == 30
     pd.testing.assert_frame_equal(by_view.iloc[: len(by_file)].reset_index(drop=True), by_file, atol=1e-5)
+    write_evaluation_store(tmp_path / "g.npz", tmp_path / "g.store", "float32")  # the evaluation gallery: searched from its store
+    by_store, n = search(tmp_path / "q.npz", tmp_path / "g.store", verification, tmp_path / "c.csv", top_k=6, shortlist=shortlist)
+    assert n == 30
+    pd.testing.assert_frame_equal(by_store, by_file, atol=1e-5)
     pd.testing.assert_frame_equal(  # the query listed twice: the same answer twice
         by_view.iloc[len(by_file) :].reset_index(drop=True).drop(columns="query"), by_file.iloc[:6].drop(columns="query"), atol=1e-5
     )

@@ -17,8 +17,8 @@ def search_folder(role):
 
 
 def search_gallery_features():
-    """The gallery's features: those of search.gallery, or the evaluation gallery's C++ features."""
-    return "results/search/gallery.view.npz" if SEARCH["gallery"] else "results/features/cpp/gallery.npz"
+    """The gallery's features: those of search.gallery, or the evaluation gallery's C++ features (its evaluation store)."""
+    return "results/search/gallery.view.npz" if SEARCH["gallery"] else "results/features/cpp/gallery.store"
 
 
 @lru_cache(maxsize=None)

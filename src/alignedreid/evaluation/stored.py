@@ -67,19 +67,25 @@ def write_evaluation_store(features_npz, out_dir, stripe_dtype: str, local: bool
     return n
 
 
-def open_evaluation_store(path) -> FeatureSet:
-    """The FeatureSet of an evaluation store: its global features and unit-length stripes mapped
-    (copy-on-write, never written), its labels read."""
+def open_labelled_store(path) -> tuple[FeatureStore, np.ndarray, np.ndarray, np.ndarray]:
+    """(the store, pid, camid, path of each row) of an evaluation store, checked to agree."""
     path = Path(path)
     try:
         store = FeatureStore(path)
         with np.load(path / LABELS, allow_pickle=False) as z:
             pid, camid, names = z["pid"].astype(np.int64), z["camid"].astype(np.int64), z["path"].astype(str)
-        global_, local = store.mapped("global"), store.mapped("local")
     except (OSError, ValueError, KeyError) as e:
         raise StoreError(f"{path}: not an evaluation store ({e}); expected store.json, one part and {LABELS}") from e
     if not (len(pid) == len(camid) == len(names) == len(store)):
         raise StoreError(f"{path / LABELS}: labels of {len(pid)} images for a store of {len(store)} rows")
+    return store, pid, camid, names
+
+
+def open_evaluation_store(path) -> FeatureSet:
+    """The FeatureSet of an evaluation store: its global features and unit-length stripes mapped
+    (copy-on-write, never written), its labels read."""
+    store, pid, camid, names = open_labelled_store(path)
+    global_, local = store.mapped("global"), store.mapped("local")
     return FeatureSet(global_, local, pid, camid, names, np.arange(len(pid), dtype=np.int64), unit_local=True)
 
 

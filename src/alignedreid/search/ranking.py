@@ -4,6 +4,7 @@ streamed from its feature store or file), the same-person decision."""
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,7 +16,7 @@ from ..evaluation.shortlist import two_stage_global_local
 from ..features.files import FeatureSet, load_features
 from ..foundation.errors import PipelineError
 from ..foundation.io_utils import atomic_path
-from .cache import StoreView, is_view, load_view
+from .cache import StoreView, evaluation_gallery_view, is_view, load_view
 from .streaming import InMemoryGallery, global_shortlist, two_stage_top_k
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,9 @@ def search_distances(query, gallery, variant: str, shortlist: int | None = None)
 
 
 def _open(path):
-    """A feature file (the evaluation gallery's) or a view of the search's feature store."""
+    """A view of the search's feature store, the evaluation gallery's store (a folder) or a feature file."""
+    if Path(path).is_dir():
+        return evaluation_gallery_view(path)
     return load_view(path) if is_view(path) else load_features(path)
 
 
@@ -60,8 +63,9 @@ def ranked(query: FeatureSet, gallery, variant: str, top_k: int, shortlist: int 
 
 def search(query_file, gallery_file, verification: dict, out_csv, top_k: int, shortlist: int | None = None) -> tuple[pd.DataFrame, int]:
     """matches.csv: for every query its ``top_k`` gallery images, nearest first, with the distance and
-    the decision (distance below ``verification['threshold']``). Either file is a feature file or a
-    view of the feature store (search_features); the gallery is read in blocks, never whole."""
+    the decision (distance below ``verification['threshold']``). Either file is a view of the search's
+    feature store (search_features), the evaluation gallery's store or a feature file; a store is read
+    in blocks, never whole."""
     query, gallery = _open(query_file), _open(gallery_file)
     if isinstance(query, StoreView):
         query = query.features()
