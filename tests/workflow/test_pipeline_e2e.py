@@ -242,7 +242,7 @@ def test_a_program_with_fewer_threads_than_cpus_leaves_them_unpinned(pipeline, t
     assert cpus >= 2, "this check needs a machine with two CPUs or more"
     np.zeros(4 * 64 * 32 * 3, np.uint8).tofile(tmp_path / "in.u8")
     common = ["--model", onnx, "--input", tmp_path / "in.u8", "--batch", 4, "--height", 64, "--width", 32]
-    p = subprocess.run([str(exe), *map(str, common), "--output_dir", tmp_path / "o1", "--threads", 1], capture_output=True, text=True)
+    p = subprocess.run([str(exe), *map(str, common), "--output_dir", tmp_path / "o1", "--threads", "1"], capture_output=True, text=True)
     assert p.returncode == 0 and "threads not pinned" in p.stdout, p.stdout + p.stderr
 
 
