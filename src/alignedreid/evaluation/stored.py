@@ -67,17 +67,25 @@ def write_evaluation_store(features_npz, out_dir, stripe_dtype: str, local: bool
     return n
 
 
+REWRITE = "remove the folder (or run snakemake with --forcerun evaluation_store) to write it again from its feature file"
+
+
 def open_labelled_store(path) -> tuple[FeatureStore, np.ndarray, np.ndarray, np.ndarray]:
-    """(the store, pid, camid, path of each row) of an evaluation store, checked to agree."""
+    """(the store, pid, camid, path of each row) of an evaluation store, checked to agree: a damaged
+    one is refused naming the file and how to write it again."""
     path = Path(path)
     try:
         store = FeatureStore(path)
         with np.load(path / LABELS, allow_pickle=False) as z:
             pid, camid, names = z["pid"].astype(np.int64), z["camid"].astype(np.int64), z["path"].astype(str)
+    except StoreError as e:
+        raise StoreError(f"{e}; it is an evaluation store: {REWRITE}") from e
     except (OSError, ValueError, KeyError) as e:
-        raise StoreError(f"{path}: not an evaluation store ({e}); expected store.json, one part and {LABELS}") from e
-    if not (len(pid) == len(camid) == len(names) == len(store)):
-        raise StoreError(f"{path / LABELS}: labels of {len(pid)} images for a store of {len(store)} rows")
+        raise StoreError(f"{path}: not an evaluation store ({e}); expected store.json, one part and {LABELS}; {REWRITE}") from e
+    if len(store.parts) != 1 or not (len(pid) == len(camid) == len(names) == len(store)):
+        raise StoreError(
+            f"{path}: {len(store.parts)} parts of {len(store)} rows with labels of {len(pid)} images; expected one part, one row per label; {REWRITE}"
+        )
     return store, pid, camid, names
 
 

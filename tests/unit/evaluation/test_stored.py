@@ -84,3 +84,29 @@ def test_bad_input_is_refused_and_leaves_no_store(tmp_path):
         evaluate_files(tmp_path / "q.store", tmp_path / "g.store", cfg)
     only_global = {**cfg, "variants": ["global", "global_rerank"]}
     assert evaluate_files(tmp_path / "q.store", tmp_path / "g.store", only_global)[0]["global"] == evaluate_files(qf, gf, only_global)[0]["global"]
+
+
+def test_a_damaged_store_is_named_with_how_to_write_it_again(tmp_path):
+    """A truncated array, lost labels or a second part: refused naming the file, never evaluated."""
+    import shutil
+
+    from alignedreid.evaluation.stored import open_evaluation_store, write_evaluation_store
+    from alignedreid.features.store import FeatureStore, StoreError
+
+    _files(tmp_path)
+    write_evaluation_store(tmp_path / "g.npz", tmp_path / "g.store", "float16")
+    for damage in ("truncated", "labels", "second part"):
+        shutil.copytree(tmp_path / "g.store", tmp_path / damage)
+        store = FeatureStore(tmp_path / damage)
+        if damage == "truncated":
+            f = store.parts[0][0] / "local.npy"
+            f.write_bytes(f.read_bytes()[:-100])
+            want = r"local.npy: .* \(truncated\).*evaluation store: remove the folder"
+        elif damage == "labels":
+            (tmp_path / damage / "labels.npz").unlink()
+            want = r"not an evaluation store .*labels.npz.*--forcerun evaluation_store"
+        else:
+            store.append(["x"], np.zeros((1, 32), np.float32), np.ones((1, 4, 16), np.float32))
+            want = r"2 parts of 151 rows with labels of 150 images; expected one part"
+        with pytest.raises(StoreError, match=want):
+            open_evaluation_store(tmp_path / damage)
