@@ -15,14 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ..features.files import FeatureSet, load_features, npz_row_chunks, require_finite
+from ..features.files import FeatureSet, load_features
 from ..features.store import FeatureStore, StoreError
 from ..foundation.errors import PipelineError
 from ..foundation.io_utils import atomic_directory
-from .distance import unit_stripes_
+from .stripes import CHUNK_ROWS, unit_stripe_chunks
 
 LABELS = "labels.npz"  # pid, camid, path of every row, beside the store's parts
-CHUNK_ROWS = 2048  # images converted at once (128 MB of float32 stripes at 8 x 2048)
 
 
 def write_evaluation_store(features_npz, out_dir, stripe_dtype: str, local: bool = True) -> int:
@@ -35,35 +34,21 @@ def write_evaluation_store(features_npz, out_dir, stripe_dtype: str, local: bool
     if not feats.complete:
         raise PipelineError(f"{features_npz}: holds a sample of {len(feats)} rows, evaluation needs every image of the split")
     n = len(feats)
-    if local:
-        chunks = npz_row_chunks(features_npz, "local", CHUNK_ROWS)
+    if local:  # the global features were checked finite by load_features; the stripes chunk by chunk
+        chunks = unit_stripe_chunks(features_npz, feats.path)
         first = next(chunks, None)
-        if first is None or first[1].ndim != 3:
-            raise PipelineError(f"{features_npz}: array 'local' holds no [N, stripes, dim] rows")
-        stripes, dim = first[1].shape[1:]
-        chunks = itertools.chain([first], chunks)
+        stripes, dim = first[1].shape[1:] if first else (0, 0)
+        chunks = ((feats.global_[s : s + len(b)], b) for s, b in itertools.chain([first] if first else [], chunks))
     else:
-        stripes, dim, chunks = 0, 0, ((s, np.zeros((min(CHUNK_ROWS, n - s), 0, 0), np.float32)) for s in range(0, n, CHUNK_ROWS))
-
-    def converted():
-        seen = 0
-        for start, chunk in chunks:
-            if start + len(chunk) > n:
-                raise PipelineError(f"{features_npz}: array 'local' has more rows than 'pid' ({n})")
-            block = chunk.astype(np.float32)  # a copy: the chunk is the archive's read-only buffer
-            glob = feats.global_[start : start + len(block)]
-            require_finite(glob, block, feats.path[start : start + len(block)], f"{features_npz}")
-            yield glob, unit_stripes_(block)
-            seen = start + len(block)
-        if seen != n:
-            raise PipelineError(f"{features_npz}: array 'local' has {seen} rows, 'pid' has {n}")
+        stripes, dim = 0, 0
+        chunks = ((feats.global_[s : s + CHUNK_ROWS], np.zeros((min(CHUNK_ROWS, n - s), 0, 0), np.float32)) for s in range(0, n, CHUNK_ROWS))
 
     keys = [str(p).encode("utf-8", "surrogateescape") for p in feats.path]
     with atomic_directory(out_dir) as tmp:
         store = FeatureStore.create(tmp, feats.global_.shape[1], stripes, dim, dtype=stripe_dtype, global_dtype="float32")
         with open(tmp / LABELS, "wb") as fh:
             np.savez(fh, pid=feats.pid, camid=feats.camid, path=feats.path)
-        store.append_chunks(np.asarray(keys, dtype="S") if keys else np.zeros(0, "S1"), converted())
+        store.append_chunks(np.asarray(keys, dtype="S") if keys else np.zeros(0, "S1"), chunks)
     return n
 
 

@@ -21,27 +21,37 @@ def half_bits(values: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(values).view(np.uint16)
 
 
-def load_half_stripes(path, features: FeatureSet) -> FeatureSet:
-    """``features`` (read with local=False) with its stripes read from ``path`` as float16 at unit
-    length. Non-finite stripes are refused naming the images, as load_features does."""
-    out, bad, seen = None, [], 0
-    for start, chunk in npz_row_chunks(path, "local", CHUNK_ROWS):
-        if out is None:
-            if chunk.ndim != 3:
-                raise PipelineError(f"{path}: array 'local' has {chunk.ndim} dimensions, expected 3")
-            out = np.empty((len(features), *chunk.shape[1:]), np.float16)
-        if start + len(chunk) > len(out):
-            raise PipelineError(f"{path}: array 'local' has more rows than 'pid' ({len(out)})")
-        block = chunk.astype(np.float32)
+def unit_stripe_chunks(path, paths, rows: int = CHUNK_ROWS):
+    """(start, float32 stripes at unit length) of the feature file's ``local`` member, ``rows`` images
+    at a time (never the whole float32 member), one row per entry of ``paths`` (the images' names).
+    Non-finite rows are yielded zeroed and, after the last chunk, refused with NonFiniteFeatures
+    naming every one; a member of another row count is refused naming the file."""
+    n, bad, seen = len(paths), [], 0
+    for start, chunk in npz_row_chunks(path, "local", rows):
+        if chunk.ndim != 3:
+            raise PipelineError(f"{path}: array 'local' has {chunk.ndim} dimensions, expected 3")
+        if start + len(chunk) > n:
+            raise PipelineError(f"{path}: array 'local' has more rows than 'pid' ({n})")
+        block = chunk.astype(np.float32)  # a copy: the chunk is the archive's read-only buffer
         finite = np.isfinite(block).reshape(len(block), -1).all(axis=1)
         bad.extend(start + np.flatnonzero(~finite))
         block[~finite] = 0.0  # refused below, after every row was read (the error names them all)
-        out[start : start + len(chunk)] = unit_stripes_(block)
+        yield start, unit_stripes_(block)
         seen = start + len(chunk)
-    if out is None or seen != len(features):
-        raise PipelineError(f"{path}: array 'local' does not have one row per image ({len(features)} expected)")
+    if seen != n:
+        raise PipelineError(f"{path}: array 'local' does not have one row per image ({n} expected)")
     if bad:
-        names = ", ".join(str(features.path[i]) for i in bad[:5]) + (", ..." if len(bad) > 5 else "")
-        raise NonFiniteFeatures(f"{path}: {len(bad)} of {len(features)} images have non-finite stripes: {names}")
+        names = ", ".join(str(paths[i]) for i in bad[:5]) + (", ..." if len(bad) > 5 else "")
+        raise NonFiniteFeatures(f"{path}: {len(bad)} of {n} images have non-finite stripes: {names}")
+
+
+def load_half_stripes(path, features: FeatureSet) -> FeatureSet:
+    """``features`` (read with local=False) with its stripes read from ``path`` as float16 at unit
+    length. Non-finite stripes are refused naming the images, as load_features does."""
+    out = None
+    for start, block in unit_stripe_chunks(path, features.path):
+        if out is None:
+            out = np.empty((len(features), *block.shape[1:]), np.float16)
+        out[start : start + len(block)] = block
     features.local = out
     return features

@@ -73,15 +73,6 @@ class StoreView:
         return FeatureSet(self.gather("global", idx), self.gather("local", idx), self.pid, self.camid, self.path, idx, False)
 
 
-def evaluation_gallery_view(root) -> StoreView:
-    """Every row of an evaluation store (evaluation/stored.py: the evaluation gallery's features) with its
-    labels, read like the search's own store: in blocks and gathered rows, never whole."""
-    from ..evaluation.stored import open_labelled_store
-
-    store, pid, camid, paths = open_labelled_store(root)
-    return StoreView(store, np.arange(len(store), dtype=np.int64), pid, camid, paths)
-
-
 def write_view(out, store_root, rows, pid, camid, paths) -> None:
     """A view of the store at ``store_root``: its ``rows`` with the manifest's pid, camid and path."""
     with atomic_path(out) as tmp:

@@ -4,7 +4,6 @@ streamed from its feature store or file), the same-person decision."""
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,10 +12,11 @@ from ..data.manifests import CSV_ERRORS
 from ..evaluation.distance import global_distance, l2_normalise, unit_stripes_
 from ..evaluation.local import local_distance
 from ..evaluation.shortlist import two_stage_global_local
+from ..evaluation.stored import is_store, open_labelled_store
 from ..features.files import FeatureSet, load_features
 from ..foundation.errors import PipelineError
 from ..foundation.io_utils import atomic_path
-from .cache import StoreView, evaluation_gallery_view, is_view, load_view
+from .cache import StoreView, is_view, load_view
 from .streaming import InMemoryGallery, global_shortlist, two_stage_top_k
 
 log = logging.getLogger(__name__)
@@ -38,9 +38,16 @@ def search_distances(query, gallery, variant: str, shortlist: int | None = None)
     return d
 
 
+def evaluation_gallery_view(root) -> StoreView:
+    """Every row of an evaluation store (evaluation/stored.py: the evaluation gallery's features) with its
+    labels, read like the search's own store: in blocks and gathered rows, never whole."""
+    store, pid, camid, paths = open_labelled_store(root)
+    return StoreView(store, np.arange(len(store), dtype=np.int64), pid, camid, paths)
+
+
 def _open(path):
-    """A view of the search's feature store, the evaluation gallery's store (a folder) or a feature file."""
-    if Path(path).is_dir():
+    """A view of the search's feature store, the evaluation gallery's store or a feature file."""
+    if is_store(path):
         return evaluation_gallery_view(path)
     return load_view(path) if is_view(path) else load_features(path)
 
