@@ -117,6 +117,10 @@ def train_cluster_resources():
 # precision of the C++ program; with int8/bf16 the fp32 run of the same model is evaluated beside
 PRECISION = config["infer"]["precision"]
 COMPARE_FP32 = PRECISION != "fp32" and config["infer"]["compare_fp32"]
+# the feature sources evaluate reads (as evaluation stores): evaluation.feature_source, and with
+# int8/bf16 C++ features the fp32 C++ features of the same model
+SOURCE = config["evaluation"]["feature_source"]
+EVALUATED_SOURCES = [SOURCE] + (["cpp_fp32"] if COMPARE_FP32 and SOURCE == "cpp" else [])
 # how the C++ program runs the model (infer_cpp, infer_cpp_fp32 at fp32, search_features): one value
 PROGRAM = ProgramSettings.from_config(config)
 # the model's input size [height, width], for the stages that size images for it
@@ -172,8 +176,7 @@ def benchmarked_stages():
     sharded = ["preprocess", "infer_cpp"] + (["infer_cpp_fp32"] if COMPARE_FP32 else [])
     stages += [f"{r}_{s}.{k}" for r in sharded for s in SPLITS for k in SHARDS]
     stages += ["quantize"] if PRECISION == "int8" else []
-    sources = [config["evaluation"]["feature_source"]] + (["cpp_fp32"] if COMPARE_FP32 and config["evaluation"]["feature_source"] == "cpp" else [])
-    stages += [f"evaluation_store_{src}_{s}" for src in sources for s in SPLITS]
+    stages += [f"evaluation_store_{src}_{s}" for src in EVALUATED_SOURCES for s in SPLITS]
     stages += ["quick_eval"] if QUICK_EVAL else []
     if config["pretrained"] and not config["model"]["checkpoint"]:
         stages.append("fetch_pretrained")

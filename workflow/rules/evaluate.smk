@@ -1,6 +1,5 @@
-SOURCE = config["evaluation"]["feature_source"]
 # infer.precision int8/bf16: the fp32 C++ features of the same model, evaluated beside
-REFERENCE_STORES = expand("results/features/cpp_fp32/{split}.store", split=SPLITS) if COMPARE_FP32 and SOURCE == "cpp" else []
+REFERENCE_STORES = expand("results/features/{source}/{split}.store", source=EVALUATED_SOURCES[1:], split=SPLITS)
 
 
 rule evaluation_store:
