@@ -107,7 +107,8 @@ def main() -> None:
 
     from alignedreid.data.prepare import prepare_dataset
     from alignedreid.foundation.config import resolve
-    from alignedreid.serving.cpp_program import cpu_has_bf16, preprocess
+    from alignedreid.serving.cpp_program import preprocess
+    from alignedreid.serving.cpp_run import cpu_has_bf16
     from alignedreid.serving.export import export_model
     from alignedreid.serving.quantize import quantize_model
 

@@ -5,6 +5,7 @@ the layers below it, and what the Snakefile reads at parse time imports nothing 
 import ast
 import subprocess
 import sys
+from pathlib import Path
 
 from alignedreid.foundation.code_closure import PACKAGE_ROOT, _module_name, imported_modules
 
@@ -85,3 +86,15 @@ def test_what_the_snakefile_reads_at_parse_time_imports_nothing_heavy():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]"
     assert imported_modules(PACKAGE_ROOT / "foundation" / "code_closure.py") == set()
+
+
+def test_an_infer_cpp_job_imports_nothing_heavy():
+    """Each shard's infer_cpp job only runs the C++ program (serving.cpp_run): NumPy, pandas and MindSpore
+    would add 0.5 s or more to every shard's start (docs/architecture.md §1, "Shards")."""
+    script = Path(__file__).resolve().parents[2] / "workflow" / "scripts" / "infer_cpp.py"
+    imports = [line for line in script.read_text().splitlines() if line.startswith(("from ", "import "))]
+    code = "; ".join(["import sys", *imports]) + (
+        "; print(sorted(m for m in ('numpy', 'pandas', 'PIL', 'tqdm', 'mindspore', 'scipy', 'numba') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "[]"

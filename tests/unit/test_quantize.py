@@ -10,7 +10,7 @@ from alignedreid.evaluation.run import check_drop, precision_drop
 from alignedreid.foundation.config import resolve
 from alignedreid.foundation.cpu_runtime import SET_BY_PACKAGE, apply_cpu_defaults, program_env
 from alignedreid.foundation.errors import ConfigError, PipelineError
-from alignedreid.serving.cpp_program import cpu_has_bf16
+from alignedreid.serving.cpp_run import cpu_has_bf16
 from alignedreid.serving.quantize import calibration_images, calibration_rows
 
 

@@ -1,7 +1,7 @@
-"""Snakemake adapter for alignedreid.serving.cpp_program.run_cpp_program."""
+"""Snakemake adapter for alignedreid.serving.cpp_run.run_cpp_program."""
 
 from alignedreid.foundation.runlog import stage_logging
-from alignedreid.serving.cpp_program import run_cpp_program
+from alignedreid.serving.cpp_run import run_cpp_program
 from alignedreid.serving.program_settings import ProgramSettings
 
 with stage_logging(snakemake.log[0], snakemake.rule, snakemake.output):

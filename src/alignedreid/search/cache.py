@@ -135,7 +135,8 @@ def cached_features(
     lacks go through the C++ program (run with ``settings``) from a copy of those bytes (normalised by
     the image contract), so a file replaced after the listing can never be stored under another file's
     key, and are appended as one new part: nothing is rewritten."""
-    from ..serving.cpp_program import collect_cpp_outputs, preprocess, run_cpp_program
+    from ..serving.cpp_program import collect_cpp_outputs, preprocess
+    from ..serving.cpp_run import run_cpp_program
 
     df = read_manifest(manifest_csv)
     if rows is not None:

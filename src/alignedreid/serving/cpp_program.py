@@ -1,4 +1,5 @@
-"""Files exchanged with the C++ program (docs/architecture.md §3): preprocessed inputs and its raw outputs.
+"""Files exchanged with the C++ program (docs/architecture.md §3): preprocessed inputs and its raw outputs
+(the program itself runs in ``cpp_run``).
 
 Two layouts (``infer.io``): ``packed`` (default) is one uint8 [N, H, W, 3] file per split in, one
 float32 file per model output out; ``files`` is the model zoo's one float32 ``{row:06d}.bin`` per
@@ -9,8 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,10 +17,9 @@ from tqdm import tqdm
 
 from ..data.manifests import read_manifest
 from ..features.files import save_features
-from ..foundation.cpu_runtime import program_env
 from ..foundation.errors import PipelineError
 from ..foundation.io_utils import atomic_directory, atomic_path
-from .program_settings import ProgramSettings
+from .cpp_run import RAN_ON
 from .shards import shard_rows
 
 log = logging.getLogger(__name__)
@@ -73,8 +71,36 @@ def preprocess(manifest_csv, out, height: int, width: int, workers: int, layout:
     return n
 
 
-def _read_outputs(output_dir: Path, n_rows: int, paths) -> tuple[np.ndarray, np.ndarray]:
-    """(global [N, C], stripes [N, C, S]) from either output layout of the C++ program."""
+def _packed_shape(output_dir: Path, n_rows: int) -> tuple[int, int] | None:
+    """(channels, stripes) of a packed output folder holding ``n_rows`` rows, checked against the file
+    sizes; None for the per-image layout."""
+    packed = [output_dir / f"output_{k}.f32" for k in (0, 1)]
+    if not (packed[0].is_file() or packed[1].is_file()):
+        return None
+    sizes = [p.stat().st_size if p.is_file() else None for p in packed]
+    if any(size is None or size % (4 * n_rows) for size in sizes):
+        raise PipelineError(f"{output_dir}: output_0.f32 / output_1.f32 missing or not holding {n_rows} rows")
+    channels, per_row = sizes[0] // (4 * n_rows), sizes[1] // (4 * n_rows)
+    if per_row % channels:
+        raise PipelineError(f"{output_dir}: output_1.f32 holds {sizes[1] // 4} values, not {n_rows} rows of stripes of {channels} channels")
+    return channels, per_row // channels
+
+
+def _read_into(path: Path, array: np.ndarray) -> None:
+    """Fill the C-contiguous ``array`` with the bytes of ``path`` (sized to fit: see _packed_shape)."""
+    view, done = memoryview(array).cast("B"), 0
+    with open(path, "rb") as fh:
+        while done < len(view):
+            got = fh.readinto(view[done:])
+            if not got:
+                raise PipelineError(f"{path}: ended after {done} of {len(view)} bytes")
+            done += got
+
+
+def _read_outputs(output_dir: Path, n_rows: int, paths, into=None) -> tuple[np.ndarray, np.ndarray]:
+    """(global [N, C], stripes [N, C, S]) from either output layout of the C++ program. ``into``: a
+    (global, stripes) pair of C-contiguous arrays the packed outputs are read straight into (a shard's
+    rows of the split's arrays, so that the gather copies nothing twice)."""
     ran = output_dir / RAN_ON
     if ran.is_file():  # how many images the program read (run_cpp_program): a shard cut elsewhere is refused
         images = json.loads(ran.read_text())["images"]
@@ -83,15 +109,16 @@ def _read_outputs(output_dir: Path, n_rows: int, paths) -> tuple[np.ndarray, np.
                 f"{output_dir}: the C++ program ran on {images} images, where {n_rows} manifest rows are expected "
                 "(infer.shards or infer.batch_size changed since it ran?)"
             )
-    packed = [output_dir / f"output_{k}.f32" for k in (0, 1)]
-    if packed[0].is_file() or packed[1].is_file():
-        g, l = (np.fromfile(p, dtype=np.float32) if p.is_file() else None for p in packed)
-        if g is None or l is None or g.size % n_rows or l.size % n_rows:
-            raise PipelineError(f"{output_dir}: output_0.f32 / output_1.f32 missing or not holding {n_rows} rows")
-        g = g.reshape(n_rows, -1)
-        if l.size % (n_rows * g.shape[1]):
-            raise PipelineError(f"{output_dir}: output_1.f32 holds {l.size} values, not {n_rows} rows of stripes of {g.shape[1]} channels")
-        return g, l.reshape(n_rows, g.shape[1], -1)
+    shape = _packed_shape(output_dir, n_rows)
+    if shape is not None:
+        g, l = into if into is not None else (np.empty((n_rows, shape[0]), np.float32), np.empty((n_rows, *shape), np.float32))
+        if l.shape[1:] != shape:
+            raise PipelineError(
+                f"{output_dir}: outputs of {shape[0]} channels x {shape[1]} stripes, where the first shard's are {l.shape[1]} x {l.shape[2]}"
+            )
+        _read_into(output_dir / "output_0.f32", g)
+        _read_into(output_dir / "output_1.f32", l)
+        return g, l
     glob_, loc = [], []
     for i in range(n_rows):
         g_path, l_path = output_dir / f"{i:06d}_0.bin", output_dir / f"{i:06d}_1.bin"
@@ -116,53 +143,15 @@ def collect_cpp_outputs(manifest_csv, output_dirs, out_npz, model=None, batch: i
     if len(dirs) > 1 and batch is None:
         raise ValueError("collect_cpp_outputs: the outputs of several shards need the program's batch")
     shards = shard_rows(len(df), len(dirs), batch or 1)
-    parts = [_read_outputs(d, len(rows), df.path[rows.start : rows.stop].tolist()) for d, rows in zip(dirs, shards) if rows]
-    g, l = parts[0] if len(parts) == 1 else (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
+    parts = [(d, rows) for d, rows in zip(dirs, shards) if rows]
+    shape = _packed_shape(parts[0][0], len(parts[0][1])) if len(parts) > 1 else None
+    if shape is not None:  # several packed shards: each read straight into its rows of the split's arrays
+        g, l = np.empty((len(df), shape[0]), np.float32), np.empty((len(df), *shape), np.float32)
+        for d, rows in parts:
+            _read_outputs(d, len(rows), df.path[rows.start : rows.stop].tolist(), into=(g[rows.start : rows.stop], l[rows.start : rows.stop]))
+    else:
+        read = [_read_outputs(d, len(rows), df.path[rows.start : rows.stop].tolist()) for d, rows in parts]
+        g, l = read[0] if len(read) == 1 else (np.concatenate([p[0] for p in read]), np.concatenate([p[1] for p in read]))
     output_dir = dirs[0] if len(dirs) == 1 else f"{dirs[0]} .. {dirs[-1]} ({len(dirs)} shards)"
     save_features(out_npz, g, l.transpose(0, 2, 1), df.pid, df.camid, df.path, model=f"{model or 'the C++ program'}, outputs in {output_dir}")
     return {"rows": len(df), "global_dim": int(g.shape[1]), "stripes": int(l.shape[2])}
-
-
-def cpu_has_bf16(cpuinfo: str | None = None) -> bool:
-    """Whether this CPU has bfloat16 instructions (AVX512_BF16 or AMX-BF16), as OpenVINO needs for bf16."""
-    if cpuinfo is None:
-        try:
-            cpuinfo = Path("/proc/cpuinfo").read_text()
-        except OSError:
-            return False
-    flags = set(cpuinfo.split())
-    return bool({"avx512_bf16", "amx_bf16"} & flags)
-
-
-RAN_ON = "inputs.json"  # written beside the outputs: how many images the program read
-
-
-def _count_inputs(inputs: Path, settings: ProgramSettings) -> int:
-    if inputs.is_file():
-        return inputs.stat().st_size // (settings.height * settings.width * 3)
-    return sum(1 for _ in inputs.glob("*.bin"))
-
-
-def run_cpp_program(exe, model, inputs, output_dir, settings: ProgramSettings, threads: int) -> None:
-    """Run the C++ program over ``inputs`` (a packed file or a folder of .bin files) with ``settings``; its
-    outputs land in a temporary folder that replaces ``output_dir`` only when the program succeeded, so a
-    killed run leaves nothing a later step reads. The program's own output (with its images/s line) goes
-    to this stage's log. It runs with the CPU's own ISA (``cpu_runtime.program_env``)."""
-    if settings.precision == "bf16" and not cpu_has_bf16():
-        raise PipelineError(
-            "infer.precision bf16: this CPU has no bfloat16 instructions (avx512_bf16 or amx_bf16 in /proc/cpuinfo); use fp32 or int8"
-        )
-    with atomic_directory(output_dir) as tmp:
-        images = _count_inputs(Path(inputs), settings)
-        (tmp / RAN_ON).write_text(json.dumps({"images": images, "input": str(inputs)}))
-        if not images:  # an empty shard: nothing to run
-            log.info("%s holds no image: nothing to run", inputs)
-            return
-        source = ["--input", str(inputs)] if Path(inputs).is_file() else ["--input_dir", str(inputs)]
-        cmd = [str(exe), "--model", str(model), *source, "--output_dir", str(tmp), *settings.arguments(threads)]
-        env = program_env()
-        log.info("running %s (ONEDNN_MAX_CPU_ISA %s)", " ".join(cmd), env.get("ONEDNN_MAX_CPU_ISA", "unset: the CPU's own"))
-        sys.stderr.flush()
-        proc = subprocess.run(cmd, stdout=sys.stderr, stderr=subprocess.STDOUT, env=env)
-        if proc.returncode != 0:
-            raise PipelineError(f"{exe} exited with status {proc.returncode} on {inputs}; its output is in this stage's log")

@@ -290,3 +290,9 @@ def test_sharded_inputs_and_outputs_gather_into_the_unsharded_feature_file(data,
     with pytest.raises(PipelineError, match=r"out0: the C\+\+ program ran on 8 images, where 4 manifest rows are expected"):
         collect_cpp_outputs(data / "gallery.csv", dirs, tmp_path / "bad.npz", batch=batch // 2)  # other cuts: refused
     assert not (tmp_path / "bad.npz").exists()
+    rows = parts[1]  # a shard whose program had other outputs (3 channels, 4 stripes): refused, named
+    rng.random((len(rows), 3), np.float32).tofile(dirs[1] / "output_0.f32")
+    rng.random((len(rows), 3, 4), np.float32).tofile(dirs[1] / "output_1.f32")
+    with pytest.raises(PipelineError, match=r"out1: outputs of 3 channels x 4 stripes, where the first shard's are 6 x 2"):
+        collect_cpp_outputs(data / "gallery.csv", dirs, tmp_path / "bad.npz", batch=batch)
+    assert not (tmp_path / "bad.npz").exists()
