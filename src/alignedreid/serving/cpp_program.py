@@ -119,6 +119,8 @@ def _read_outputs(output_dir: Path, n_rows: int, paths, into=None) -> tuple[np.n
         _read_into(output_dir / "output_0.f32", g)
         _read_into(output_dir / "output_1.f32", l)
         return g, l
+    if into is not None:  # never leave the split's rows of this shard unfilled
+        raise PipelineError(f"{output_dir}: no output_0.f32 / output_1.f32, where the first shard's outputs are packed")
     glob_, loc = [], []
     for i in range(n_rows):
         g_path, l_path = output_dir / f"{i:06d}_0.bin", output_dir / f"{i:06d}_1.bin"

@@ -295,4 +295,8 @@ def test_sharded_inputs_and_outputs_gather_into_the_unsharded_feature_file(data,
     rng.random((len(rows), 3, 4), np.float32).tofile(dirs[1] / "output_1.f32")
     with pytest.raises(PipelineError, match=r"out1: outputs of 3 channels x 4 stripes, where the first shard's are 6 x 2"):
         collect_cpp_outputs(data / "gallery.csv", dirs, tmp_path / "bad.npz", batch=batch)
+    for f in ("output_0.f32", "output_1.f32"):  # and one without packed outputs
+        (dirs[1] / f).unlink()
+    with pytest.raises(PipelineError, match=r"out1: no output_0.f32 / output_1.f32, where the first shard's outputs are packed"):
+        collect_cpp_outputs(data / "gallery.csv", dirs, tmp_path / "bad.npz", batch=batch)
     assert not (tmp_path / "bad.npz").exists()
