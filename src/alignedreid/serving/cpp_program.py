@@ -97,30 +97,35 @@ def _read_into(path: Path, array: np.ndarray) -> None:
             done += got
 
 
-def _read_outputs(output_dir: Path, n_rows: int, paths, into=None) -> tuple[np.ndarray, np.ndarray]:
-    """(global [N, C], stripes [N, C, S]) from either output layout of the C++ program. ``into``: a
-    (global, stripes) pair of C-contiguous arrays the packed outputs are read straight into (a shard's
-    rows of the split's arrays, so that the gather copies nothing twice)."""
+def _check_ran_on(output_dir: Path, n_rows: int) -> None:
+    """A shard cut elsewhere than the gather expects is refused: run_cpp_program records beside the
+    outputs how many images the program read."""
     ran = output_dir / RAN_ON
-    if ran.is_file():  # how many images the program read (run_cpp_program): a shard cut elsewhere is refused
+    if ran.is_file():
         images = json.loads(ran.read_text())["images"]
         if images != n_rows:
             raise PipelineError(
                 f"{output_dir}: the C++ program ran on {images} images, where {n_rows} manifest rows are expected "
                 "(infer.shards or infer.batch_size changed since it ran?)"
             )
-    shape = _packed_shape(output_dir, n_rows)
-    if shape is not None:
-        g, l = into if into is not None else (np.empty((n_rows, shape[0]), np.float32), np.empty((n_rows, *shape), np.float32))
-        if l.shape[1:] != shape:
-            raise PipelineError(
-                f"{output_dir}: outputs of {shape[0]} channels x {shape[1]} stripes, where the first shard's are {l.shape[1]} x {l.shape[2]}"
-            )
-        _read_into(output_dir / "output_0.f32", g)
-        _read_into(output_dir / "output_1.f32", l)
-        return g, l
-    if into is not None:  # never leave the split's rows of this shard unfilled
+
+
+def _read_packed_into(output_dir: Path, g: np.ndarray, l: np.ndarray) -> None:
+    """Read a shard's packed outputs straight into its rows of the split's arrays (global [n, C], stripes
+    [n, C, S]): the gather copies nothing twice. Outputs of another shape are refused, named."""
+    shape = _packed_shape(output_dir, len(g))
+    if shape is None:  # never leave the split's rows of this shard unfilled
         raise PipelineError(f"{output_dir}: no output_0.f32 / output_1.f32, where the first shard's outputs are packed")
+    if l.shape[1:] != shape:
+        raise PipelineError(
+            f"{output_dir}: outputs of {shape[0]} channels x {shape[1]} stripes, where the first shard's are {l.shape[1]} x {l.shape[2]}"
+        )
+    _read_into(output_dir / "output_0.f32", g)
+    _read_into(output_dir / "output_1.f32", l)
+
+
+def _read_per_image(output_dir: Path, n_rows: int, paths) -> tuple[np.ndarray, np.ndarray]:
+    """(global [N, C], stripes [N, C, S]) from the per-image layout (``infer.io: files``)."""
     glob_, loc = [], []
     for i in range(n_rows):
         g_path, l_path = output_dir / f"{i:06d}_0.bin", output_dir / f"{i:06d}_1.bin"
@@ -146,13 +151,15 @@ def collect_cpp_outputs(manifest_csv, output_dirs, out_npz, model=None, batch: i
         raise ValueError("collect_cpp_outputs: the outputs of several shards need the program's batch")
     shards = shard_rows(len(df), len(dirs), batch or 1)
     parts = [(d, rows) for d, rows in zip(dirs, shards) if rows]
-    shape = _packed_shape(parts[0][0], len(parts[0][1])) if len(parts) > 1 else None
-    if shape is not None:  # several packed shards: each read straight into its rows of the split's arrays
+    for d, rows in parts:
+        _check_ran_on(d, len(rows))
+    shape = _packed_shape(parts[0][0], len(parts[0][1]))
+    if shape is not None:  # the split's arrays, each shard read into its rows
         g, l = np.empty((len(df), shape[0]), np.float32), np.empty((len(df), *shape), np.float32)
         for d, rows in parts:
-            _read_outputs(d, len(rows), df.path[rows.start : rows.stop].tolist(), into=(g[rows.start : rows.stop], l[rows.start : rows.stop]))
+            _read_packed_into(d, g[rows.start : rows.stop], l[rows.start : rows.stop])
     else:
-        read = [_read_outputs(d, len(rows), df.path[rows.start : rows.stop].tolist()) for d, rows in parts]
+        read = [_read_per_image(d, len(rows), df.path[rows.start : rows.stop].tolist()) for d, rows in parts]
         g, l = read[0] if len(read) == 1 else (np.concatenate([p[0] for p in read]), np.concatenate([p[1] for p in read]))
     output_dir = dirs[0] if len(dirs) == 1 else f"{dirs[0]} .. {dirs[-1]} ({len(dirs)} shards)"
     save_features(out_npz, g, l.transpose(0, 2, 1), df.pid, df.camid, df.path, model=f"{model or 'the C++ program'}, outputs in {output_dir}")
